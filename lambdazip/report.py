@@ -1,0 +1,84 @@
+"""The versioned JSON documents the tool prints (``--json``) or writes (manifests)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .checks import Kind, check_artifact
+from .facts import ArtifactFacts
+from .findings import Finding, Severity
+from .targets import Target
+
+
+class TargetModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    python: str
+    arch: str
+    runtime: str
+    os: str
+    glibc: str
+
+    @classmethod
+    def of(cls, target: Target) -> TargetModel:
+        r = target.runtime
+        return cls(
+            python=r.version, arch=target.arch.value, runtime=r.name, os=r.os, glibc=r.glibc_text
+        )
+
+
+class DistModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    location: str
+
+
+class CheckReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    artifact: str
+    kind: Kind
+    target: TargetModel
+    files: int
+    shared_objects: int
+    zipped_size: int | None
+    unzipped_size: int
+    unzipped_size_with_layers: int
+    distributions: list[DistModel]
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_report(
+    facts: ArtifactFacts, target: Target, kind: Kind, layers: list[ArtifactFacts]
+) -> CheckReport:
+    return CheckReport(
+        artifact=facts.source,
+        kind=kind,
+        target=TargetModel.of(target),
+        files=len(facts.files),
+        shared_objects=len(facts.shared_objects),
+        zipped_size=facts.zipped_size,
+        unzipped_size=facts.unzipped_size,
+        unzipped_size_with_layers=facts.unzipped_size + sum(lf.unzipped_size for lf in layers),
+        distributions=[
+            DistModel(name=d.name, version=d.version, location=d.location) for d in facts.dists
+        ],
+        findings=check_artifact(facts, target, kind, layers),
+    )

@@ -1,0 +1,180 @@
+"""The target model: which Lambda runtimes and architectures exist, and what follows from each.
+
+Two tables, one per closed set. Everything that depends on an architecture (OCI platform, ELF
+machine, the triplet in EXT_SUFFIX, wheel platform tags) or on a runtime (OS, glibc ceiling,
+image tag, status) is read from them and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+OFFICIAL_IMAGE = "public.ecr.aws/lambda/python"
+
+
+class Arch(str, enum.Enum):
+    """A Lambda instruction set architecture, named as Lambda names it."""
+
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+    @property
+    def info(self) -> ArchInfo:
+        return ARCHITECTURES[self]
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    lambda_name: str  # CompatibleArchitectures / the image tag suffix
+    aliases: tuple[str, ...]
+    oci_platform: str  # what the engine is asked for
+    oci_architecture: str  # what an image's config says ("amd64", "arm64")
+    elf_machine: str  # pyelftools' e_machine name
+    elf_class: int
+    uname_machine: str  # platform.machine() inside the image
+    triplet: str  # the multiarch triplet in EXT_SUFFIX
+    wheel_machine: str  # the machine part of wheel platform tags
+
+
+ARCHITECTURES: dict[Arch, ArchInfo] = {
+    Arch.X86_64: ArchInfo(
+        lambda_name="x86_64",
+        aliases=("x86_64", "amd64", "x86-64", "x64"),
+        oci_platform="linux/amd64",
+        oci_architecture="amd64",
+        elf_machine="EM_X86_64",
+        elf_class=64,
+        uname_machine="x86_64",
+        triplet="x86_64-linux-gnu",
+        wheel_machine="x86_64",
+    ),
+    Arch.ARM64: ArchInfo(
+        lambda_name="arm64",
+        aliases=("arm64", "aarch64", "arm64/v8"),
+        oci_platform="linux/arm64",
+        oci_architecture="arm64",
+        elf_machine="EM_AARCH64",
+        elf_class=64,
+        uname_machine="aarch64",
+        triplet="aarch64-linux-gnu",
+        wheel_machine="aarch64",
+    ),
+}
+
+
+def parse_arch(value: str) -> Arch:
+    """Accept Lambda's names and the usual aliases (amd64, aarch64), case-insensitively."""
+    wanted = value.strip().lower()
+    for arch, info in ARCHITECTURES.items():
+        if wanted in info.aliases:
+            return arch
+    valid = ", ".join(f"{a.value} (or {i.aliases[1]})" for a, i in ARCHITECTURES.items())
+    raise UsageError(f"unknown architecture {value!r}", tip=f"use one of: {valid}")
+
+
+class RuntimeStatus(str, enum.Enum):
+    SUPPORTED = "supported"
+    DEPRECATED = "deprecated"  # still runs; AWS no longer patches it: a warning
+    RETIRED = "retired"  # cannot be deployed to any more: refused
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A Lambda Python runtime (``python3.X``)."""
+
+    version: str  # "3.13"
+    os: str
+    glibc: tuple[int, int]  # the ceiling: a shared object may need no newer GLIBC_x.y
+    status: RuntimeStatus
+    deprecated_on: dt.date | None = None
+
+    @property
+    def name(self) -> str:
+        return f"python{self.version}"
+
+    @property
+    def nodot(self) -> str:
+        return self.version.replace(".", "")
+
+    @property
+    def cache_tag(self) -> str:
+        """``sys.implementation.cache_tag``: the tag of this runtime's ``__pycache__`` files."""
+        return f"cpython-{self.nodot}"
+
+    def ext_suffix(self, arch: Arch) -> str:
+        """``sysconfig.get_config_var('EXT_SUFFIX')`` of this runtime on ``arch``."""
+        return f".cpython-{self.nodot}-{arch.info.triplet}.so"
+
+    def loadable_suffixes(self, arch: Arch) -> tuple[str, ...]:
+        """Every extension-module suffix the interpreter tries (importlib.machinery)."""
+        return (self.ext_suffix(arch), ".abi3.so", ".so")
+
+    def image_tag(self, arch: Arch) -> str:
+        """The official image's arch-suffixed tag: one platform per tag, never overwritten."""
+        return f"{self.version}-{arch.info.lambda_name}"
+
+    def image(self, arch: Arch) -> str:
+        return f"{OFFICIAL_IMAGE}:{self.image_tag(arch)}"
+
+    @property
+    def glibc_text(self) -> str:
+        return f"{self.glibc[0]}.{self.glibc[1]}"
+
+    def wheel_platform_tags(self, arch: Arch) -> tuple[str, ...]:
+        """The manylinux platform tags installable here, best first (PEP 600 and legacy aliases)."""
+        machine = arch.info.wheel_machine
+        major, top = self.glibc
+        tags = [f"manylinux_{major}_{minor}_{machine}" for minor in range(top, 16, -1)]
+        tags.append(f"manylinux2014_{machine}")
+        return tuple(tags)
+
+
+_AL2 = ("Amazon Linux 2", (2, 26))
+_AL2023 = ("Amazon Linux 2023", (2, 34))
+
+RUNTIMES: dict[str, Runtime] = {
+    r.version: r
+    for r in (
+        Runtime("3.9", *_AL2, RuntimeStatus.RETIRED, dt.date(2025, 12, 15)),
+        Runtime("3.10", *_AL2, RuntimeStatus.DEPRECATED, dt.date(2026, 10, 31)),
+        Runtime("3.11", *_AL2, RuntimeStatus.SUPPORTED),
+        Runtime("3.12", *_AL2023, RuntimeStatus.SUPPORTED),
+        Runtime("3.13", *_AL2023, RuntimeStatus.SUPPORTED),
+        Runtime("3.14", *_AL2023, RuntimeStatus.SUPPORTED),
+    )
+}
+
+SUPPORTED_VERSIONS = tuple(v for v, r in RUNTIMES.items() if r.status is not RuntimeStatus.RETIRED)
+
+
+def parse_runtime(value: str) -> Runtime:
+    """Accept ``3.13``, ``313``, ``python3.13`` or ``py3.13``; refuse retired runtimes."""
+    text = value.strip().lower().removeprefix("python").removeprefix("py")
+    if text.isdigit() and len(text) >= 2:
+        text = f"{text[0]}.{text[1:]}"
+    runtime = RUNTIMES.get(text)
+    valid = ", ".join(SUPPORTED_VERSIONS)
+    if runtime is None:
+        raise UsageError(f"unknown Lambda Python runtime {value!r}", tip=f"use one of: {valid}")
+    if runtime.status is RuntimeStatus.RETIRED:
+        raise UsageError(
+            f"{runtime.name} was deprecated by AWS Lambda on {runtime.deprecated_on} and is no "
+            "longer a build target",
+            tip=f"move the function to a supported runtime: {valid}",
+        )
+    return runtime
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an artifact is built for or checked against."""
+
+    runtime: Runtime
+    arch: Arch
+
+    def __str__(self) -> str:
+        return f"{self.runtime.name}-{self.arch.value}"
