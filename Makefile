@@ -1,0 +1,51 @@
+# Everything goes through .venv, which `make venv` creates from the host's Python (3.10+).
+HOST_PYTHON ?= python3
+VENV ?= .venv
+ifeq ($(OS),Windows_NT)
+  BIN := $(VENV)/Scripts
+else
+  BIN := $(VENV)/bin
+endif
+PY := $(BIN)/python
+
+# The target: `make layer ARCH=arm64 PYTHON=3.13`.
+ARCH ?= x86_64
+PYTHON ?= 3.13
+OUT ?= dist
+REQUIREMENTS ?= requirements.txt
+BASE_IMAGE ?=
+ARTIFACT ?=
+
+.PHONY: venv lock lint test test-unit check clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(HOST_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# requirements.txt: what goes INTO the layer, resolved once for every supported Python and both
+# architectures, with the hash of every file of every pinned distribution.
+lock: venv
+	$(BIN)/uv pip compile requirements.in --universal --python-version 3.10 --generate-hashes \
+		--custom-compile-command "make lock" --output-file requirements.txt
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest -m "not integration and not network"
+
+# `make check ARTIFACT=dist/layer.zip ARCH=arm64 PYTHON=3.13`
+check: venv
+	$(PY) build.py check $(ARTIFACT) --arch $(ARCH) --python $(PYTHON)
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
