@@ -27,10 +27,14 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # requirements.txt: what goes INTO the layer, resolved once for every supported Python and both
-# architectures, with the hash of every file of every pinned distribution.
+# architectures, with the hash of every file of every pinned distribution. LOCK_DATE makes the
+# resolution repeatable (nothing uploaded later is considered): move it forward to upgrade.
+LOCK_DATE ?= 2026-11-23T00:00:00Z
+LOCK_OUTPUT ?= requirements.txt
 lock: venv
 	$(BIN)/uv pip compile requirements.in --universal --python-version 3.10 --generate-hashes \
-		--custom-compile-command "make lock" --output-file requirements.txt
+		--exclude-newer $(LOCK_DATE) --custom-compile-command "make lock" \
+		--quiet --output-file $(LOCK_OUTPUT)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,0 +1,138 @@
+"""The deterministic writer: the same files give the same bytes whatever the host did to them."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdazip.archive import ZIP_EPOCH, collect, source_date_epoch, write_zip
+from lambdazip.errors import OutputError, UsageError
+
+FILES = {
+    "python/pkg/__init__.py": b"from .core import run\n",
+    "python/pkg/core.py": b"def run():\n    return 42\n",
+    "python/pkg/data/z.json": b"{}\n",
+    "python/pkg/data/a.json": b"[]\n",
+    "python/bin/tool": b"#!/bin/sh\necho hi\n",
+}
+
+
+@pytest.fixture
+def host_state() -> Iterator[None]:
+    """Restore the umask and TZ the tests change."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    tz = os.environ.get("TZ")
+    yield
+    os.umask(umask)
+    if tz is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = tz
+    time.tzset()
+
+
+def _make_tree(root: Path, order: list[str], umask: int, tz: str, mtime: int) -> None:
+    os.umask(umask)
+    os.environ["TZ"] = tz
+    time.tzset()
+    for name in order:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(FILES[name])
+        if name.endswith("/tool"):
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        os.utime(path, (mtime, mtime))
+        mtime += 3601
+
+
+@pytest.mark.usefixtures("host_state")
+def test_same_bytes_under_different_umask_tz_mtimes_and_order(tmp_path: Path) -> None:
+    names = sorted(FILES)
+    _make_tree(tmp_path / "a", names, 0o022, "UTC", 1_000_000_000)
+    _make_tree(tmp_path / "b", names[::-1], 0o077, "America/St_Johns", 1_700_000_123)
+    epoch = source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"})
+
+    os.environ["TZ"] = "Asia/Kathmandu"
+    time.tzset()
+    first = write_zip(tmp_path / "a.zip", collect(tmp_path / "a"), epoch=epoch)
+    os.umask(0o000)
+    os.environ["TZ"] = "Pacific/Chatham"
+    time.tzset()
+    second = write_zip(tmp_path / "b.zip", collect(tmp_path / "b"), epoch=epoch)
+
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.sha256 == second.sha256
+    assert (first.files, first.unzipped_size) == (len(FILES), sum(map(len, FILES.values())))
+
+
+@pytest.mark.usefixtures("host_state")
+def test_entries_are_sorted_dated_and_normalised(tmp_path: Path) -> None:
+    _make_tree(tmp_path / "t", sorted(FILES), 0o077, "UTC", 1_000_000_000)
+    epoch = 1_700_000_000
+    result = write_zip(tmp_path / "out.zip", collect(tmp_path / "t"), epoch=epoch)
+    with zipfile.ZipFile(result.path) as archive:
+        infos = archive.infolist()
+    assert [i.filename for i in infos] == sorted(FILES)
+    assert {i.date_time for i in infos} == {time.gmtime(epoch)[:6]}
+    modes = {i.filename: stat.S_IMODE(i.external_attr >> 16) for i in infos}
+    assert modes.pop("python/bin/tool") == 0o755
+    assert set(modes.values()) == {0o644}
+    assert {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED}
+    assert {i.create_system for i in infos} == {3}
+    assert all(i.extra == b"" for i in infos)
+
+
+def test_prefix_places_a_tree_under_python(tmp_path: Path) -> None:
+    (tmp_path / "t" / "pkg").mkdir(parents=True)
+    (tmp_path / "t" / "pkg" / "m.py").write_text("")
+    members = collect(tmp_path / "t", prefix="python/")
+    assert [m.arcname for m in members] == ["python/pkg/m.py"]
+
+
+def test_source_date_epoch_is_clamped_and_validated() -> None:
+    assert source_date_epoch({}) == ZIP_EPOCH
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "0"}) == ZIP_EPOCH
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": " 1700000000 "}) == 1_700_000_000
+    with pytest.raises(UsageError, match="not a whole number"):
+        source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
+
+
+def test_failure_leaves_the_previous_artifact_and_no_temporary(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "a.py").write_text("A = 1\n")
+    dest = tmp_path / "out.zip"
+    good = write_zip(dest, collect(tree))
+    before = dest.read_bytes()
+
+    members = collect(tree)
+    (tree / "a.py").unlink()  # vanishes between collection and writing
+    with pytest.raises(OutputError, match="cannot write"):
+        write_zip(dest, members)
+    assert dest.read_bytes() == before
+    assert good.sha256
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zip", "t"]
+
+
+def test_a_link_out_of_the_tree_is_refused(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tmp_path / "secret").write_text("token")
+    (tree / "leak").symlink_to(tmp_path / "secret")
+    with pytest.raises(OutputError, match="not a regular file inside"):
+        collect(tree)
+
+
+def test_an_unwritable_destination_is_one_error(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "a.py").write_text("")
+    with pytest.raises(OutputError, match="cannot write"):
+        write_zip(tmp_path / "missing-dir" / "out.zip", collect(tree))

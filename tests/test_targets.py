@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+
+from lambdazip.cli import main
+from lambdazip.errors import UsageError
+from lambdazip.targets import (
+    ARCHITECTURES,
+    RUNTIMES,
+    Arch,
+    RuntimeStatus,
+    parse_arch,
+    parse_runtime,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "arch"),
+    [
+        ("x86_64", Arch.X86_64),
+        ("amd64", Arch.X86_64),
+        ("AMD64", Arch.X86_64),
+        ("arm64", Arch.ARM64),
+        ("aarch64", Arch.ARM64),
+        (" Aarch64 ", Arch.ARM64),
+    ],
+)
+def test_architecture_aliases(text: str, arch: Arch) -> None:
+    assert parse_arch(text) is arch
+
+
+def test_unknown_architecture_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_arch("ppc64le")
+    assert caught.value.tip == "use one of: x86_64 (or amd64), arm64 (or aarch64)"
+
+
+def test_everything_derived_from_an_architecture() -> None:
+    arm = ARCHITECTURES[Arch.ARM64]
+    assert (arm.oci_platform, arm.elf_machine, arm.triplet, arm.wheel_machine) == (
+        "linux/arm64",
+        "EM_AARCH64",
+        "aarch64-linux-gnu",
+        "aarch64",
+    )
+    x86 = ARCHITECTURES[Arch.X86_64]
+    assert (x86.oci_platform, x86.elf_machine, x86.triplet) == (
+        "linux/amd64",
+        "EM_X86_64",
+        "x86_64-linux-gnu",
+    )
+
+
+@pytest.mark.parametrize("text", ["3.13", "313", "python3.13", "py3.13"])
+def test_runtime_spellings(text: str) -> None:
+    assert parse_runtime(text).version == "3.13"
+
+
+def test_runtime_table() -> None:
+    r311, r312 = RUNTIMES["3.11"], RUNTIMES["3.12"]
+    assert (r311.os, r311.glibc) == ("Amazon Linux 2", (2, 26))
+    assert (r312.os, r312.glibc) == ("Amazon Linux 2023", (2, 34))
+    assert r312.ext_suffix(Arch.ARM64) == ".cpython-312-aarch64-linux-gnu.so"
+    assert r312.image(Arch.ARM64) == "public.ecr.aws/lambda/python:3.12-arm64"
+    assert r312.cache_tag == "cpython-312"
+    assert r311.wheel_platform_tags(Arch.X86_64)[0] == "manylinux_2_26_x86_64"
+    assert r311.wheel_platform_tags(Arch.X86_64)[-1] == "manylinux2014_x86_64"
+    assert "manylinux_2_27_x86_64" not in r311.wheel_platform_tags(Arch.X86_64)
+    assert [v for v, r in RUNTIMES.items() if r.status is not RuntimeStatus.RETIRED] == [
+        "3.10",
+        "3.11",
+        "3.12",
+        "3.13",
+        "3.14",
+    ]
+
+
+def test_retired_runtime_is_refused_with_the_date() -> None:
+    with pytest.raises(UsageError, match="deprecated by AWS Lambda on 2025-12-15"):
+        parse_runtime("3.9")
+
+
+def test_unknown_runtime_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_runtime("3.8")
+    assert caught.value.tip == "use one of: 3.10, 3.11, 3.12, 3.13, 3.14"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "words"),
+    [
+        (["check", "x.zip", "--arch", "sparc", "--python", "3.13"], 2, "unknown architecture"),
+        (["check", "x.zip", "--arch", "arm64", "--python", "2.7"], 2, "unknown Lambda Python"),
+        (["check", "x.zip", "--arch", "arm64"], 2, "the following arguments are required"),
+        (["check", "nowhere.zip", "--arch", "arm64", "--python", "3.13"], 4, "does not exist"),
+        (["frobnicate"], 2, "invalid choice"),
+        ([], 2, "required"),
+    ],
+)
+def test_user_errors_are_one_line(
+    argv: list[str], code: int, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv, env={}) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    assert words in lines[0]
+    assert "; " in lines[0]  # what failed; what to do
+
+
+def test_deprecated_runtime_warns_but_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "nowhere.zip", "--arch", "x86_64", "--python", "3.10"], env={}) == 4
+    assert "python3.10 was deprecated by AWS Lambda on 2026-10-31" in capsys.readouterr().err
