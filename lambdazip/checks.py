@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .facts import ArtifactFacts, Dist
+from .facts import ArtifactFacts, Dist, Pyc
 from .findings import Finding, Severity
 from .targets import ARCHITECTURES, Target
 
@@ -360,6 +360,7 @@ def check_bytecode(facts: ArtifactFacts, target: Target) -> list[Finding]:
     sizes = {e.path: e.size for e in facts.files}
     wanted = target.runtime.cache_tag
     foreign: dict[str, list[str]] = {}
+    stale: list[tuple[Pyc, int, int | None]] = []  # with the source's mtime and size
     for pyc in facts.pycs:
         if pyc.cache_tag is not None and pyc.cache_tag != wanted:
             foreign.setdefault(pyc.cache_tag, []).append(pyc.path)
@@ -370,24 +371,28 @@ def check_bytecode(facts: ArtifactFacts, target: Target) -> list[Finding]:
         if source_mtime is None or pyc.source_mtime is None:
             continue
         if (source_mtime & 0xFFFFFFFF, source_size) != (pyc.source_mtime, pyc.source_size):
-            findings.append(
-                Finding(
-                    code="stale-pyc",
-                    severity=Severity.WARNING,
-                    path=pyc.path,
-                    expected=f"a pyc valid for {pyc.source} (mtime {source_mtime}, "
-                    f"{source_size} bytes in the artifact)",
-                    found=f"a timestamp pyc for mtime {pyc.source_mtime}, {pyc.source_size} bytes",
-                    remedy="the runtime recompiles this module on every cold start (its directory "
-                    "is read-only); compile with --invalidation-mode checked-hash",
-                )
+            stale.append((pyc, source_mtime, source_size))
+    if stale:
+        pyc, source_mtime, source_size = stale[0]
+        more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+        findings.append(
+            Finding(
+                code="stale-pyc",
+                severity=Severity.WARNING,
+                path=f"{pyc.path}{more}",
+                expected=f"a pyc valid for {pyc.source} (mtime {source_mtime}, "
+                f"{source_size} bytes in the artifact)",
+                found=f"a timestamp pyc for mtime {pyc.source_mtime}, {pyc.source_size} bytes",
+                remedy="the runtime recompiles these modules on every cold start (their "
+                "directory is read-only); compile with --invalidation-mode checked-hash",
             )
+        )
     for tag, paths in sorted(foreign.items()):
         findings.append(
             Finding(
                 code="foreign-pyc",
                 severity=Severity.WARNING,
-                path=paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more",
+                path=paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)",
                 expected=f"bytecode for {wanted} only",
                 found=f"{len(paths)} .pyc for {tag}",
                 remedy=f"{target.runtime.name} never reads them: dead weight; remove them or "

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .archive import source_date_epoch
+from .builder import BuildChecksFailed, build, make_plan
 from .checks import Kind, detect_kind
 from .console import Console
+from .engine import Engine
 from .errors import CheckFailed, LambdaZipError, UsageError
 from .facts import gather
 from .report import check_report
@@ -61,6 +66,48 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_verbosity(check)
+
+    for kind in Kind:
+        builder = commands.add_parser(
+            kind.value,
+            help=f"build a {kind.value} zip inside the Lambda image of the target",
+            description=f"Build a Lambda {kind.value} zip: install the requirements with the "
+            "runtime's own pip inside the Lambda image for the target, probe it there, check "
+            "it, and write a reproducible zip and its manifest.",
+        )
+        _add_target_arguments(builder)
+        if kind is Kind.FUNCTION:
+            builder.add_argument(
+                "--src", type=Path, required=True, help="the directory with your handler code"
+            )
+        builder.add_argument(
+            "-r",
+            "--requirements",
+            type=Path,
+            default=Path("requirements.txt"),
+            help="what to install (default: requirements.txt); hashes are checked when present",
+        )
+        builder.add_argument(
+            "-o", "--output-dir", type=Path, default=Path("dist"), help="default: dist/"
+        )
+        builder.add_argument(
+            "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {kind.value})"
+        )
+        builder.add_argument(
+            "--base-image",
+            help="the image to build in (default: the official "
+            "public.ecr.aws/lambda/python:3.X-ARCH); pin one with NAME@sha256:DIGEST",
+        )
+        builder.add_argument(
+            "--ca-bundle",
+            type=Path,
+            help="a PEM bundle for the index's TLS (default: PIP_CERT, REQUESTS_CA_BUNDLE or "
+            "SSL_CERT_FILE when set); used in the container, never put in the artifact",
+        )
+        builder.add_argument(
+            "--print-plan", action="store_true", help="show what would be done, then stop"
+        )
+        _add_verbosity(builder)
     return parser
 
 
@@ -87,11 +134,7 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 def _run_check(args: argparse.Namespace, console: Console) -> int:
     target = Target(args.python, args.arch)
-    if target.runtime.status is RuntimeStatus.DEPRECATED:
-        console.info(
-            f"warning: {target.runtime.name} was deprecated by AWS Lambda on "
-            f"{target.runtime.deprecated_on}; plan a move to a newer runtime"
-        )
+    _warn_deprecated(target, console)
     with ExitStack() as stack:
         facts = gather(stack.enter_context(open_tree(args.path)))
         layers = [gather(stack.enter_context(open_tree(p))) for p in args.layers]
@@ -113,6 +156,48 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    kind = Kind(args.command)
+    plan = make_plan(
+        kind=kind,
+        target=Target(args.python, args.arch),
+        requirements=args.requirements,
+        src=getattr(args, "src", None),
+        out_dir=args.output_dir,
+        name=args.name,
+        base_image=args.base_image,
+        ca_bundle=args.ca_bundle,
+        env=env,
+        epoch=source_date_epoch(env),
+    )
+    if args.print_plan:
+        console.result("\n".join(plan.describe()))
+        return 0
+    _warn_deprecated(plan.target, console)
+    engine = Engine.connect(env)
+    try:
+        result = build(engine, plan, console)
+    except BuildChecksFailed as exc:
+        for finding in exc.findings:
+            console.finding(finding)
+        raise
+    for warning in result.warnings:
+        console.finding(warning)
+    console.success(
+        f"ok: {result.zip.path} ({result.zip.files} files, {result.zip.zipped_size:,} bytes, "
+        f"sha256 {result.zip.sha256})"
+    )
+    return 0
+
+
+def _warn_deprecated(target: Target, console: Console) -> None:
+    if target.runtime.status is RuntimeStatus.DEPRECATED:
+        console.info(
+            f"warning: {target.runtime.name} was deprecated by AWS Lambda on "
+            f"{target.runtime.deprecated_on}; plan a move to a newer runtime"
+        )
+
+
 @contextmanager
 def _errors_to_exit_codes(console: Console, debug: bool) -> Iterator[list[int]]:
     """The exception family becomes one error line and its exit code; tracebacks only in debug."""
@@ -131,14 +216,28 @@ def _errors_to_exit_codes(console: Console, debug: bool) -> Iterator[list[int]]:
         code[0] = exc.code if isinstance(exc.code, int) else 0
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM (CI cancelling a job, `docker stop`, `kill`) unwinds like Ctrl-C, so every
+    `finally` runs: containers are removed and no half-written file is left."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else list(argv)
     console = Console.create(env)
     debug = "--debug" in argv
+    _sigterm_interrupts()
     with _errors_to_exit_codes(console, debug) as code:
         args = _build_parser().parse_args(argv)
         console.verbosity = getattr(args, "verbosity", 0)
         if args.command == "check":
             code[0] = _run_check(args, console)
+        else:
+            code[0] = _run_build(args, console, env)
     return code[0]

@@ -4,6 +4,7 @@ and how loud to be. Only the CLI creates one; library code returns values and ra
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -29,6 +30,7 @@ class Console:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     color: bool = False
     verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
+    _step: tuple[str, float] | None = None
 
     @classmethod
     def create(cls, env: Mapping[str, str], verbosity: int = 0) -> Console:
@@ -57,7 +59,27 @@ class Console:
         label = self.paint(f"{finding.severity.value}:", color, "bold")
         print(f"{label}{finding.line().split(':', 1)[1]}", file=self.out, flush=True)
 
+    def step(self, title: str) -> None:
+        """Begin a step of a long job; the previous one's duration is printed when it ends."""
+        now = time.monotonic()
+        self._end_step(now)
+        self._step = (title, now)
+        if self.verbosity >= 0:
+            print(self.paint(f"==> {title}", "bold"), file=self.err, flush=True)
+
+    def _end_step(self, now: float) -> None:
+        if self._step is not None and self.verbosity > 0:
+            _title, started = self._step
+            print(self.paint(f"    ({now - started:.1f}s)", "dim"), file=self.err, flush=True)
+        self._step = None
+
+    def detail(self, line: str) -> None:
+        """Output of a tool we run (pip, the engine): shown with -v, its errors always."""
+        if self.verbosity > 0 or line.startswith("ERROR"):
+            print(f"    {line}", file=self.err, flush=True)
+
     def success(self, message: str) -> None:
+        self._end_step(time.monotonic())
         if self.verbosity >= 0:
             print(self.paint(message, "green"), file=self.err, flush=True)
 

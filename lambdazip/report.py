@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from .checks import Kind, check_artifact
 from .facts import ArtifactFacts
 from .findings import Finding, Severity
+from .probe import ProbeFacts
 from .targets import Target
 
 
@@ -82,3 +83,34 @@ def check_report(
         ],
         findings=check_artifact(facts, target, kind, layers),
     )
+
+
+class BaseImageModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    reference: str
+    id: str
+    repo_digests: list[str]
+    architecture: str
+
+
+class Manifest(BaseModel):
+    """Written beside every zip: what it is, for what, from what, and what was verified."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    tool: str
+    kind: Kind
+    target: TargetModel
+    artifact: str
+    sha256: str
+    zipped_size: int
+    unzipped_size: int
+    files: int
+    requirements_sha256: str
+    base_image: BaseImageModel
+    installer: str
+    distributions: list[DistModel]
+    probe: ProbeFacts
+    findings: list[Finding]

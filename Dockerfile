@@ -1,0 +1,17 @@
+# The build image: the Lambda Python image of the target (official by default, by digest if you
+# pin one) plus the two standard-library scripts that run inside it. Nothing else is added, so
+# what is installed, probed and copied out is exactly what the runtime has.
+#
+# build.py builds this through the engine's API for the target platform, with
+#   --build-arg BASE_IMAGE=public.ecr.aws/lambda/python:3.13-arm64 (or your --base-image)
+# and tags it by a hash of this file, the scripts and the base image's ID, so the engine reuses it.
+ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.13-x86_64
+FROM ${BASE_IMAGE}
+
+COPY lambdazip/inside/install.py lambdazip/inside/probe.py /lambdazip/
+WORKDIR /var/task
+# The official entrypoint wants exactly one argument, the handler; build work runs its own command.
+ENTRYPOINT []
+CMD ["/var/lang/bin/python3", "/lambdazip/probe.py", "--kind", "layer"]
+LABEL org.opencontainers.image.title="lambdazip build image" \
+      io.lambdazip.role="build"

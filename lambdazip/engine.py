@@ -1,0 +1,261 @@
+"""The only module that talks to the container engine (the Docker SDK for Python).
+
+Everything crosses the engine's API: images are pulled and built through it, files go into a
+container with put_archive and come out with get_archive. No bind mounts and no docker CLI, so a
+remote engine (DOCKER_HOST=tcp://..., ssh://..., a docker context) works like a local one, and no
+root-owned file ever lands on the host.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from .errors import LambdaZipError
+
+LABEL = "io.lambdazip"  # on every container we create, so leftovers can be found
+MIN_API_VERSION = (1, 41)  # platform on container create (Docker Engine 20.10)
+
+
+class EngineError(LambdaZipError):
+    """The engine cannot be reached or is too old."""
+
+    exit_code = 6
+
+
+class ImageError(LambdaZipError):
+    """An image is absent and cannot be pulled, cannot be built, or is for the wrong platform."""
+
+    exit_code = 7
+
+
+class ContainerError(LambdaZipError):
+    """A container could not be created, fed, run or read."""
+
+    exit_code = 8
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    reference: str
+    id: str
+    architecture: str
+    variant: str | None
+    os: str
+    repo_digests: tuple[str, ...]
+
+    @classmethod
+    def of(cls, reference: str, attrs: Mapping[str, Any]) -> ImageInfo:
+        return cls(
+            reference=reference,
+            id=str(attrs["Id"]),
+            architecture=str(attrs.get("Architecture", "")),
+            variant=attrs.get("Variant"),
+            os=str(attrs.get("Os", "")),
+            repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        )
+
+
+def _describe_host(env: Mapping[str, str]) -> str:
+    host = env.get("DOCKER_HOST")
+    return f"at DOCKER_HOST={host}" if host else "(local socket or current docker context)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+class Engine:
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.api = client.api
+
+    @classmethod
+    def connect(cls, env: Mapping[str, str]) -> Engine:
+        """Reach the engine named by ``env`` (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
+        else the current context). Unreachable or too old: one EngineError with the fix."""
+        tip = (
+            "start Docker (Docker Desktop, or `sudo systemctl start docker`), or point "
+            "DOCKER_HOST at a running engine"
+        )
+        try:
+            client = docker.from_env(environment=dict(env))
+            version = client.version()
+        except DockerException as exc:
+            raise EngineError(
+                f"cannot reach the Docker engine {_describe_host(env)}: {_first_line(exc)}", tip=tip
+            ) from exc
+        api = tuple(int(p) for p in str(version.get("ApiVersion", "0.0")).split(".")[:2])
+        if api < MIN_API_VERSION:
+            raise EngineError(
+                f"the Docker engine speaks API {version.get('ApiVersion')}, older than "
+                f"{'.'.join(map(str, MIN_API_VERSION))}",
+                tip="upgrade Docker Engine to 20.10 or newer",
+            )
+        return cls(client)
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def image(self, reference: str) -> ImageInfo | None:
+        try:
+            return ImageInfo.of(reference, self.api.inspect_image(reference))
+        except ImageNotFound:
+            return None
+        except APIError as exc:
+            raise ImageError(f"cannot inspect image {reference}: {_first_line(exc)}") from exc
+
+    def pull(
+        self, reference: str, platform: str, progress: Callable[[str], None] | None = None
+    ) -> ImageInfo:
+        try:
+            for event in self.api.pull(reference, platform=platform, stream=True, decode=True):
+                if "error" in event:
+                    raise ImageError(f"cannot pull {reference} for {platform}: {event['error']}")
+                if progress and event.get("status") and not event.get("progressDetail"):
+                    progress(f"{event.get('id', '')} {event['status']}".strip())
+        except DockerException as exc:
+            raise ImageError(
+                f"{reference} is not on this engine and cannot be pulled for {platform}: "
+                f"{_first_line(exc)}",
+                tip="check the name and your network or registry login, or pass a local image "
+                "with --base-image",
+            ) from exc
+        info = self.image(reference)
+        if info is None:
+            raise ImageError(f"{reference} was pulled but the engine does not list it")
+        return info
+
+    def build(
+        self,
+        context: bytes,
+        tag: str,
+        platform: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: Callable[[str], None] | None = None,
+    ) -> ImageInfo:
+        """Build the Dockerfile in the tar ``context`` (legacy builder; the base is local)."""
+        try:
+            for event in self.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                tag=tag,
+                platform=platform,
+                buildargs=dict(buildargs),
+                labels=dict(labels),
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+            ):
+                if "error" in event:
+                    raise ImageError(f"cannot build {tag}: {str(event['error']).strip()}")
+                if progress and event.get("stream", "").strip():
+                    progress(event["stream"].strip())
+        except DockerException as exc:
+            raise ImageError(f"cannot build {tag}: {_first_line(exc)}") from exc
+        info = self.image(tag)
+        if info is None:
+            raise ImageError(f"{tag} was built but the engine does not list it")
+        return info
+
+    # -- containers -------------------------------------------------------------------------------
+
+    @contextmanager
+    def container(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        platform: str,
+        environment: Mapping[str, str],
+        purpose: str,
+        read_only: bool = False,
+        tmpfs: Mapping[str, str] | None = None,
+    ) -> Iterator[Container]:
+        """A uniquely named, labelled container, removed on the way out whatever happens
+        (success, error, Ctrl-C), also when creating it fails half-way."""
+        name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
+        container_id: str | None = None
+        try:
+            host_config = self.api.create_host_config(
+                read_only=read_only, tmpfs=dict(tmpfs) if tmpfs else None
+            )
+            created = self.api.create_container(
+                image,
+                command=list(command),
+                entrypoint=[],
+                name=name,
+                labels={LABEL: purpose},
+                environment=dict(environment),
+                platform=platform,
+                host_config=host_config,
+                network_disabled=False,
+            )
+            container_id = str(created["Id"])
+            yield Container(self, container_id, name)
+        except DockerException as exc:
+            raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
+        finally:
+            self._remove(container_id or name)
+
+    def _remove(self, container: str) -> None:
+        try:
+            self.api.remove_container(container, force=True, v=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: its removal is already under way
+                raise ContainerError(
+                    f"could not remove container {container}: {_first_line(exc)}",
+                    tip=f"remove it by hand: docker rm -f {container}",
+                ) from exc
+
+    def our_containers(self) -> list[str]:
+        """Names of every container carrying our label, running or not."""
+        return [
+            str(c["Names"][0]).lstrip("/")
+            for c in self.api.containers(all=True, filters={"label": LABEL})
+        ]
+
+
+class Container:
+    def __init__(self, engine: Engine, container_id: str, name: str) -> None:
+        self.engine = engine
+        self.id = container_id
+        self.name = name
+
+    def put(self, path: str, tar: bytes) -> None:
+        """Unpack the tar ``tar`` at ``path`` (which must exist) in the container."""
+        if not self.engine.api.put_archive(self.id, path, tar):
+            raise ContainerError(f"could not copy files to {path} in {self.name}")
+
+    def run(self, output: Callable[[str], None]) -> int:
+        """Start, stream the output line by line, wait; the exit code."""
+        api = self.engine.api
+        api.start(self.id)
+        pending = b""
+        for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                output(line.decode("utf-8", "replace").rstrip())
+        if pending:
+            output(pending.decode("utf-8", "replace").rstrip())
+        return int(api.wait(self.id)["StatusCode"])
+
+    def get(self, path: str) -> Iterator[bytes]:
+        """The tar stream of ``path`` in the container."""
+        try:
+            stream, _stat = self.engine.api.get_archive(self.id, path)
+        except NotFound as exc:
+            raise ContainerError(f"{path} does not exist in {self.name}") from exc
+        yield from stream

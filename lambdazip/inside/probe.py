@@ -1,0 +1,162 @@
+"""The probe: runs INSIDE the Lambda image, under the runtime's own interpreter, and prints facts as
+JSON on stdout. Standard library only; no judgement (the host does that).
+
+    python3 -I probe.py --kind layer|function --task-root /var/task --opt /opt
+
+It puts the artifact on sys.path in Lambda's order (task root, then the layer's site-packages,
+then the layer's python/), reads what the seed's troubleshooting reads (the pydantic-core files
+importlib.metadata lists, EXT_SUFFIX), then imports every top-level module of the artifact and
+validates a pydantic model with the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import sysconfig
+import traceback
+from typing import Any
+
+SCHEMA_VERSION = 1
+SKIP_DIRS = {"__pycache__", "bin"}
+
+
+def lambda_sys_path(task_root: str, opt: str) -> list[str]:
+    """sys.path as the Lambda runtime builds it, before the runtime's own entries."""
+    version = "{}.{}".format(*sys.version_info[:2])
+    return [
+        task_root,
+        os.path.join(opt, "python", "lib", "python" + version, "site-packages"),
+        os.path.join(opt, "python"),
+    ]
+
+
+def top_level_modules(root: str) -> list[str]:
+    """What `import X` can find directly under ``root``: packages, modules, extension modules."""
+    names: set[str] = set()
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return []
+    for entry in entries:
+        path = os.path.join(root, entry)
+        if os.path.isdir(path):
+            if entry in SKIP_DIRS or "." in entry or "-" in entry or not entry.isidentifier():
+                continue
+            names.add(entry)
+        elif entry.endswith((".py", ".so")):
+            stem = entry.split(".", 1)[0]
+            if stem.isidentifier() and stem != "__init__":
+                names.add(stem)
+    return sorted(names)
+
+
+def pydantic_core_facts() -> dict[str, Any] | None:
+    """The seed's check 1: the files importlib.metadata lists for pydantic-core."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("pydantic-core")
+    except metadata.PackageNotFoundError:
+        return None
+    files = [str(f) for f in (dist.files or ()) if f.name.startswith("_pydantic_core")]
+    if not files:  # stubs in a _pydantic_core/ package: list those too
+        files = [str(f) for f in (dist.files or ()) if "/_pydantic_core/" in str(f)]
+    else:
+        files += [str(f) for f in (dist.files or ()) if "/_pydantic_core/" in str(f)]
+    return {"version": dist.version, "files": sorted(set(files))}
+
+
+def distributions() -> list[dict[str, str]]:
+    from importlib import metadata
+
+    seen: dict[str, dict[str, str]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in seen:
+            seen[name.lower()] = {"name": name, "version": dist.version}
+    return sorted(seen.values(), key=lambda d: d["name"].lower())
+
+
+def _error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def import_all(names: list[str]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            __import__(name)
+            error = None
+        except BaseException as exc:  # SystemExit and friends too: report, never die
+            error = _error(exc)
+        results.append({"module": name, "ok": error is None, "error": error})
+    return results
+
+
+def validate_pydantic() -> dict[str, Any]:
+    """What a handler does with pydantic: define a model, validate an event, dump it."""
+    try:
+        import pydantic
+    except BaseException as exc:
+        return {"ok": False, "error": _error(exc), "version": None}
+    try:
+
+        class Event(pydantic.BaseModel):
+            id: int
+            tags: list[str] = []
+
+        event = Event.model_validate({"id": "42", "tags": ["a"]})
+        assert event.model_dump() == {"id": 42, "tags": ["a"]}, event.model_dump()
+        try:
+            Event.model_validate({"id": "not a number"})
+        except pydantic.ValidationError:
+            pass
+        else:
+            raise AssertionError("an invalid event was accepted")
+        return {"ok": True, "error": None, "version": pydantic.VERSION}
+    except BaseException as exc:
+        return {"ok": False, "error": _error(exc), "version": getattr(pydantic, "VERSION", None)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kind", choices=["layer", "function"], required=True)
+    parser.add_argument("--task-root", default="/var/task")
+    parser.add_argument("--opt", default="/opt")
+    args = parser.parse_args(argv)
+
+    ours = lambda_sys_path(args.task_root, args.opt)
+    sys.path[:] = ours + [p for p in sys.path if p and p not in ours]
+    roots = [args.task_root] if args.kind == "function" else ours[1:]
+    modules: list[str] = []
+    for root in roots:
+        modules += [m for m in top_level_modules(root) if m not in modules]
+
+    libc, libc_version = platform.libc_ver()
+    facts = {
+        "schema_version": SCHEMA_VERSION,
+        "machine": platform.machine(),
+        "python_version": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "cache_tag": sys.implementation.cache_tag,
+        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+        "soabi": sysconfig.get_config_var("SOABI"),
+        "libc": libc,
+        "libc_version": libc_version,
+        "sys_path": sys.path,
+        "pydantic_core": pydantic_core_facts(),
+        "distributions": distributions(),
+        "imports": import_all(modules),
+    }
+    facts["pydantic"] = validate_pydantic() if facts["pydantic_core"] is not None else None
+    json.dump(facts, sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

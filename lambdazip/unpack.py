@@ -1,0 +1,95 @@
+"""Unpack the tar stream that comes out of a container, trusting none of it.
+
+Only regular files and directories are written, only below the destination, with normalised modes;
+symbolic links are kept only where they stay inside the tree; absolute names, ``..``, hard links,
+devices and FIFOs are refused; the total is capped. The same rules on every host Python (3.10's
+tarfile has no extraction filters everywhere), so they are written out here.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import LambdaZipError
+from .tree import safe_member_path
+
+MAX_TOTAL = 1024 * 1024 * 1024  # far above what Lambda accepts (262,144,000 bytes unzipped)
+
+
+class UnsafeArchive(LambdaZipError):
+    exit_code = 8
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over an iterator of byte chunks (the engine's archive stream)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX_TOTAL) -> int:
+    """Unpack the tar ``chunks`` into ``dest``, dropping the first ``strip`` name components.
+    Returns the number of regular files written."""
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    total = files = 0
+    stream = io.BufferedReader(_ChunkReader(chunks), 1024 * 1024)
+    with tarfile.open(fileobj=stream, mode="r|") as archive:
+        for member in archive:
+            name = safe_member_path(member.name)
+            if name is None:
+                raise UnsafeArchive(f"the build output holds an unsafe name: {member.name!r}")
+            parts = name.split("/")[strip:]
+            if not parts:
+                continue
+            target = root.joinpath(*parts)
+            if not target.parent.resolve().is_relative_to(root):
+                raise UnsafeArchive(f"the build output writes through a link: {member.name!r}")
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif member.isfile():
+                total += member.size
+                if total > limit:
+                    raise UnsafeArchive(f"the build output is larger than {limit:,} bytes")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = archive.extractfile(member)
+                assert source is not None
+                with target.open("wb") as out:
+                    while chunk := source.read(1024 * 1024):
+                        out.write(chunk)
+                target.chmod(0o755 if member.mode & 0o111 else 0o644)
+                files += 1
+            elif member.issym():
+                pointed = (target.parent.resolve() / member.linkname).resolve()
+                if posixpath.isabs(member.linkname) or not pointed.is_relative_to(root):
+                    raise UnsafeArchive(
+                        f"the build output links {member.name!r} to {member.linkname!r}, "
+                        "outside the tree"
+                    )
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(member.linkname)
+            else:
+                raise UnsafeArchive(
+                    f"the build output holds {member.name!r}, which is not a regular file, "
+                    "directory or link inside the tree"
+                )
+    return files
