@@ -186,17 +186,20 @@ def make_plan(
 # -- the steps ------------------------------------------------------------------------------------
 
 
-def resolve_base_image(engine: Engine, plan: BuildPlan, progress: Progress) -> ImageInfo:
-    info = engine.image(plan.base_image)
+def resolve_base_image(
+    engine: Engine, reference: str, target: Target, progress: Progress
+) -> ImageInfo:
+    """The base image, pulled for the target's platform if absent, and of that platform."""
+    platform = target.arch.info.oci_platform
+    info = engine.image(reference)
     if info is None:
-        progress.step(f"pulling {plan.base_image} for {plan.platform}")
-        info = engine.pull(plan.base_image, plan.platform, progress.detail)
-    wanted = plan.target.arch.info.oci_architecture
-    if info.architecture != wanted or info.os not in ("linux", ""):
+        progress.step(f"pulling {reference} for {platform}")
+        info = engine.pull(reference, platform, progress.detail)
+    if info.architecture != target.arch.info.oci_architecture or info.os not in ("linux", ""):
         raise ImageError(
-            f"{plan.base_image} is an image for {info.os}/{info.architecture}, but the target "
-            f"{plan.target.arch.value} needs {plan.platform}",
-            tip=f"use the arch-suffixed tag ({plan.target.runtime.image(plan.target.arch)}) or a "
+            f"{reference} is an image for {info.os}/{info.architecture}, but the target "
+            f"{target.arch.value} needs {platform}",
+            tip=f"use the arch-suffixed tag ({target.runtime.image(target.arch)}) or a "
             "digest of that platform; a tag holds one platform on this engine",
         )
     return info
@@ -220,9 +223,11 @@ def _build_context() -> tuple[bytes, str]:
     return buffer.getvalue(), digest.hexdigest()
 
 
-def build_image(engine: Engine, base: ImageInfo, plan: BuildPlan, progress: Progress) -> ImageInfo:
+def build_image(engine: Engine, base: ImageInfo, target: Target, progress: Progress) -> ImageInfo:
+    """The build image (Dockerfile) on ``base``, built once per content and base."""
+    platform = target.arch.info.oci_platform
     context, digest = _build_context()
-    key = hashlib.sha256(f"{digest} {base.id} {plan.platform}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{digest} {base.id} {platform}".encode()).hexdigest()[:16]
     tag = f"{BUILD_IMAGE_REPOSITORY}:{key}"
     cached = engine.image(tag)
     if cached is not None:
@@ -231,7 +236,7 @@ def build_image(engine: Engine, base: ImageInfo, plan: BuildPlan, progress: Prog
     return engine.build(
         context,
         tag,
-        plan.platform,
+        platform,
         buildargs={"BASE_IMAGE": base.id},
         labels={"io.lambdazip.base": base.reference},
         progress=progress.detail,
@@ -347,6 +352,42 @@ def run_in_image(
     return probe, installer
 
 
+def probe_artifact(
+    engine: Engine,
+    artifact: Path,
+    kind: Kind,
+    target: Target,
+    base_image: str | None,
+    progress: Progress,
+) -> ProbeFacts:
+    """Run the probe in the target image on an existing zip, placed where Lambda places it
+    (/opt for a layer, /var/task for a function): the seed's diagnostic for any artifact."""
+    reference = base_image or target.runtime.image(target.arch)
+    progress.step(f"resolving the base image {reference}")
+    base = resolve_base_image(engine, reference, target, progress)
+    image = build_image(engine, base, target, progress)
+    files: dict[str, bytes] = {}
+    with open_tree(artifact) as tree:
+        for entry in tree.entries:
+            if not entry.is_symlink:
+                files[entry.path] = tree.read(entry.path)
+    inside_plan = {"kind": kind.value, "install": False}
+    with engine.container(
+        image.id,
+        ["/var/lang/bin/python3", f"{INSIDE_DIR}/install.py", json.dumps(inside_plan)],
+        platform=target.arch.info.oci_platform,
+        environment={},
+        purpose="probe",
+    ) as container:
+        container.put("/opt" if kind is Kind.LAYER else "/var/task", _tar(files))
+        progress.step(f"probing {artifact.name} in {reference}")
+        code = container.run(progress.detail)
+        if code != 0:
+            raise BuildFailed(f"the probe container exited with {code}", tip="run again with -v")
+        out = list(container.get(f"{INSIDE_DIR}/out"))
+    return ProbeFacts.model_validate_json(_read_member(out, "out/probe.json"))
+
+
 def _collect(container: Container, plan: BuildPlan, scratch: Path) -> tuple[ProbeFacts, str]:
     out = list(container.get(f"{INSIDE_DIR}/out"))
     probe = ProbeFacts.model_validate_json(_read_member(out, "out/probe.json"))
@@ -359,8 +400,8 @@ def _collect(container: Container, plan: BuildPlan, scratch: Path) -> tuple[Prob
 def build(engine: Engine, plan: BuildPlan, progress: Progress) -> BuildResult:
     """Carry out ``plan``; nothing is written to ``plan.out_dir`` unless every check passes."""
     progress.step(f"resolving the base image {plan.base_image}")
-    base = resolve_base_image(engine, plan, progress)
-    image = build_image(engine, base, plan, progress)
+    base = resolve_base_image(engine, plan.base_image, plan.target, progress)
+    image = build_image(engine, base, plan.target, progress)
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name) / "tree"
         scratch.mkdir()

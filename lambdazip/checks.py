@@ -216,6 +216,20 @@ def _describe_tag(tag: str) -> str:
     return f"a module tagged {tag!r}"
 
 
+def _import_failure(module: str, path: str, paths: frozenset[str]) -> str:
+    """What the runtime raises when it cannot load the module at ``path``."""
+    stem = PurePosixPath(path).name.split(".", 1)[0]
+    directory = f"{PurePosixPath(path).parent}/{stem}/"
+    if any(p.startswith(directory) for p in paths):
+        # e.g. pydantic-core >= 2.4x ships its stubs in _pydantic_core/: Python then imports that
+        # directory as a namespace package, and the error names what is missing from it.
+        return (
+            f"Lambda imports the directory {directory} in its place and raises ImportError: "
+            f"cannot import name ... from '{module}' (unknown location). "
+        )
+    return f"Lambda raises No module named '{module}'. "
+
+
 def check_extension_modules(facts: ArtifactFacts, target: Target, kind: Kind) -> list[Finding]:
     """The seed's check 2: an extension module's suffix must be one the runtime loads."""
     findings: list[Finding] = []
@@ -230,7 +244,7 @@ def check_extension_modules(facts: ArtifactFacts, target: Target, kind: Kind) ->
         if not _PYTHON_TAG.match(match["tag"]):
             continue  # a shared library such as libfoo.1.so, not an extension module
         module = module_name(so.path, roots)
-        failure = f"Lambda raises No module named '{module}'. " if module else ""
+        failure = _import_failure(module, so.path, facts.paths()) if module else ""
         findings.append(
             Finding(
                 code="ext-suffix",
@@ -285,8 +299,10 @@ def check_pydantic_core(
                     path=f"{package}/_pydantic_core{ext_suffix}",
                     expected="the compiled module of pydantic-core",
                     found="no _pydantic_core*.so in the package",
-                    remedy="Lambda raises No module named 'pydantic_core._pydantic_core'; "
-                    f"reinstall pydantic-core from a wheel: {_build_hint(target, kind)}",
+                    remedy="Lambda cannot import pydantic_core._pydantic_core (No module named "
+                    "..., or cannot import name ... (unknown location) where the stubs' "
+                    f"directory stands in for it); reinstall pydantic-core from a wheel: "
+                    f"{_build_hint(target, kind)}",
                 )
             )
         stubs = (f"{package}/_pydantic_core.pyi", f"{package}/_pydantic_core/__init__.pyi")

@@ -14,12 +14,13 @@ from typing import NoReturn
 
 from . import __version__
 from .archive import source_date_epoch
-from .builder import BuildChecksFailed, build, make_plan
+from .builder import BuildChecksFailed, build, make_plan, probe_artifact
 from .checks import Kind, detect_kind
 from .console import Console
 from .engine import Engine
 from .errors import CheckFailed, LambdaZipError, UsageError
 from .facts import gather
+from .probe import check_probe
 from .report import check_report
 from .targets import SUPPORTED_VERSIONS, RuntimeStatus, Target, parse_arch, parse_runtime
 from .tree import open_tree
@@ -66,6 +67,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_verbosity(check)
+
+    probe = commands.add_parser(
+        "probe",
+        help="run the diagnostic on a zip inside the Lambda image of the target",
+        description="Put a zip where Lambda puts it (/opt for a layer, /var/task for a function) "
+        "in the target's image, then run the probe there: platform facts, the pydantic-core "
+        "files and EXT_SUFFIX, every top-level import, a pydantic validation.",
+    )
+    probe.add_argument("path", type=Path, help="a layer or function .zip")
+    _add_target_arguments(probe)
+    probe.add_argument("--kind", choices=[k.value for k in Kind], help="default: detected")
+    probe.add_argument("--base-image", help="default: the official image of the target")
+    probe.add_argument("--json", action="store_true", help="print the probe's facts as JSON")
+    _add_verbosity(probe)
 
     for kind in Kind:
         builder = commands.add_parser(
@@ -190,6 +205,30 @@ def _run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str
     return 0
 
 
+def _run_probe(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    target = Target(args.python, args.arch)
+    with open_tree(args.path) as tree:
+        facts = gather(tree)
+    kind = Kind(args.kind) if args.kind else detect_kind(facts)
+    engine = Engine.connect(env)
+    probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
+    findings = check_probe(probe, target)
+    if args.json:
+        console.result(probe.model_dump_json(indent=2))
+    else:
+        for finding in findings:
+            console.finding(finding)
+    summary = (
+        f"{args.path} probed as a {kind.value} in {target}: machine {probe.machine}, "
+        f"EXT_SUFFIX {probe.ext_suffix}, {len(probe.imports)} import(s), "
+        f"{len(findings)} error(s)"
+    )
+    if findings:
+        raise CheckFailed(summary, tip="fix the errors above")
+    console.success(f"ok: {summary}")
+    return 0
+
+
 def _warn_deprecated(target: Target, console: Console) -> None:
     if target.runtime.status is RuntimeStatus.DEPRECATED:
         console.info(
@@ -238,6 +277,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         console.verbosity = getattr(args, "verbosity", 0)
         if args.command == "check":
             code[0] = _run_check(args, console)
+        elif args.command == "probe":
+            code[0] = _run_probe(args, console, env)
         else:
             code[0] = _run_build(args, console, env)
     return code[0]

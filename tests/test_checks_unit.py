@@ -91,7 +91,7 @@ def test_windows_module_names_a_windows_build() -> None:
         ("ext-suffix", "a module for Windows"),
         ("not-elf", "a PE/COFF object (Windows)"),
     ]
-    assert "No module named 'pkg._m'" in findings[0].remedy
+    assert "Lambda raises No module named 'pkg._m'" in findings[0].remedy
 
 
 def test_module_names_follow_the_import_roots() -> None:
