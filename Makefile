@@ -16,7 +16,10 @@ REQUIREMENTS ?= requirements.txt
 BASE_IMAGE ?=
 ARTIFACT ?=
 
-.PHONY: venv lock lint test test-unit check clean
+SRC ?= examples/orders
+EXTRA ?=
+
+.PHONY: venv lock lint test test-unit test-setup check layer function clean
 
 venv: $(VENV)/.installed
 
@@ -41,8 +44,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# `make test` on a fresh machine does all the set-up: the venv, then debootstrap/qemu/binfmt and
+# the stand-in images of the Lambda runtime (tests/setup.sh), then lint, types and every test.
+test: lint test-setup
 	$(PY) -m pytest
+
+test-setup: venv
+	tests/setup.sh $(PY)
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration and not network"
@@ -50,6 +58,16 @@ test-unit: venv
 # `make check ARTIFACT=dist/layer.zip ARCH=arm64 PYTHON=3.13`
 check: venv
 	$(PY) build.py check $(ARTIFACT) --arch $(ARCH) --python $(PYTHON)
+
+# `make layer ARCH=arm64 PYTHON=3.13` -> dist/layer-python3.13-arm64.zip (+ .manifest.json)
+layer: venv
+	$(PY) build.py layer --arch $(ARCH) --python $(PYTHON) -r $(REQUIREMENTS) -o $(OUT) \
+		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(EXTRA)
+
+# `make function SRC=path/to/code ARCH=x86_64 PYTHON=3.12`
+function: venv
+	$(PY) build.py function --arch $(ARCH) --python $(PYTHON) --src $(SRC) -r $(REQUIREMENTS) \
+		-o $(OUT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(EXTRA)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

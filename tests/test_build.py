@@ -1,0 +1,281 @@
+"""The build, end to end on the real engine, in local stand-ins of the Lambda image
+(tests/standin.py), with the real hash-locked requirements.txt installed from the package index."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from lambdazip.builder import probe_artifact
+from lambdazip.checks import Kind
+from lambdazip.cli import main
+from lambdazip.console import Console
+from lambdazip.engine import LABEL, Engine
+from lambdazip.probe import check_probe
+from lambdazip.targets import RUNTIMES, Arch, Target
+from tests import standin
+from tests.wheels import REPO, locked_version
+
+pytestmark = [pytest.mark.integration, pytest.mark.network]
+LOCK = ["-r", str(REPO / "requirements.txt")]
+
+HANDLER = """
+from pydantic import BaseModel
+
+
+class Order(BaseModel):
+    id: int
+    items: list[str]
+
+
+def handler(event, context):
+    return Order.model_validate(event).model_dump()
+"""
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return Engine.connect({})
+
+
+@pytest.fixture(scope="session")
+def images(engine: Engine) -> dict[tuple[str, str], str]:
+    """The stand-in images, built once per recipe on this engine (see tests/standin.py)."""
+    return {key: standin.build(*key, engine.client) for key in standin.RECIPES}
+
+
+@pytest.fixture(autouse=True)
+def _no_container_left_behind(engine: Engine) -> Iterator[None]:
+    before = set(engine.our_containers())
+    yield
+    assert set(engine.our_containers()) - before == set(), f"containers labelled {LABEL} leaked"
+
+
+class Built:
+    def __init__(self, code: int, out: str, err: str, zip_path: Path) -> None:
+        self.code, self.out, self.err, self.zip = code, out, err, zip_path
+
+    @property
+    def manifest(self) -> dict[str, object]:
+        path = self.zip.with_suffix(".manifest.json")
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+    @property
+    def names(self) -> list[str]:
+        with zipfile.ZipFile(self.zip) as archive:
+            return archive.namelist()
+
+
+class Builder(Protocol):
+    def __call__(self, kind: str, python: str, arch: str, out: Path, *extra: str) -> Built: ...
+
+
+@pytest.fixture
+def build(images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]) -> Builder:
+    def run(kind: str, python: str, arch: str, out: Path, *extra: str) -> Built:
+        argv = [kind, "--arch", arch, "--python", python, "-o", str(out)]
+        argv += ["--base-image", images[(python, arch)], "-r", str(REPO / "requirements.txt")]
+        code = main([*argv, *extra], env=_env())
+        captured = capsys.readouterr()
+        name = "layer" if kind == "layer" else Path(extra[extra.index("--src") + 1]).name
+        return Built(code, captured.out, captured.err, out / f"{name}-python{python}-{arch}.zip")
+
+    return run
+
+
+def _env() -> dict[str, str]:
+    """Only the host's CA bundle setting (the index is behind a TLS-inspecting proxy here)."""
+    for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        if os.environ.get(name) and Path(os.environ[name]).is_file():
+            return {"PIP_CERT": os.environ[name]}
+    return {}
+
+
+def _check(zip_path: Path, arch: str, python: str) -> int:
+    return main(["check", str(zip_path), "--arch", arch, "--python", python, "-q"], env={})
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    directory = tmp_path / "orders"
+    directory.mkdir()
+    (directory / "app.py").write_text(HANDLER)
+    return directory
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_layer_is_native_checked_and_reproducible(
+    arch: str, tmp_path: Path, build: Builder
+) -> None:
+    first = build("layer", "3.11", arch, tmp_path / "one")
+    assert first.code == 0, first.err
+    triplet = Arch(arch).info.triplet
+    module = f"python/pydantic_core/_pydantic_core.cpython-311-{triplet}.so"
+    assert module in first.names
+    assert all(name.startswith("python/") for name in first.names)
+    assert not any(name.endswith(".pyc") for name in first.names)
+    assert _check(first.zip, arch, "3.11") == 0
+
+    manifest = first.manifest
+    assert manifest["target"]["arch"] == arch  # type: ignore[index]
+    assert manifest["probe"]["machine"] == Arch(arch).info.uname_machine  # type: ignore[index]
+    assert manifest["probe"]["ext_suffix"] == f".cpython-311-{triplet}.so"  # type: ignore[index]
+    versions = {d["name"]: d["version"] for d in manifest["distributions"]}  # type: ignore[attr-defined]
+    assert versions["pydantic-core"] == locked_version("pydantic-core")
+    assert manifest["base_image"]["architecture"] == Arch(arch).info.oci_architecture  # type: ignore[index]
+    assert manifest["installer"].startswith("pip ")  # type: ignore[attr-defined]
+    assert all(i["ok"] for i in manifest["probe"]["imports"])  # type: ignore[index]
+
+    second = build("layer", "3.11", arch, tmp_path / "two")
+    assert second.code == 0, second.err
+    assert second.zip.read_bytes() == first.zip.read_bytes()
+    assert second.manifest["sha256"] == manifest["sha256"]
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_function_has_code_and_dependencies_at_the_root(
+    arch: str, tmp_path: Path, build: Builder, src: Path
+) -> None:
+    first = build("function", "3.11", arch, tmp_path / "one", "--src", str(src))
+    assert first.code == 0, first.err
+    assert "app.py" in first.names
+    assert f"pydantic_core/_pydantic_core.cpython-311-{Arch(arch).info.triplet}.so" in first.names
+    assert not any(name.startswith("python/") for name in first.names)
+    imported = {i["module"] for i in first.manifest["probe"]["imports"]}  # type: ignore[index]
+    assert {"app", "pydantic", "pydantic_core"} <= imported
+    assert _check(first.zip, arch, "3.11") == 0
+    if arch == "x86_64":
+        second = build("function", "3.11", arch, tmp_path / "two", "--src", str(src))
+        assert second.zip.read_bytes() == first.zip.read_bytes()
+
+
+def test_a_311_layer_in_the_313_runtime_fails_as_the_seed_describes(
+    tmp_path: Path, build: Builder, engine: Engine, images: dict[tuple[str, str], str]
+) -> None:
+    layer = build("layer", "3.11", "x86_64", tmp_path).zip
+    target = Target(RUNTIMES["3.13"], Arch.X86_64)
+
+    # check refuses it first, without Docker, naming the suffix 3.13 needs
+    assert _check(layer, "x86_64", "3.13") == 3
+
+    # and in the 3.13 image the probe sees what the seed's two checks see, and the import fails
+    facts = probe_artifact(
+        engine, layer, Kind.LAYER, target, images[("3.13", "x86_64")], Console(verbosity=-1)
+    )
+    assert facts.ext_suffix == ".cpython-313-x86_64-linux-gnu.so"
+    assert facts.pydantic_core is not None
+    assert (
+        "pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so" in facts.pydantic_core.files
+    )
+    pydantic = next(i for i in facts.imports if i.module == "pydantic")
+    assert not pydantic.ok
+    # pydantic-core 2.4x+: the stubs' _pydantic_core/ directory is imported in the .so's place
+    assert pydantic.error is not None
+    assert "from 'pydantic_core._pydantic_core' (unknown location)" in pydantic.error
+    codes = {f.code for f in check_probe(facts, target)}
+    assert {"probe-pydantic-core-module", "import", "pydantic-validation"} <= codes
+
+
+def test_a_requirement_without_a_wheel_leaves_dist_untouched(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    previous = dist / "layer-python3.11-x86_64.zip"
+    previous.write_bytes(b"the previous artifact")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("docopt==0.6.2\n")  # published as an sdist only
+    code = main(
+        [
+            "layer",
+            "--arch",
+            "x86_64",
+            "--python",
+            "3.11",
+            "-r",
+            str(requirements),
+            "-o",
+            str(dist),
+            "--base-image",
+            images["3.11", "x86_64"],
+        ],
+        env=_env(),
+    )
+    err = capsys.readouterr().err
+    assert code == 9
+    assert "error: no wheel of docopt==0.6.2 for python3.11 on x86_64;" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in dist.iterdir()) == ["layer-python3.11-x86_64.zip"]
+    assert previous.read_bytes() == b"the previous artifact"
+
+
+def test_a_base_image_of_the_wrong_architecture_is_refused(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "layer",
+            "--arch",
+            "arm64",
+            "--python",
+            "3.13",
+            "-o",
+            str(tmp_path),
+            *LOCK,
+            "--base-image",
+            images["3.13", "x86_64"],
+        ],
+        env={},
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 7
+    assert lines[-1].startswith(f"error: {images[('3.13', 'x86_64')]} is an image for linux/amd64")
+    assert "needs linux/arm64" in lines[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_absent_image_that_cannot_be_pulled_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "layer",
+            "--arch",
+            "x86_64",
+            "--python",
+            "3.13",
+            "-o",
+            str(tmp_path),
+            *LOCK,
+            "--base-image",
+            "lambdazip-absent.invalid/nothing:here",
+        ],
+        env={},
+    )
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert code == 7
+    assert len(lines) == 1
+    assert (
+        "lambdazip-absent.invalid/nothing:here is not on this engine and cannot be pulled"
+        in lines[0]
+    )
+
+
+def test_an_unreachable_engine_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["layer", "--arch", "x86_64", "--python", "3.13", "-o", str(tmp_path), *LOCK],
+        env={"DOCKER_HOST": "tcp://127.0.0.1:9"},
+    )
+    err = capsys.readouterr().err
+    assert code == 6
+    assert err.count("\n") == 1
+    assert err.startswith("error: cannot reach the Docker engine at DOCKER_HOST=tcp://127.0.0.1:9")
+    assert "start Docker" in err
