@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,3 +283,61 @@ def test_an_unreachable_engine_is_one_line(
     assert err.count("\n") == 1
     assert err.startswith("error: cannot reach the Docker engine at DOCKER_HOST=tcp://127.0.0.1:9")
     assert "start Docker" in err
+
+
+def test_a_hash_mismatch_is_one_clear_error(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"typing-extensions==4.16.0 --hash=sha256:{'0' * 64}\n")
+    code = main(
+        [
+            "layer",
+            "--arch",
+            "x86_64",
+            "--python",
+            "3.11",
+            "-r",
+            str(requirements),
+            "-o",
+            str(tmp_path / "dist"),
+            "--base-image",
+            images["3.11", "x86_64"],
+        ],
+        env=_env(),
+    )
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 9
+    assert errors == [
+        "error: a downloaded file does not match the hash in the requirements; regenerate the "
+        "lock (`make lock`) or check what your index serves"
+    ]
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize(
+    "signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+)
+def test_an_interrupted_build_leaves_no_container_and_no_artifact(
+    signal_number: int, tmp_path: Path, engine: Engine, images: dict[tuple[str, str], str]
+) -> None:
+    command = [sys.executable, str(REPO / "build.py"), "layer", "--arch", "arm64"]
+    command += ["--python", "3.11", "-o", str(tmp_path), *LOCK]
+    command += ["--base-image", images[("3.11", "arm64")]]
+    process = subprocess.Popen(
+        command, env={**os.environ, **_env()}, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not engine.our_containers():  # wait until the build container exists
+            assert process.poll() is None, "the build ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no build container appeared"
+            time.sleep(0.2)
+        process.send_signal(signal_number)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: interrupted; nothing was written"
+    assert engine.our_containers() == []
+    assert list(tmp_path.iterdir()) == []
