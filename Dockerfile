@@ -1,5 +1,6 @@
 # The build image: the Lambda Python image of the target (official by default, by digest if you
-# pin one) plus the two standard-library scripts that run inside it. Nothing else is added, so
+# pin one) plus the standard-library scripts that run inside it (install, probe, invoke) and the
+# hash-locked pin of the optional installer uv. Nothing else is added, so
 # what is installed, probed and copied out is exactly what the runtime has.
 #
 # build.py builds this through the engine's API for the target platform, with
@@ -8,7 +9,8 @@
 ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.13-x86_64
 FROM ${BASE_IMAGE}
 
-COPY lambdazip/inside/install.py lambdazip/inside/probe.py /lambdazip/
+COPY lambdazip/inside/install.py lambdazip/inside/probe.py lambdazip/inside/invoke.py \
+     lambdazip/inside/uv-requirements.txt /lambdazip/
 WORKDIR /var/task
 # The official entrypoint wants exactly one argument, the handler; build work runs its own command.
 ENTRYPOINT []

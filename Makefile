@@ -34,10 +34,13 @@ $(VENV)/.installed: pyproject.toml
 # resolution repeatable (nothing uploaded later is considered): move it forward to upgrade.
 LOCK_DATE ?= 2026-11-23T00:00:00Z
 LOCK_OUTPUT ?= requirements.txt
+UV_LOCK_OUTPUT ?= lambdazip/inside/uv-requirements.txt
+LOCK_ARGS = --universal --python-version 3.10 --generate-hashes --exclude-newer $(LOCK_DATE) \
+	--custom-compile-command "make lock" --quiet
 lock: venv
-	$(BIN)/uv pip compile requirements.in --universal --python-version 3.10 --generate-hashes \
-		--exclude-newer $(LOCK_DATE) --custom-compile-command "make lock" \
-		--quiet --output-file $(LOCK_OUTPUT)
+	$(BIN)/uv pip compile requirements.in $(LOCK_ARGS) --output-file $(LOCK_OUTPUT)
+	$(BIN)/uv pip compile lambdazip/inside/uv-requirements.in $(LOCK_ARGS) \
+		--output-file $(UV_LOCK_OUTPUT)
 
 lint: venv
 	$(BIN)/ruff check .

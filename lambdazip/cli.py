@@ -1,4 +1,5 @@
-"""The command line: argv in, exit code out. The only place that prints or decides an exit code."""
+"""The command line: argv in, exit code out. Parsing here; each command in commands.py. The only
+place that decides an exit code; with commands.py and console.py, the only places that print."""
 
 from __future__ import annotations
 
@@ -8,22 +9,16 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from . import __version__
-from .archive import source_date_epoch
-from .builder import BuildChecksFailed, build, make_plan, probe_artifact
-from .checks import Kind, detect_kind
+from . import __version__, commands
+from .checks import Kind
 from .console import Console
-from .engine import Engine
-from .errors import CheckFailed, LambdaZipError, UsageError
-from .facts import gather
-from .probe import check_probe
-from .report import check_report
-from .targets import SUPPORTED_VERSIONS, RuntimeStatus, Target, parse_arch, parse_runtime
-from .tree import open_tree
+from .errors import LambdaZipError, UsageError
+from .plan import DEFAULT_BYTECODE, DEFAULT_INSTALLER, Bytecode, Installer
+from .targets import SUPPORTED_VERSIONS, parse_arch, parse_runtime
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +28,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, tip=f"see: {self.prog} --help")
 
 
+if TYPE_CHECKING:
+    _Commands = argparse._SubParsersAction[_Parser]
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="build.py",
@@ -40,17 +39,26 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lambdazip {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    _add_check(sub)
+    _add_probe(sub)
+    for kind in Kind:
+        _add_build(sub, kind)
+    _add_invoke(sub)
+    _add_matrix(sub)
+    return parser
 
-    check = commands.add_parser(
+
+def _add_check(sub: _Commands) -> None:
+    check = sub.add_parser(
         "check",
         help="check a zip or directory against a Lambda runtime, without Docker",
         description="Check that a Lambda zip (or an unpacked directory) fits a runtime: native "
         "code for the right CPU, Python and glibc, pydantic-core complete, layout, size, bytecode.",
     )
     check.add_argument("path", type=Path, help="a .zip or a directory")
-    _add_target_arguments(check)
+    _add_target(check)
     check.add_argument(
         "--kind",
         choices=[k.value for k in Kind],
@@ -68,7 +76,9 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_verbosity(check)
 
-    probe = commands.add_parser(
+
+def _add_probe(sub: _Commands) -> None:
+    probe = sub.add_parser(
         "probe",
         help="run the diagnostic on a zip inside the Lambda image of the target",
         description="Put a zip where Lambda puts it (/opt for a layer, /var/task for a function) "
@@ -76,68 +86,146 @@ def _build_parser() -> argparse.ArgumentParser:
         "files and EXT_SUFFIX, every top-level import, a pydantic validation.",
     )
     probe.add_argument("path", type=Path, help="a layer or function .zip")
-    _add_target_arguments(probe)
+    _add_target(probe)
     probe.add_argument("--kind", choices=[k.value for k in Kind], help="default: detected")
     probe.add_argument("--base-image", help="default: the official image of the target")
     probe.add_argument("--json", action="store_true", help="print the probe's facts as JSON")
     _add_verbosity(probe)
 
-    for kind in Kind:
-        builder = commands.add_parser(
-            kind.value,
-            help=f"build a {kind.value} zip inside the Lambda image of the target",
-            description=f"Build a Lambda {kind.value} zip: install the requirements with the "
-            "runtime's own pip inside the Lambda image for the target, probe it there, check "
-            "it, and write a reproducible zip and its manifest.",
-        )
-        _add_target_arguments(builder)
-        if kind is Kind.FUNCTION:
-            builder.add_argument(
-                "--src", type=Path, required=True, help="the directory with your handler code"
-            )
-        builder.add_argument(
-            "-r",
-            "--requirements",
-            type=Path,
-            default=Path("requirements.txt"),
-            help="what to install (default: requirements.txt); hashes are checked when present",
-        )
-        builder.add_argument(
-            "-o", "--output-dir", type=Path, default=Path("dist"), help="default: dist/"
-        )
-        builder.add_argument(
-            "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {kind.value})"
-        )
-        builder.add_argument(
-            "--base-image",
-            help="the image to build in (default: the official "
-            "public.ecr.aws/lambda/python:3.X-ARCH); pin one with NAME@sha256:DIGEST",
-        )
-        builder.add_argument(
-            "--ca-bundle",
-            type=Path,
-            help="a PEM bundle for the index's TLS (default: PIP_CERT, REQUESTS_CA_BUNDLE or "
-            "SSL_CERT_FILE when set); used in the container, never put in the artifact",
-        )
-        builder.add_argument(
-            "--print-plan", action="store_true", help="show what would be done, then stop"
-        )
-        _add_verbosity(builder)
-    return parser
 
-
-def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_build_options(parser: argparse.ArgumentParser, kind_name: str) -> None:
     parser.add_argument(
-        "--arch",
-        required=True,
-        type=parse_arch,
-        help="x86_64 (amd64) or arm64 (aarch64)",
+        "-r",
+        "--requirements",
+        type=Path,
+        default=Path("requirements.txt"),
+        help="what to install (default: requirements.txt); hashes are checked when present",
     )
     parser.add_argument(
+        "-o", "--output-dir", type=Path, default=Path("dist"), help="default: dist/"
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        type=Path,
+        help="a PEM bundle for the index's TLS (default: PIP_CERT, REQUESTS_CA_BUNDLE or "
+        "SSL_CERT_FILE when set); used in the container, never put in the artifact",
+    )
+    parser.add_argument(
+        "--installer",
+        type=Installer,
+        choices=list(Installer),
+        default=DEFAULT_INSTALLER,
+        help=f"pip (the image's) or uv (pinned, hash-verified); default: {DEFAULT_INSTALLER.value}",
+    )
+    bytecode = parser.add_mutually_exclusive_group()
+    bytecode.add_argument(
+        "--bytecode",
+        type=Bytecode,
+        choices=[b for b in Bytecode if b is not Bytecode.NONE],
+        default=DEFAULT_BYTECODE,
+        help=f"PEP 552 hash-based .pyc compiled by the runtime; default: {DEFAULT_BYTECODE.value}",
+    )
+    bytecode.add_argument(
+        "--no-bytecode",
+        dest="bytecode",
+        action="store_const",
+        const=Bytecode.NONE,
+        help="ship no .pyc: the smallest zip, the slowest cold start",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither reuse an up-to-date artifact nor the download cache volume",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="build even if the artifact is up to date"
+    )
+    _add_verbosity(parser)
+
+
+def _add_build(sub: _Commands, kind: Kind) -> None:
+    builder = sub.add_parser(
+        kind.value,
+        help=f"build a {kind.value} zip inside the Lambda image of the target",
+        description=f"Build a Lambda {kind.value} zip: install the requirements natively inside "
+        "the Lambda image for the target, compile bytecode and probe there, check the result, "
+        "and write a reproducible zip and its manifest.",
+    )
+    _add_target(builder)
+    if kind is Kind.FUNCTION:
+        builder.add_argument(
+            "--src", type=Path, required=True, help="the directory with your handler code"
+        )
+        builder.add_argument("--handler", help="MODULE.FUNCTION, for --smoke-event")
+        builder.add_argument(
+            "--smoke-event",
+            type=Path,
+            metavar="FILE",
+            help="invoke the handler with this JSON event in the runtime before writing the zip",
+        )
+    builder.add_argument(
+        "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {kind.value})"
+    )
+    builder.add_argument(
+        "--base-image",
+        help="the image to build in (default: the official "
+        "public.ecr.aws/lambda/python:3.X-ARCH); pin one with NAME@sha256:DIGEST",
+    )
+    builder.add_argument(
+        "--print-plan", action="store_true", help="show what would be done, then stop"
+    )
+    _add_build_options(builder, kind.value)
+
+
+def _add_invoke(sub: _Commands) -> None:
+    invoke = sub.add_parser(
+        "invoke",
+        help="run a handler in the Lambda image, with the zip and layers read-only",
+        description="Run a handler the way Lambda does: the function zip at /var/task and the "
+        "layers at /opt, both read-only on a read-only root, a writable /tmp, Lambda's sys.path "
+        "order, a context object. Prints the result as JSON; exit 10 if the handler fails.",
+    )
+    invoke.add_argument("zip", type=Path, help="the function zip")
+    invoke.add_argument("--handler", required=True, help="MODULE.FUNCTION, e.g. app.handler")
+    invoke.add_argument("--event", type=Path, required=True, help="a JSON file")
+    invoke.add_argument(
+        "--layer", dest="layers", type=Path, action="append", default=[], metavar="ZIP"
+    )
+    _add_target(invoke, required=False)
+    invoke.add_argument("--base-image", help="default: the official image of the target")
+    invoke.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    _add_verbosity(invoke)
+
+
+def _add_matrix(sub: _Commands) -> None:
+    matrix = sub.add_parser(
+        "matrix",
+        help="build the layer for every (python x arch) target in parallel",
+        description="Build the layer for every supported target (or those named), in parallel; "
+        "a summary table at the end; a non-zero exit if any failed, after all have finished.",
+    )
+    matrix.add_argument("--python", dest="pythons", action="append", type=parse_runtime)
+    matrix.add_argument("--arch", dest="arches", action="append", type=parse_arch)
+    matrix.add_argument(
+        "--base-image",
+        dest="base_images",
+        action="append",
+        default=[],
+        metavar="PY/ARCH=IMAGE",
+        help="the image for one target, e.g. 3.13/arm64=IMG (default: the official one)",
+    )
+    matrix.add_argument("-j", "--jobs", type=int, default=0, help="parallel builds (default: all)")
+    _add_build_options(matrix, "layer")
+
+
+def _add_target(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    more = "" if required else " (default: from the zip's manifest)"
+    parser.add_argument("--arch", required=required, type=parse_arch, help=f"x86_64 or arm64{more}")
+    parser.add_argument(
         "--python",
-        required=True,
+        required=required,
         type=parse_runtime,
-        help=f"the Lambda runtime's Python: {', '.join(SUPPORTED_VERSIONS)}",
+        help=f"the Lambda runtime's Python: {', '.join(SUPPORTED_VERSIONS)}{more}",
     )
 
 
@@ -145,96 +233,6 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0)
     group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1)
-
-
-def _run_check(args: argparse.Namespace, console: Console) -> int:
-    target = Target(args.python, args.arch)
-    _warn_deprecated(target, console)
-    with ExitStack() as stack:
-        facts = gather(stack.enter_context(open_tree(args.path)))
-        layers = [gather(stack.enter_context(open_tree(p))) for p in args.layers]
-    kind = Kind(args.kind) if args.kind else detect_kind(facts)
-    report = check_report(facts, target, kind, layers)
-    if args.json:
-        console.result(report.model_dump_json(indent=2))
-    else:
-        for finding in report.findings:
-            console.finding(finding)
-    summary = (
-        f"{args.path} as a {kind.value} for {target}: {len(report.errors)} error(s), "
-        f"{len(report.warnings)} warning(s) in {report.files} files "
-        f"({report.shared_objects} shared object(s))"
-    )
-    if not report.ok:
-        raise CheckFailed(summary, tip="fix the errors above, then check again")
-    console.success(f"ok: {summary}")
-    return 0
-
-
-def _run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
-    kind = Kind(args.command)
-    plan = make_plan(
-        kind=kind,
-        target=Target(args.python, args.arch),
-        requirements=args.requirements,
-        src=getattr(args, "src", None),
-        out_dir=args.output_dir,
-        name=args.name,
-        base_image=args.base_image,
-        ca_bundle=args.ca_bundle,
-        env=env,
-        epoch=source_date_epoch(env),
-    )
-    if args.print_plan:
-        console.result("\n".join(plan.describe()))
-        return 0
-    _warn_deprecated(plan.target, console)
-    engine = Engine.connect(env)
-    try:
-        result = build(engine, plan, console)
-    except BuildChecksFailed as exc:
-        for finding in exc.findings:
-            console.finding(finding)
-        raise
-    for warning in result.warnings:
-        console.finding(warning)
-    console.success(
-        f"ok: {result.zip.path} ({result.zip.files} files, {result.zip.zipped_size:,} bytes, "
-        f"sha256 {result.zip.sha256})"
-    )
-    return 0
-
-
-def _run_probe(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
-    target = Target(args.python, args.arch)
-    with open_tree(args.path) as tree:
-        facts = gather(tree)
-    kind = Kind(args.kind) if args.kind else detect_kind(facts)
-    engine = Engine.connect(env)
-    probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
-    findings = check_probe(probe, target)
-    if args.json:
-        console.result(probe.model_dump_json(indent=2))
-    else:
-        for finding in findings:
-            console.finding(finding)
-    summary = (
-        f"{args.path} probed as a {kind.value} in {target}: machine {probe.machine}, "
-        f"EXT_SUFFIX {probe.ext_suffix}, {len(probe.imports)} import(s), "
-        f"{len(findings)} error(s)"
-    )
-    if findings:
-        raise CheckFailed(summary, tip="fix the errors above")
-    console.success(f"ok: {summary}")
-    return 0
-
-
-def _warn_deprecated(target: Target, console: Console) -> None:
-    if target.runtime.status is RuntimeStatus.DEPRECATED:
-        console.info(
-            f"warning: {target.runtime.name} was deprecated by AWS Lambda on "
-            f"{target.runtime.deprecated_on}; plan a move to a newer runtime"
-        )
 
 
 @contextmanager
@@ -270,15 +268,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else list(argv)
     console = Console.create(env)
-    debug = "--debug" in argv
     _sigterm_interrupts()
-    with _errors_to_exit_codes(console, debug) as code:
+    with _errors_to_exit_codes(console, "--debug" in argv) as code:
         args = _build_parser().parse_args(argv)
         console.verbosity = getattr(args, "verbosity", 0)
-        if args.command == "check":
-            code[0] = _run_check(args, console)
-        elif args.command == "probe":
-            code[0] = _run_probe(args, console, env)
-        else:
-            code[0] = _run_build(args, console, env)
+        code[0] = commands.run(args, console, env)
     return code[0]

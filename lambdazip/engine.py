@@ -11,16 +11,18 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import Mount
 
 from .errors import LambdaZipError
 
-LABEL = "io.lambdazip"  # on every container we create, so leftovers can be found
+LABEL = "io.lambdazip"  # on every container and temporary volume, so leftovers can be found
+CACHE_LABEL = "io.lambdazip.cache"  # on the download caches, which are meant to stay
 MIN_API_VERSION = (1, 41)  # platform on container create (Docker Engine 20.10)
 
 
@@ -40,6 +42,13 @@ class ContainerError(LambdaZipError):
     """A container could not be created, fed, run or read."""
 
     exit_code = 8
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str
+    target: str
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,7 @@ class Engine:
         purpose: str,
         read_only: bool = False,
         tmpfs: Mapping[str, str] | None = None,
+        volumes: Sequence[VolumeMount] = (),
     ) -> Iterator[Container]:
         """A uniquely named, labelled container, removed on the way out whatever happens
         (success, error, Ctrl-C), also when creating it fails half-way."""
@@ -187,7 +197,11 @@ class Engine:
         container_id: str | None = None
         try:
             host_config = self.api.create_host_config(
-                read_only=read_only, tmpfs=dict(tmpfs) if tmpfs else None
+                read_only=read_only,
+                tmpfs=dict(tmpfs) if tmpfs else None,
+                mounts=[
+                    Mount(v.target, v.volume, type="volume", read_only=v.read_only) for v in volumes
+                ],
             )
             created = self.api.create_container(
                 image,
@@ -206,6 +220,40 @@ class Engine:
             raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
         finally:
             self._remove(container_id or name)
+
+    @contextmanager
+    def volume(self, purpose: str) -> Iterator[str]:
+        """A uniquely named, labelled volume for one job, removed on the way out."""
+        name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
+        try:
+            self.api.create_volume(name, labels={LABEL: purpose})
+            yield name
+        except DockerException as exc:
+            raise ContainerError(f"volume {name} failed: {_first_line(exc)}") from exc
+        finally:
+            with suppress(NotFound):
+                try:
+                    self.api.remove_volume(name, force=True)
+                except APIError as exc:
+                    raise ContainerError(
+                        f"could not remove volume {name}: {_first_line(exc)}",
+                        tip=f"remove it by hand: docker volume rm {name}",
+                    ) from exc
+
+    def cache_volume(self, name: str) -> str:
+        """A named volume that outlives builds (the download cache); created if absent."""
+        try:
+            self.api.create_volume(name, labels={CACHE_LABEL: "downloads"})
+        except DockerException as exc:
+            raise ContainerError(
+                f"cannot create the cache volume {name}: {_first_line(exc)}"
+            ) from exc
+        return name
+
+    def our_volumes(self) -> list[str]:
+        """Names of every temporary volume carrying our label (not the caches)."""
+        found = self.api.volumes(filters={"label": LABEL}).get("Volumes") or []
+        return sorted(str(v["Name"]) for v in found)
 
     def _remove(self, container: str) -> None:
         try:

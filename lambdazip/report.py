@@ -109,8 +109,10 @@ class Manifest(BaseModel):
     unzipped_size: int
     files: int
     requirements_sha256: str
+    cache_key: str  # a digest of every input: equal keys, identical zips
     base_image: BaseImageModel
     installer: str
+    bytecode: str
     distributions: list[DistModel]
     probe: ProbeFacts
     findings: list[Finding]

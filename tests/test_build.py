@@ -16,12 +16,12 @@ from typing import Protocol
 
 import pytest
 
-from lambdazip.builder import probe_artifact
 from lambdazip.checks import Kind
 from lambdazip.cli import main
 from lambdazip.console import Console
 from lambdazip.engine import LABEL, Engine
 from lambdazip.probe import check_probe
+from lambdazip.runner import probe_artifact
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests import standin
 from tests.wheels import REPO, locked_version

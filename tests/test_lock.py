@@ -63,11 +63,19 @@ def test_make_lock_reproduces_requirements_txt(tmp_path: Path) -> None:
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")
-    output = tmp_path / "requirements.txt"
+    output, uv_output = tmp_path / "requirements.txt", tmp_path / "uv-requirements.txt"
     subprocess.run(
-        [make, "-s", "lock", f"LOCK_OUTPUT={output}", f"VENV={Path(sys.prefix)}"],
+        [
+            make,
+            "-s",
+            "lock",
+            f"LOCK_OUTPUT={output}",
+            f"UV_LOCK_OUTPUT={uv_output}",
+            f"VENV={Path(sys.prefix)}",
+        ],
         cwd=REPO,
         check=True,
         capture_output=True,
     )
     assert output.read_text() == LOCK.read_text()
+    assert uv_output.read_text() == (REPO / "lambdazip/inside/uv-requirements.txt").read_text()

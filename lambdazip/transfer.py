@@ -1,4 +1,6 @@
-"""Unpack the tar stream that comes out of a container, trusting none of it.
+"""Files into and out of containers, as tar streams (the engine's archive API).
+
+Out: the tar stream from a container is unpacked trusting none of it.
 
 Only regular files and directories are written, only below the destination, with normalised modes;
 symbolic links are kept only where they stay inside the tree; absolute names, ``..``, hard links,
@@ -11,11 +13,12 @@ from __future__ import annotations
 import io
 import posixpath
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from .archive import collect
 from .errors import LambdaZipError
-from .tree import safe_member_path
+from .tree import Tree, safe_member_path
 
 MAX_TOTAL = 1024 * 1024 * 1024  # far above what Lambda accepts (262,144,000 bytes unzipped)
 
@@ -93,3 +96,50 @@ def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX
                     "directory or link inside the tree"
                 )
     return files
+
+
+def tar_files(files: Mapping[str, bytes]) -> bytes:
+    """A tar of ``files`` (name -> content), for put_archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def tar_directory(root: Path) -> bytes:
+    """A tar of the regular files below ``root`` (links inside it followed), for put_archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for member in collect(root):
+            info = tarfile.TarInfo(member.arcname)
+            data = member.source.read_bytes()
+            info.size, info.mode = len(data), 0o755 if member.executable else 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def tar_tree(tree: Tree, prefix: str = "") -> bytes:
+    """A tar of an artifact's files (a zip or directory read in place), for put_archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for entry in tree.entries:
+            if entry.is_symlink:
+                continue
+            data = tree.read(entry.path)
+            info = tarfile.TarInfo(f"{prefix}{entry.path}")
+            info.size, info.mode = len(data), 0o755 if entry.mode & 0o111 else 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def read_member(chunks: Iterable[bytes], name: str) -> bytes | None:
+    """One file out of a tar stream, or None if it is not there."""
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks)), mode="r") as archive:
+        try:
+            member = archive.extractfile(name)
+        except KeyError:
+            return None
+        return None if member is None else member.read()

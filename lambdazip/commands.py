@@ -1,0 +1,311 @@
+"""One function per command: options in, exit code out, output through the Console.
+Errors are raised (the LambdaZipError family); cli.py turns them into a line and a code."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive import source_date_epoch
+from .builder import BuildChecksFailed, build
+from .checks import Kind, detect_kind
+from .console import Console, Prefixed
+from .engine import Engine
+from .errors import CheckFailed, LambdaZipError, UsageError
+from .facts import gather
+from .plan import BuildPlan, make_plan
+from .probe import check_probe
+from .report import Manifest, check_report
+from .runner import InvokeFailed, invoke, probe_artifact
+from .targets import (
+    RUNTIMES,
+    SUPPORTED_VERSIONS,
+    Arch,
+    RuntimeStatus,
+    Target,
+    parse_arch,
+    parse_runtime,
+)
+from .tree import open_tree
+
+
+def run(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace, Console, Mapping[str, str]], int]] = {
+        "check": run_check,
+        "probe": run_probe,
+        "layer": run_build,
+        "function": run_build,
+        "invoke": run_invoke,
+        "matrix": run_matrix,
+    }
+    return handlers[args.command](args, console, env)
+
+
+def _warn_deprecated(target: Target, console: Console) -> None:
+    if target.runtime.status is RuntimeStatus.DEPRECATED:
+        console.info(
+            f"warning: {target.runtime.name} was deprecated by AWS Lambda on "
+            f"{target.runtime.deprecated_on}; plan a move to a newer runtime"
+        )
+
+
+def run_check(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    target = Target(args.python, args.arch)
+    _warn_deprecated(target, console)
+    with ExitStack() as stack:
+        facts = gather(stack.enter_context(open_tree(args.path)))
+        layers = [gather(stack.enter_context(open_tree(p))) for p in args.layers]
+    kind = Kind(args.kind) if args.kind else detect_kind(facts)
+    report = check_report(facts, target, kind, layers)
+    if args.json:
+        console.result(report.model_dump_json(indent=2))
+    else:
+        for finding in report.findings:
+            console.finding(finding)
+    summary = (
+        f"{args.path} as a {kind.value} for {target}: {len(report.errors)} error(s), "
+        f"{len(report.warnings)} warning(s) in {report.files} files "
+        f"({report.shared_objects} shared object(s))"
+    )
+    if not report.ok:
+        raise CheckFailed(summary, tip="fix the errors above, then check again")
+    console.success(f"ok: {summary}")
+    return 0
+
+
+def run_probe(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    target = Target(args.python, args.arch)
+    with open_tree(args.path) as tree:
+        facts = gather(tree)
+    kind = Kind(args.kind) if args.kind else detect_kind(facts)
+    engine = Engine.connect(env)
+    probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
+    findings = check_probe(probe, target)
+    if args.json:
+        console.result(probe.model_dump_json(indent=2))
+    else:
+        for finding in findings:
+            console.finding(finding)
+    summary = (
+        f"{args.path} probed as a {kind.value} in {target}: machine {probe.machine}, "
+        f"EXT_SUFFIX {probe.ext_suffix}, {len(probe.imports)} import(s), "
+        f"{len(findings)} error(s)"
+    )
+    if findings:
+        raise CheckFailed(summary, tip="fix the errors above")
+    console.success(f"ok: {summary}")
+    return 0
+
+
+def _read_event(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the event {path}: {exc.strerror}", tip="pass a JSON file"
+        ) from exc
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        raise UsageError(f"the event {path} is not JSON: {exc}", tip="fix the file") from exc
+    return data
+
+
+def _plan(
+    args: argparse.Namespace,
+    kind: Kind,
+    target: Target,
+    env: Mapping[str, str],
+    base_image: str | None,
+) -> BuildPlan:
+    return make_plan(
+        kind=kind,
+        target=target,
+        requirements=args.requirements,
+        src=getattr(args, "src", None),
+        out_dir=args.output_dir,
+        name=getattr(args, "name", None),
+        base_image=base_image,
+        ca_bundle=args.ca_bundle,
+        env=env,
+        epoch=source_date_epoch(env),
+        installer=args.installer,
+        bytecode=args.bytecode,
+        cache=not args.no_cache,
+        force=args.force,
+    )
+
+
+def _report_build_failure(exc: LambdaZipError, console: Console) -> None:
+    if isinstance(exc, BuildChecksFailed):
+        for finding in exc.findings:
+            console.finding(finding)
+
+
+def run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    kind = Kind(args.command)
+    plan = _plan(args, kind, Target(args.python, args.arch), env, args.base_image)
+    smoke = getattr(args, "smoke_event", None)
+    handler = getattr(args, "handler", None)
+    if smoke is not None and not handler:
+        raise UsageError("--smoke-event needs --handler", tip="e.g. --handler app.handler")
+    event = _read_event(smoke) if smoke is not None else None
+    if args.print_plan:
+        console.result("\n".join(plan.describe()))
+        return 0
+    _warn_deprecated(plan.target, console)
+    engine = Engine.connect(env)
+
+    def smoke_test(staged: Path) -> None:
+        assert handler is not None
+        assert event is not None
+        outcome = invoke(engine, staged, [], handler, event, plan.target, plan.base_image, console)
+        if not outcome.ok:
+            raise _invoke_error(outcome.error, handler, "no artifact was written")
+        console.info(f"smoke event: {handler} returned {json.dumps(outcome.result)[:200]}")
+
+    try:
+        result = build(engine, plan, console, verify=smoke_test if event is not None else None)
+    except LambdaZipError as exc:
+        _report_build_failure(exc, console)
+        raise
+    for warning in result.warnings:
+        console.finding(warning)
+    how = "up to date, reused (no container started)" if result.reused else "built"
+    console.success(
+        f"ok: {result.zip.path} {how}: {result.zip.files} files, "
+        f"{result.zip.zipped_size:,} bytes, sha256 {result.zip.sha256}"
+    )
+    if result.timings:
+        console.debug(
+            "in the image: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+        )
+    return 0
+
+
+def _invoke_error(error: dict[str, object] | None, handler: str, consequence: str) -> InvokeFailed:
+    error = error or {}
+    kind, message = error.get("errorType", "Error"), error.get("errorMessage", "")
+    return InvokeFailed(
+        f"{handler} failed: {kind}: {message}",
+        tip=f"{consequence}; run with -v for the function's output",
+    )
+
+
+def _target_from_manifest(args: argparse.Namespace) -> Target:
+    if args.arch is not None and args.python is not None:
+        return Target(args.python, args.arch)
+    manifest_path = args.zip.with_suffix(".manifest.json")
+    try:
+        manifest = Manifest.model_validate_json(manifest_path.read_bytes())
+    except (OSError, ValueError):
+        raise UsageError(
+            f"no --arch/--python, and no readable manifest {manifest_path} to take them from",
+            tip="pass --arch and --python",
+        ) from None
+    return Target(
+        args.python or RUNTIMES[manifest.target.python],
+        args.arch or Arch(manifest.target.arch),
+    )
+
+
+def run_invoke(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    event = _read_event(args.event)
+    target = _target_from_manifest(args)
+    for path in [args.zip, *args.layers]:
+        if not path.is_file():
+            raise UsageError(f"{path} does not exist", tip="pass the zip built for the function")
+    engine = Engine.connect(env)
+    outcome = invoke(
+        engine,
+        args.zip,
+        args.layers,
+        args.handler,
+        event,
+        target,
+        args.base_image,
+        console,
+        timeout=args.timeout,
+    )
+    if console.verbosity <= 0:
+        for line in outcome.logs:
+            console.info(f"    {line}")
+    if not outcome.ok:
+        raise _invoke_error(outcome.error, args.handler, "see the function's output above")
+    console.result(json.dumps(outcome.result, indent=2))
+    console.success(
+        f"ok: {args.handler} in {target}: init {outcome.init_ms or 0:.0f} ms, "
+        f"duration {outcome.duration_ms or 0:.0f} ms"
+    )
+    return 0
+
+
+@dataclass(frozen=True)
+class _Row:
+    target: Target
+    status: str
+    seconds: float
+    detail: str
+
+
+class MatrixFailed(LambdaZipError):
+    exit_code = 11
+
+
+def _base_images(specs: list[str]) -> dict[str, str]:
+    images: dict[str, str] = {}
+    for spec in specs:
+        key, sep, image = spec.partition("=")
+        python, slash, arch = key.partition("/")
+        if not sep or not slash or not image:
+            raise UsageError(
+                f"--base-image {spec!r} is not PY/ARCH=IMAGE", tip="e.g. 3.13/arm64=IMG"
+            )
+        images[str(Target(parse_runtime(python), parse_arch(arch)))] = image
+    return images
+
+
+def run_matrix(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    pythons = args.pythons or [RUNTIMES[v] for v in SUPPORTED_VERSIONS]
+    arches = args.arches or list(Arch)
+    targets = [Target(p, a) for p, a in itertools.product(pythons, arches)]
+    images = _base_images(args.base_images)
+    plans = [_plan(args, Kind.LAYER, t, env, images.get(str(t))) for t in targets]
+    Engine.connect(env)  # fail once, early, if the engine is not there
+
+    def one(plan: BuildPlan) -> _Row:
+        started = time.monotonic()
+        progress = Prefixed(console, str(plan.target))
+        try:
+            result = build(Engine.connect(env), plan, progress)
+        except LambdaZipError as exc:
+            _report_build_failure(exc, console)
+            console.error(f"[{plan.target}] {exc.message}", exc.tip)
+            return _Row(plan.target, "FAILED", time.monotonic() - started, exc.message)
+        status = "reused" if result.reused else "built"
+        return _Row(plan.target, status, time.monotonic() - started, str(result.zip.path))
+
+    with ThreadPoolExecutor(max_workers=args.jobs or len(plans)) as pool:
+        rows = list(pool.map(one, plans))
+    width = max(len(str(r.target)) for r in rows)
+    console.result(f"{'target':<{width}}  {'status':<7} {'seconds':>8}  artifact or error")
+    for row in rows:
+        console.result(
+            f"{row.target!s:<{width}}  {row.status:<7} {row.seconds:>8.1f}  {row.detail}"
+        )
+    failed = [r for r in rows if r.status == "FAILED"]
+    if failed:
+        names = ", ".join(str(r.target) for r in failed)
+        raise MatrixFailed(
+            f"{len(failed)} of {len(rows)} targets failed: {names}",
+            tip="see each target's error above",
+        )
+    console.success(f"ok: {len(rows)} targets")
+    return 0

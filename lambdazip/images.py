@@ -1,0 +1,86 @@
+"""The two images a job needs: the base (the Lambda image of the target, verified to be of its
+platform) and the build image derived from it by the Dockerfile, which every job runs in."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+from .engine import Engine, ImageError, ImageInfo
+from .targets import Target
+from .transfer import tar_files
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = PROJECT_ROOT / "Dockerfile"
+INSIDE = Path(__file__).resolve().parent / "inside"
+INSIDE_FILES = ("install.py", "probe.py", "invoke.py", "uv-requirements.txt")
+BUILD_IMAGE_REPOSITORY = "lambdazip-build"
+INSIDE_DIR = "/lambdazip"  # where the Dockerfile puts INSIDE_FILES
+PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
+
+
+class Progress(Protocol):
+    """Where long jobs report: a step begins; a line of a tool's output."""
+
+    def step(self, title: str) -> None: ...
+
+    def detail(self, line: str) -> None: ...
+
+
+def resolve_base_image(
+    engine: Engine, reference: str, target: Target, progress: Progress
+) -> ImageInfo:
+    """The base image, pulled for the target's platform if absent, and of that platform."""
+    platform = target.arch.info.oci_platform
+    info = engine.image(reference)
+    if info is None:
+        progress.step(f"pulling {reference} for {platform}")
+        info = engine.pull(reference, platform, progress.detail)
+    if info.architecture != target.arch.info.oci_architecture or info.os not in ("linux", ""):
+        raise ImageError(
+            f"{reference} is an image for {info.os}/{info.architecture}, but the target "
+            f"{target.arch.value} needs {platform}",
+            tip=f"use the arch-suffixed tag ({target.runtime.image(target.arch)}) or a "
+            "digest of that platform; a tag holds one platform on this engine",
+        )
+    return info
+
+
+def build_context() -> tuple[bytes, str]:
+    """The tar the engine builds the build image from, and a digest of what is in it."""
+    files = {"Dockerfile": DOCKERFILE.read_bytes()}
+    files |= {f"lambdazip/inside/{name}": (INSIDE / name).read_bytes() for name in INSIDE_FILES}
+    digest = hashlib.sha256()
+    for name, data in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    return tar_files(files), digest.hexdigest()
+
+
+def build_image(engine: Engine, base: ImageInfo, target: Target, progress: Progress) -> ImageInfo:
+    """The build image (Dockerfile) on ``base``, built once per content and base."""
+    platform = target.arch.info.oci_platform
+    context, digest = build_context()
+    key = hashlib.sha256(f"{digest} {base.id} {platform}".encode()).hexdigest()[:16]
+    tag = f"{BUILD_IMAGE_REPOSITORY}:{key}"
+    cached = engine.image(tag)
+    if cached is not None:
+        return cached
+    progress.step(f"building the build image {tag} on {base.reference}")
+    return engine.build(
+        context,
+        tag,
+        platform,
+        buildargs={"BASE_IMAGE": base.id},
+        labels={"io.lambdazip.base": base.reference},
+        progress=progress.detail,
+    )
+
+
+def job_image(
+    engine: Engine, reference: str, target: Target, progress: Progress
+) -> tuple[ImageInfo, ImageInfo]:
+    """The verified base image and the build image on it."""
+    progress.step(f"resolving the base image {reference}")
+    base = resolve_base_image(engine, reference, target, progress)
+    return base, build_image(engine, base, target, progress)

@@ -1,0 +1,209 @@
+"""The build plan: every option resolved and validated into one frozen value before anything runs.
+``--print-plan`` prints it; the cache key is derived from it."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .archive import collect
+from .checks import Kind
+from .errors import UsageError
+from .targets import Target
+
+# Settings of the host's installer that mean the same inside the container, and their names for
+# uv. The CA bundle is handled apart: its file is copied in and these names point at the copy.
+PASSED_THROUGH = {
+    "PIP_INDEX_URL": "UV_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST": None,
+    "PIP_DEFAULT_TIMEOUT": "UV_HTTP_TIMEOUT",
+    "PIP_RETRIES": None,
+    "HTTP_PROXY": None,
+    "HTTPS_PROXY": None,
+    "NO_PROXY": None,
+    "http_proxy": None,
+    "https_proxy": None,
+    "no_proxy": None,
+}
+CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Installer(str, enum.Enum):
+    PIP = "pip"  # the image's own
+    UV = "uv"  # pinned and hash-verified (lambdazip/inside/uv-requirements.txt)
+
+
+class Bytecode(str, enum.Enum):
+    CHECKED_HASH = "checked-hash"
+    UNCHECKED_HASH = "unchecked-hash"
+    NONE = "none"
+
+
+DEFAULT_INSTALLER = Installer.UV  # faster on every target of bench/ (BENCHMARKS.md)
+DEFAULT_BYTECODE = Bytecode.UNCHECKED_HASH  # /opt and /var/task are read-only: sources never change
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    kind: Kind
+    target: Target
+    requirements: Path
+    src: Path | None
+    out_dir: Path
+    name: str
+    base_image: str
+    ca_bundle: Path | None
+    environment: tuple[tuple[str, str], ...]
+    epoch: int
+    installer: Installer = DEFAULT_INSTALLER
+    bytecode: Bytecode = DEFAULT_BYTECODE
+    cache: bool = True  # the download cache volume, and reuse of an up-to-date artifact
+    force: bool = False  # build even if the artifact is up to date (the download cache stays)
+
+    @property
+    def output(self) -> Path:
+        return self.out_dir / f"{self.name}-{self.target.runtime.name}-{self.target.arch.value}.zip"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.output.with_suffix(".manifest.json")
+
+    @property
+    def platform(self) -> str:
+        return self.target.arch.info.oci_platform
+
+    @property
+    def install_root(self) -> str:
+        """Where the runtime finds the code: the layer's /opt/python or the function's task root."""
+        return "/opt/python" if self.kind is Kind.LAYER else "/var/task"
+
+    @property
+    def cache_volume(self) -> str | None:
+        if not self.cache:
+            return None
+        return f"lambdazip-cache-{self.target.runtime.name}-{self.target.arch.value}"
+
+    def container_environment(self, ca_path: str) -> dict[str, str]:
+        environment: dict[str, str] = {"PYTHONDONTWRITEBYTECODE": "1"}
+        for key, value in self.environment:
+            environment[key] = value
+            uv_name = PASSED_THROUGH.get(key)
+            if uv_name and self.installer is Installer.UV:
+                environment[uv_name] = value
+        if self.ca_bundle is not None:
+            environment.update(dict.fromkeys(CA_VARIABLES, ca_path))
+        return environment
+
+    def cache_key(self, base_image_id: str, build_context_digest: str) -> str:
+        """A digest of every input that decides the artifact's bytes."""
+        digest = hashlib.sha256()
+        parts = [
+            f"lambdazip {__version__}",
+            self.kind.value,
+            str(self.target),
+            base_image_id,
+            build_context_digest,
+            self.installer.value,
+            self.bytecode.value,
+            str(self.epoch),
+        ]
+        # the values may hold credentials (an index URL with a token): only their digest is kept
+        parts += [f"{key}={value}" for key, value in self.environment]
+        for part in parts:
+            digest.update(part.encode() + b"\0")
+        digest.update(self.requirements.read_bytes() + b"\0")
+        if self.src is not None:
+            for member in collect(self.src):
+                digest.update(f"{member.arcname}\0{member.executable}\0".encode())
+                digest.update(member.source.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def describe(self) -> list[str]:
+        passed = ", ".join(k for k, _ in self.environment) or "(nothing)"
+        return [
+            f"kind:          {self.kind.value}",
+            f"target:        {self.target.runtime.name} on {self.target.arch.value} "
+            f"({self.platform}, {self.target.runtime.os}, glibc {self.target.runtime.glibc_text})",
+            f"base image:    {self.base_image}",
+            f"requirements:  {self.requirements}",
+            f"source:        {self.src}" if self.src else "source:        (none: a layer)",
+            f"install into:  {self.install_root} inside the image, with {self.installer.value}",
+            f"bytecode:      {self.bytecode.value}",
+            f"cache:         {self.cache_volume or '(off)'}"
+            + (" (rebuild forced)" if self.force else ""),
+            f"ca bundle:     {self.ca_bundle or '(none)'}",
+            f"passed in:     {passed}",
+            f"output:        {self.output}",
+            f"manifest:      {self.manifest_path}",
+            f"zip timestamp: {self.epoch} (SOURCE_DATE_EPOCH)",
+        ]
+
+
+def _ca_bundle(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise UsageError(f"--ca-bundle {explicit} is not a file", tip="pass a PEM bundle")
+        return explicit
+    for name in CA_VARIABLES:
+        value = env.get(name)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def make_plan(
+    *,
+    kind: Kind,
+    target: Target,
+    requirements: Path,
+    src: Path | None,
+    out_dir: Path,
+    name: str | None,
+    base_image: str | None,
+    ca_bundle: Path | None,
+    env: Mapping[str, str],
+    epoch: int,
+    installer: Installer = DEFAULT_INSTALLER,
+    bytecode: Bytecode = DEFAULT_BYTECODE,
+    cache: bool = True,
+    force: bool = False,
+) -> BuildPlan:
+    """Validate the options and freeze them. Reads nothing but the file system's answers."""
+    if not requirements.is_file():
+        raise UsageError(
+            f"requirements file {requirements} does not exist",
+            tip="pass -r PATH (a pip requirements file, e.g. from `make lock`)",
+        )
+    if kind is Kind.FUNCTION and (src is None or not src.is_dir()):
+        raise UsageError(
+            f"--src {src} is not a directory" if src else "a function needs --src DIR",
+            tip="point --src at the directory that holds your handler module",
+        )
+    name = name or ("layer" if kind is Kind.LAYER else (src.resolve().name if src else "function"))
+    if not _NAME.match(name):
+        raise UsageError(
+            f"--name {name!r} is not a plain file name", tip="use letters, digits, . _ -"
+        )
+    return BuildPlan(
+        kind=kind,
+        target=target,
+        requirements=requirements,
+        src=src,
+        out_dir=out_dir,
+        name=name,
+        base_image=base_image or target.runtime.image(target.arch),
+        ca_bundle=_ca_bundle(ca_bundle, env),
+        environment=tuple((k, env[k]) for k in PASSED_THROUGH if env.get(k)),
+        epoch=epoch,
+        installer=installer,
+        bytecode=bytecode,
+        cache=cache,
+        force=force,
+    )
