@@ -72,10 +72,8 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     text = "\n".join(lines)
     target = f"{plan.target.runtime.name} on {plan.target.arch.value}"
     missing = re.search(r"No matching distribution found for (\S+)", text) or re.search(
-        r"Because (\S+) has no wheels? with a matching", text
+        r"([A-Za-z0-9_.\-]+(?:[=<>!~]=?[^\s,]+)?) has no (?:usable wheels|wheels with)", text
     )
-    if missing is None:
-        missing = re.search(r"(?:only|no) .*?(?:versions? of|for) (\S+?)[ :,].*?no wheels?", text)
     if missing:
         return BuildFailed(
             f"no wheel of {missing[1]} for {target}",

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from tests import wheels
+from lambdazip.engine import LABEL, Engine
+from tests import standin, wheels
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +52,38 @@ def musl_313() -> list[Path]:
 def numpy_glibc_2_27() -> Path:
     """A real manylinux_2_28 wheel whose shared objects need GLIBC_2.27 or newer."""
     return wheels.fetch("numpy", "2.4.6", "311", "manylinux_2_28_x86_64")
+
+
+# -- integration: the real engine and the stand-ins of the Lambda image --------------------------
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return Engine.connect({})
+
+
+@pytest.fixture(scope="session")
+def images(engine: Engine) -> dict[tuple[str, str], str]:
+    """The stand-in images, built once per recipe on this engine (see tests/standin.py)."""
+    return {key: standin.build(*key, engine.client) for key in standin.RECIPES}
+
+
+@pytest.fixture(autouse=True)
+def _nothing_of_ours_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every integration test: no container and no temporary volume of ours remains."""
+    if not request.node.get_closest_marker("integration"):
+        yield
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    containers, volumes = set(engine.our_containers()), set(engine.our_volumes())
+    yield
+    assert set(engine.our_containers()) - containers == set(), f"containers labelled {LABEL}"
+    assert set(engine.our_volumes()) - volumes == set(), f"volumes labelled {LABEL}"
+
+
+def host_env() -> dict[str, str]:
+    """Only the host's CA bundle setting (the index is behind a TLS-inspecting proxy here)."""
+    for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        if os.environ.get(name) and Path(os.environ[name]).is_file():
+            return {"PIP_CERT": os.environ[name]}
+    return {}

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -19,11 +18,11 @@ import pytest
 from lambdazip.checks import Kind
 from lambdazip.cli import main
 from lambdazip.console import Console
-from lambdazip.engine import LABEL, Engine
+from lambdazip.engine import Engine
 from lambdazip.probe import check_probe
 from lambdazip.runner import probe_artifact
 from lambdazip.targets import RUNTIMES, Arch, Target
-from tests import standin
+from tests.conftest import host_env
 from tests.wheels import REPO, locked_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -41,24 +40,6 @@ class Order(BaseModel):
 def handler(event, context):
     return Order.model_validate(event).model_dump()
 """
-
-
-@pytest.fixture(scope="session")
-def engine() -> Engine:
-    return Engine.connect({})
-
-
-@pytest.fixture(scope="session")
-def images(engine: Engine) -> dict[tuple[str, str], str]:
-    """The stand-in images, built once per recipe on this engine (see tests/standin.py)."""
-    return {key: standin.build(*key, engine.client) for key in standin.RECIPES}
-
-
-@pytest.fixture(autouse=True)
-def _no_container_left_behind(engine: Engine) -> Iterator[None]:
-    before = set(engine.our_containers())
-    yield
-    assert set(engine.our_containers()) - before == set(), f"containers labelled {LABEL} leaked"
 
 
 class Built:
@@ -85,20 +66,12 @@ def build(images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
     def run(kind: str, python: str, arch: str, out: Path, *extra: str) -> Built:
         argv = [kind, "--arch", arch, "--python", python, "-o", str(out)]
         argv += ["--base-image", images[(python, arch)], "-r", str(REPO / "requirements.txt")]
-        code = main([*argv, *extra], env=_env())
+        code = main([*argv, *extra], env=host_env())
         captured = capsys.readouterr()
         name = "layer" if kind == "layer" else Path(extra[extra.index("--src") + 1]).name
         return Built(code, captured.out, captured.err, out / f"{name}-python{python}-{arch}.zip")
 
     return run
-
-
-def _env() -> dict[str, str]:
-    """Only the host's CA bundle setting (the index is behind a TLS-inspecting proxy here)."""
-    for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-        if os.environ.get(name) and Path(os.environ[name]).is_file():
-            return {"PIP_CERT": os.environ[name]}
-    return {}
 
 
 def _check(zip_path: Path, arch: str, python: str) -> int:
@@ -123,7 +96,9 @@ def test_layer_is_native_checked_and_reproducible(
     module = f"python/pydantic_core/_pydantic_core.cpython-311-{triplet}.so"
     assert module in first.names
     assert all(name.startswith("python/") for name in first.names)
-    assert not any(name.endswith(".pyc") for name in first.names)
+    pycs = [name for name in first.names if name.endswith(".pyc")]
+    assert pycs  # compiled by the runtime's interpreter
+    assert all(name.endswith(".cpython-311.pyc") for name in pycs)
     assert _check(first.zip, arch, "3.11") == 0
 
     manifest = first.manifest
@@ -133,7 +108,8 @@ def test_layer_is_native_checked_and_reproducible(
     versions = {d["name"]: d["version"] for d in manifest["distributions"]}  # type: ignore[attr-defined]
     assert versions["pydantic-core"] == locked_version("pydantic-core")
     assert manifest["base_image"]["architecture"] == Arch(arch).info.oci_architecture  # type: ignore[index]
-    assert manifest["installer"].startswith("pip ")  # type: ignore[attr-defined]
+    assert manifest["installer"].startswith("uv ")  # type: ignore[attr-defined]
+    assert manifest["bytecode"] == "unchecked-hash"
     assert all(i["ok"] for i in manifest["probe"]["imports"])  # type: ignore[index]
 
     second = build("layer", "3.11", arch, tmp_path / "two")
@@ -209,7 +185,7 @@ def test_a_requirement_without_a_wheel_leaves_dist_untouched(
             "--base-image",
             images["3.11", "x86_64"],
         ],
-        env=_env(),
+        env=host_env(),
     )
     err = capsys.readouterr().err
     assert code == 9
@@ -304,7 +280,7 @@ def test_a_hash_mismatch_is_one_clear_error(
             "--base-image",
             images["3.11", "x86_64"],
         ],
-        env=_env(),
+        env=host_env(),
     )
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 9
@@ -325,7 +301,7 @@ def test_an_interrupted_build_leaves_no_container_and_no_artifact(
     command += ["--python", "3.11", "-o", str(tmp_path), *LOCK]
     command += ["--base-image", images[("3.11", "arm64")]]
     process = subprocess.Popen(
-        command, env={**os.environ, **_env()}, stderr=subprocess.PIPE, text=True
+        command, env={**os.environ, **host_env()}, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 120
