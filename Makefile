@@ -19,7 +19,7 @@ ARTIFACT ?=
 SRC ?= examples/orders
 EXTRA ?=
 
-.PHONY: venv lock lint test test-unit test-setup check layer function clean
+.PHONY: venv lock lint test test-unit test-setup check layer function matrix bench clean
 
 venv: $(VENV)/.installed
 
@@ -71,6 +71,24 @@ layer: venv
 function: venv
 	$(PY) build.py function --arch $(ARCH) --python $(PYTHON) --src $(SRC) -r $(REQUIREMENTS) \
 		-o $(OUT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(EXTRA)
+
+# every supported (python x arch) layer in parallel; a summary table; non-zero if any failed
+matrix: venv
+	$(PY) build.py matrix -r $(REQUIREMENTS) -o $(OUT) $(EXTRA)
+
+# ratios against the naive one-liner, measured here and now (see BENCHMARKS.md); the official
+# images by default, or BENCH_X86_IMAGE / BENCH_ARM64_IMAGE (`make bench-standins` uses the
+# stand-ins of the tests)
+BENCH_PYTHON ?= 3.11
+BENCH_X86_IMAGE ?= public.ecr.aws/lambda/python:$(BENCH_PYTHON)-x86_64
+BENCH_ARM64_IMAGE ?= public.ecr.aws/lambda/python:$(BENCH_PYTHON)-arm64
+bench: venv
+	$(PY) bench/bench.py --python $(BENCH_PYTHON) --x86-image $(BENCH_X86_IMAGE) \
+		--arm64-image $(BENCH_ARM64_IMAGE)
+
+bench-standins: test-setup
+	$(MAKE) bench BENCH_X86_IMAGE=$$($(PY) -m tests.standin --tag $(BENCH_PYTHON) x86_64) \
+		BENCH_ARM64_IMAGE=$$($(PY) -m tests.standin --tag $(BENCH_PYTHON) arm64)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

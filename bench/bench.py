@@ -29,6 +29,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import docker
@@ -162,12 +163,8 @@ def main() -> int:
     )
 
     for installer in ("pip", "uv"):
-        warm, times = median(
-            lambda i=installer: ours(
-                out / f"b-{i}", args.x86_image, "x86_64", py, "--force", "--installer", i
-            ),
-            runs,
-        )
+        build = partial(ours, out / f"b-{installer}", args.x86_image, "x86_64", py)
+        warm, times = median(partial(build, "--force", "--installer", installer), runs)
         row(
             f"(b) warm x86_64 build, {installer}",
             f"{warm:.2f} s = {warm / naive_x86:.2f}x naive",
@@ -181,12 +178,8 @@ def main() -> int:
             f"{naive_arm:.2f} s ({', '.join(f'{t:.1f}' for t in times)})",
         )
         for installer in ("pip", "uv"):
-            warm, times = median(
-                lambda i=installer: ours(
-                    out / f"c-{i}", args.arm64_image, "arm64", py, "--force", "--installer", i
-                ),
-                runs,
-            )
+            build = partial(ours, out / f"c-{installer}", args.arm64_image, "arm64", py)
+            warm, times = median(partial(build, "--force", "--installer", installer), runs)
             row(
                 f"(c) warm arm64 build (emulated), {installer}",
                 f"{warm:.2f} s = {warm / naive_arm:.2f}x naive",
