@@ -140,6 +140,9 @@ def _add_build_options(parser: argparse.ArgumentParser, kind_name: str) -> None:
     parser.add_argument(
         "--force", action="store_true", help="build even if the artifact is up to date"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print the manifest(s) as JSON on stdout"
+    )
     _add_verbosity(parser)
 
 
@@ -194,6 +197,9 @@ def _add_invoke(sub: _Commands) -> None:
     _add_target(invoke, required=False)
     invoke.add_argument("--base-image", help="default: the official image of the target")
     invoke.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    invoke.add_argument(
+        "--json", action="store_true", help="print the whole outcome (result, error, timings, logs)"
+    )
     _add_verbosity(invoke)
 
 

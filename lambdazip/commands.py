@@ -4,6 +4,7 @@ Errors are raised (the LambdaZipError family); cli.py turns them into a line and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import time
@@ -178,6 +179,8 @@ def run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]
         raise
     for warning in result.warnings:
         console.finding(warning)
+    if args.json:
+        console.result(result.manifest.model_dump_json(indent=2))
     how = "up to date, reused (no container started)" if result.reused else "built"
     console.success(
         f"ok: {result.zip.path} {how}: {result.zip.files} files, "
@@ -234,12 +237,15 @@ def run_invoke(args: argparse.Namespace, console: Console, env: Mapping[str, str
         console,
         timeout=args.timeout,
     )
-    if console.verbosity <= 0:
+    if args.json:
+        console.result(json.dumps(dataclasses.asdict(outcome), indent=2))
+    elif console.verbosity <= 0:
         for line in outcome.logs:
             console.info(f"    {line}")
     if not outcome.ok:
         raise _invoke_error(outcome.error, args.handler, "see the function's output above")
-    console.result(json.dumps(outcome.result, indent=2))
+    if not args.json:
+        console.result(json.dumps(outcome.result, indent=2))
     console.success(
         f"ok: {args.handler} in {target}: init {outcome.init_ms or 0:.0f} ms, "
         f"duration {outcome.duration_ms or 0:.0f} ms"
@@ -294,12 +300,19 @@ def run_matrix(args: argparse.Namespace, console: Console, env: Mapping[str, str
 
     with ThreadPoolExecutor(max_workers=args.jobs or len(plans)) as pool:
         rows = list(pool.map(one, plans))
-    width = max(len(str(r.target)) for r in rows)
-    console.result(f"{'target':<{width}}  {'status':<7} {'seconds':>8}  artifact or error")
-    for row in rows:
-        console.result(
-            f"{row.target!s:<{width}}  {row.status:<7} {row.seconds:>8.1f}  {row.detail}"
-        )
+    if args.json:
+        document = [
+            {"target": str(r.target), "status": r.status, "seconds": r.seconds, "detail": r.detail}
+            for r in rows
+        ]
+        console.result(json.dumps(document, indent=2))
+    else:
+        width = max(len(str(r.target)) for r in rows)
+        console.result(f"{'target':<{width}}  {'status':<7} {'seconds':>8}  artifact or error")
+        for row in rows:
+            console.result(
+                f"{row.target!s:<{width}}  {row.status:<7} {row.seconds:>8.1f}  {row.detail}"
+            )
     failed = [r for r in rows if r.status == "FAILED"]
     if failed:
         names = ", ".join(str(r.target) for r in failed)

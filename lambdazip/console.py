@@ -1,8 +1,11 @@
-"""All terminal output goes through one Console: it knows whether colour is wanted, where errors go,
-and how loud to be. Only the CLI creates one; library code returns values and raises errors."""
+"""All terminal output goes through one Console. It knows where it is and speaks that place's
+language: on a terminal, colour (unless NO_COLOR), step durations and a live pull progress line; in
+CI, plain lines; on GitHub Actions, ``::group::`` per step and ``::error::``/``::warning::``
+annotations. Only the CLI creates one; library code returns values and raises errors."""
 
 from __future__ import annotations
 
+import enum
 import sys
 import threading
 import time
@@ -13,16 +16,18 @@ from typing import TextIO
 from .findings import Finding, Severity
 
 _CODES = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
+_LOCK = threading.Lock()  # whole lines, also when parallel builds report at once
 
 
-_LOCK = threading.Lock()
+class Mode(str, enum.Enum):
+    TTY = "tty"  # a person at a terminal
+    PLAIN = "plain"  # CI, a pipe, a file
+    GITHUB = "github"  # GitHub Actions: workflow commands
 
 
-def _emit(text: str, file: TextIO, flush: bool = True) -> None:
-    with _LOCK:
-        file.write(text + "\n")
-        if flush:
-            file.flush()  # whole lines, also when parallel builds report at once
+def _isatty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def wants_color(stream: TextIO, env: Mapping[str, str]) -> bool:
@@ -31,8 +36,20 @@ def wants_color(stream: TextIO, env: Mapping[str, str]) -> bool:
         return False
     if env.get("FORCE_COLOR"):
         return True
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and env.get("TERM") != "dumb"
+    return _isatty(stream) and env.get("TERM") != "dumb"
+
+
+def detect_mode(stream: TextIO, env: Mapping[str, str]) -> Mode:
+    if env.get("GITHUB_ACTIONS") == "true":
+        return Mode.GITHUB
+    if env.get("CI") or not _isatty(stream):
+        return Mode.PLAIN
+    return Mode.TTY
+
+
+def _escape(text: str) -> str:
+    """A workflow command's message: %, CR and LF escaped as GitHub reads them."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 @dataclass
@@ -41,11 +58,24 @@ class Console:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     color: bool = False
     verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
+    mode: Mode = Mode.PLAIN
     _step: tuple[str, float] | None = None
+    _live: bool = False  # a progress line is on the terminal, to be overwritten
 
     @classmethod
     def create(cls, env: Mapping[str, str], verbosity: int = 0) -> Console:
-        return cls(sys.stdout, sys.stderr, wants_color(sys.stderr, env), verbosity)
+        mode = detect_mode(sys.stderr, env)
+        return cls(sys.stdout, sys.stderr, wants_color(sys.stderr, env), verbosity, mode)
+
+    # -- the low level ---------------------------------------------------------------------------
+
+    def write_line(self, text: str, stream: TextIO) -> None:
+        with _LOCK:
+            if self._live:
+                self.err.write("\r\033[K")
+                self._live = False
+            stream.write(text + "\n")
+            stream.flush()
 
     def paint(self, text: str, *styles: str) -> str:
         if not self.color or not styles:
@@ -53,51 +83,85 @@ class Console:
         codes = ";".join(_CODES[s] for s in styles)
         return f"\033[{codes}m{text}\033[0m"
 
+    # -- what commands say -------------------------------------------------------------------------
+
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
-            _emit(message, file=self.err, flush=True)
+            self.write_line(message, self.err)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            _emit(self.paint(message, "dim"), file=self.err, flush=True)
+            self.write_line(self.paint(message, "dim"), self.err)
 
     def result(self, text: str) -> None:
         """The command's product (a report, JSON): stdout, never suppressed."""
-        _emit(text, file=self.out, flush=True)
+        self.write_line(text, self.out)
 
     def finding(self, finding: Finding) -> None:
+        if self.mode is Mode.GITHUB:
+            kind = "error" if finding.severity is Severity.ERROR else "warning"
+            self.write_line(
+                f"::{kind} title=lambdazip {finding.code}::{_escape(finding.line())}", self.out
+            )
+            return
         color = "red" if finding.severity is Severity.ERROR else "yellow"
         label = self.paint(f"{finding.severity.value}:", color, "bold")
-        _emit(f"{label}{finding.line().split(':', 1)[1]}", file=self.out, flush=True)
-
-    def step(self, title: str) -> None:
-        """Begin a step of a long job; the previous one's duration is printed when it ends."""
-        now = time.monotonic()
-        self._end_step(now)
-        self._step = (title, now)
-        if self.verbosity >= 0:
-            _emit(self.paint(f"==> {title}", "bold"), file=self.err, flush=True)
-
-    def _end_step(self, now: float) -> None:
-        if self._step is not None and self.verbosity > 0:
-            _title, started = self._step
-            _emit(self.paint(f"    ({now - started:.1f}s)", "dim"), file=self.err, flush=True)
-        self._step = None
-
-    def detail(self, line: str) -> None:
-        """Output of a tool we run (pip, the engine): shown with -v, its errors always."""
-        if self.verbosity > 0 or line.startswith("ERROR"):
-            _emit(f"    {line}", file=self.err, flush=True)
+        self.write_line(f"{label}{finding.line().split(':', 1)[1]}", self.out)
 
     def success(self, message: str) -> None:
-        self._end_step(time.monotonic())
+        self._end_step()
         if self.verbosity >= 0:
-            _emit(self.paint(message, "green"), file=self.err, flush=True)
+            self.write_line(self.paint(message, "green"), self.err)
 
     def error(self, message: str, tip: str | None = None) -> None:
         """One line: what failed, then what to do."""
+        self._end_step()
         line = f"{message}; {tip}" if tip else message
-        _emit(f"{self.paint('error:', 'red', 'bold')} {line}", file=self.err, flush=True)
+        if self.mode is Mode.GITHUB:
+            self.write_line(f"::error::{_escape(line)}", self.err)
+        else:
+            self.write_line(f"{self.paint('error:', 'red', 'bold')} {line}", self.err)
+
+    # -- progress of long jobs ---------------------------------------------------------------------
+
+    def step(self, title: str) -> None:
+        """Begin a step of a long job; the previous one ends, with its duration."""
+        self._end_step()
+        self._step = (title, time.monotonic())
+        if self.verbosity < 0:
+            return
+        if self.mode is Mode.GITHUB:
+            self.write_line(f"::group::{_escape(title)}", self.err)
+        else:
+            self.write_line(self.paint(f"==> {title}", "bold"), self.err)
+
+    def _end_step(self) -> None:
+        if self._step is None:
+            return
+        _title, started = self._step
+        self._step = None
+        if self.verbosity < 0:
+            return
+        self.write_line(
+            self.paint(f"    done in {time.monotonic() - started:.1f}s", "dim"), self.err
+        )
+        if self.mode is Mode.GITHUB:
+            self.write_line("::endgroup::", self.err)
+
+    def detail(self, line: str) -> None:
+        """Output of a tool we run (pip, uv, the engine): shown with -v, its errors always."""
+        if self.verbosity > 0 or line.startswith(("ERROR", "error")):
+            self.write_line(f"    {line}", self.err)
+
+    def transfer(self, what: str, done: int, total: int) -> None:
+        """A live byte count (an image pull): one line rewritten in place, on a terminal only."""
+        if self.mode is not Mode.TTY or self.verbosity < 0 or total <= 0:
+            return
+        text = f"    {what}: {done / 1e6:.1f} / {total / 1e6:.1f} MB ({100 * done // total}%)"
+        with _LOCK:
+            self.err.write("\r\033[K" + text)
+            self.err.flush()
+            self._live = True
 
 
 class Prefixed:
@@ -109,8 +173,13 @@ class Prefixed:
 
     def step(self, title: str) -> None:
         if self.console.verbosity >= 0:
-            _emit(self.console.paint(f"[{self.label}] ==> {title}", "bold"), self.console.err)
+            self.console.write_line(
+                self.console.paint(f"[{self.label}] ==> {title}", "bold"), self.console.err
+            )
 
     def detail(self, line: str) -> None:
-        if self.console.verbosity > 0 or line.startswith("ERROR"):
-            _emit(f"[{self.label}]     {line}", self.console.err)
+        if self.console.verbosity > 0 or line.startswith(("ERROR", "error")):
+            self.console.write_line(f"[{self.label}]     {line}", self.console.err)
+
+    def transfer(self, what: str, done: int, total: int) -> None:
+        pass  # parallel jobs share the terminal: no live lines

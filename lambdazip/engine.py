@@ -96,7 +96,8 @@ class Engine:
             "DOCKER_HOST at a running engine"
         )
         try:
-            client = docker.from_env(environment=dict(env))
+            # never an empty mapping: docker-py reads os.environ instead of an empty one
+            client = docker.from_env(environment={"LAMBDAZIP": "1", **env})
             version = client.version()
         except DockerException as exc:
             raise EngineError(
@@ -122,14 +123,27 @@ class Engine:
             raise ImageError(f"cannot inspect image {reference}: {_first_line(exc)}") from exc
 
     def pull(
-        self, reference: str, platform: str, progress: Callable[[str], None] | None = None
+        self,
+        reference: str,
+        platform: str,
+        status: Callable[[str], None] | None = None,
+        transferred: Callable[[int, int], None] | None = None,
     ) -> ImageInfo:
+        """Pull ``reference`` for ``platform``, reporting status lines and the bytes of all layers
+        downloaded so far against their total."""
+        layers: dict[str, tuple[int, int]] = {}
         try:
             for event in self.api.pull(reference, platform=platform, stream=True, decode=True):
                 if "error" in event:
                     raise ImageError(f"cannot pull {reference} for {platform}: {event['error']}")
-                if progress and event.get("status") and not event.get("progressDetail"):
-                    progress(f"{event.get('id', '')} {event['status']}".strip())
+                detail = event.get("progressDetail") or {}
+                if event.get("status") == "Downloading" and detail.get("total"):
+                    layers[str(event.get("id"))] = (int(detail["current"]), int(detail["total"]))
+                    if transferred is not None:
+                        done = sum(c for c, _ in layers.values())
+                        transferred(done, sum(t for _, t in layers.values()))
+                elif status is not None and event.get("status") and not detail:
+                    status(f"{event.get('id', '')} {event['status']}".strip())
         except DockerException as exc:
             raise ImageError(
                 f"{reference} is not on this engine and cannot be pulled for {platform}: "

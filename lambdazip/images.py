@@ -21,11 +21,13 @@ PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official i
 
 
 class Progress(Protocol):
-    """Where long jobs report: a step begins; a line of a tool's output."""
+    """Where long jobs report: a step begins; a line of a tool's output; bytes moved so far."""
 
     def step(self, title: str) -> None: ...
 
     def detail(self, line: str) -> None: ...
+
+    def transfer(self, what: str, done: int, total: int) -> None: ...
 
 
 def resolve_base_image(
@@ -36,7 +38,12 @@ def resolve_base_image(
     info = engine.image(reference)
     if info is None:
         progress.step(f"pulling {reference} for {platform}")
-        info = engine.pull(reference, platform, progress.detail)
+        info = engine.pull(
+            reference,
+            platform,
+            progress.detail,
+            lambda done, total: progress.transfer("pulling", done, total),
+        )
     if info.architecture != target.arch.info.oci_architecture or info.os not in ("linux", ""):
         raise ImageError(
             f"{reference} is an image for {info.os}/{info.architecture}, but the target "

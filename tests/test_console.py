@@ -1,0 +1,150 @@
+"""Output speaks the language of where it runs: terminal, CI, GitHub Actions."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from lambdazip.cli import main
+from lambdazip.console import Console, Mode, detect_mode, wants_color
+from lambdazip.engine import Engine
+from lambdazip.findings import Finding, Severity
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+FINDING = Finding(
+    code="elf-machine",
+    severity=Severity.ERROR,
+    path="python/m.so",
+    expected="x86_64",
+    found="aarch64",
+    remedy="Rebuild 100% natively.",
+)
+
+
+def _console(mode: Mode, color: bool = False, verbosity: int = 0) -> tuple[Console, Any, Any]:
+    out, err = Terminal(), Terminal()
+    return Console(out, err, color, verbosity, mode), out, err
+
+
+@pytest.mark.parametrize(
+    ("env", "tty", "mode", "color"),
+    [
+        ({}, True, Mode.TTY, True),
+        ({"NO_COLOR": ""}, True, Mode.TTY, False),
+        ({}, False, Mode.PLAIN, False),
+        ({"FORCE_COLOR": "1"}, False, Mode.PLAIN, True),
+        ({"CI": "true"}, True, Mode.PLAIN, True),
+        ({"CI": "true", "GITHUB_ACTIONS": "true"}, False, Mode.GITHUB, False),
+        ({"TERM": "dumb"}, True, Mode.TTY, False),
+    ],
+)
+def test_where_we_are(env: dict[str, str], tty: bool, mode: Mode, color: bool) -> None:
+    stream = Terminal() if tty else io.StringIO()
+    assert detect_mode(stream, env) is mode
+    assert wants_color(stream, env) is color
+
+
+def test_github_actions_gets_groups_and_annotations() -> None:
+    console, out, err = _console(Mode.GITHUB)
+    console.step("installing")
+    console.detail("ERROR: boom")
+    console.step("checking")
+    console.finding(FINDING)
+    console.error("it failed\nbadly", "do this")
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "::group::installing"
+    assert lines[1] == "    ERROR: boom"
+    assert lines[2].startswith("    done in ")
+    assert lines[3:5] == ["::endgroup::", "::group::checking"]
+    assert lines[-2] == "::endgroup::"
+    assert lines[-1] == "::error::it failed%0Abadly; do this"
+    assert out.getvalue() == (
+        "::error title=lambdazip elf-machine::error: python/m.so: expected x86_64; "
+        "found aarch64. Rebuild 100%25 natively.\n"
+    )
+
+
+def test_plain_lines_in_ci_have_no_escape_sequences() -> None:
+    console, out, err = _console(Mode.PLAIN)
+    console.step("pulling")
+    console.transfer("pulling", 5_000_000, 10_000_000)
+    console.success("ok")
+    console.finding(FINDING)
+    assert "\033" not in err.getvalue() + out.getvalue()
+    assert "\r" not in err.getvalue()
+    assert err.getvalue().splitlines()[0] == "==> pulling"
+    assert err.getvalue().splitlines()[1].startswith("    done in ")
+
+
+def test_a_terminal_gets_colour_and_a_live_progress_line() -> None:
+    console, _out, err = _console(Mode.TTY, color=True)
+    console.step("pulling")
+    console.transfer("pulling", 5_000_000, 10_000_000)
+    console.transfer("pulling", 10_000_000, 10_000_000)
+    console.info("next")
+    text = err.getvalue()
+    assert "\033[1m==> pulling\033[0m" in text
+    assert "\r\033[K    pulling: 5.0 / 10.0 MB (50%)" in text
+    assert "\r\033[K    pulling: 10.0 / 10.0 MB (100%)\r\033[Knext\n" in text
+
+
+def test_quiet_keeps_errors_and_results_only() -> None:
+    console, out, err = _console(Mode.PLAIN, verbosity=-1)
+    console.step("a")
+    console.info("b")
+    console.success("c")
+    console.result("{}")
+    console.error("d")
+    assert err.getvalue() == "error: d\n"
+    assert out.getvalue() == "{}\n"
+
+
+class _PullingApi:
+    """The engine's API at the edge: a pull that streams what a registry sends."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def pull(self, *_args: object, **_kwargs: object) -> Any:
+        return iter(self.events)
+
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        return {"Id": "sha256:1", "Architecture": "arm64", "Os": "linux", "RepoDigests": []}
+
+
+class _Client:
+    def __init__(self, api: _PullingApi) -> None:
+        self.api = api
+
+
+def test_pull_reports_the_bytes_of_all_layers() -> None:
+    events = [
+        {"status": "Pulling from lambda/python", "id": "3.13-arm64"},
+        {"status": "Downloading", "id": "a", "progressDetail": {"current": 10, "total": 100}},
+        {"status": "Downloading", "id": "b", "progressDetail": {"current": 5, "total": 50}},
+        {"status": "Downloading", "id": "a", "progressDetail": {"current": 100, "total": 100}},
+        {"status": "Download complete", "id": "a", "progressDetail": {}},
+    ]
+    engine = Engine(_Client(_PullingApi(events)))  # type: ignore[arg-type]
+    statuses: list[str] = []
+    moved: list[tuple[int, int]] = []
+    info = engine.pull("img", "linux/arm64", statuses.append, lambda d, t: moved.append((d, t)))
+    assert info.architecture == "arm64"
+    assert moved == [(10, 100), (15, 150), (105, 150)]
+    assert statuses == ["3.13-arm64 Pulling from lambda/python", "a Download complete"]
+
+
+def test_github_actions_error_line_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"GITHUB_ACTIONS": "true", "CI": "true"}
+    assert main(["check", "missing.zip", "--arch", "arm64", "--python", "3.13"], env=env) == 4
+    err = capsys.readouterr().err
+    assert err == (
+        "::error::missing.zip does not exist; pass the path of a zip or of an unpacked directory\n"
+    )
