@@ -47,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
         _add_build(sub, kind)
     _add_invoke(sub)
     _add_matrix(sub)
+    _add_publish(sub)
     return parser
 
 
@@ -222,6 +223,22 @@ def _add_matrix(sub: _Commands) -> None:
     )
     matrix.add_argument("-j", "--jobs", type=int, default=0, help="parallel builds (default: all)")
     _add_build_options(matrix, "layer")
+
+
+def _add_publish(sub: _Commands) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="publish a built layer to AWS Lambda (boto3)",
+        description="Publish a layer zip built by `build.py layer`: its sha256 is checked against "
+        "its manifest first; CompatibleRuntimes and CompatibleArchitectures come from the "
+        "manifest; zips over 50 MB go through S3. Credentials come from the usual AWS chain.",
+    )
+    publish.add_argument("zip", type=Path, help="the layer zip (its .manifest.json beside it)")
+    publish.add_argument("--layer-name", required=True, help="the layer's name (or ARN)")
+    publish.add_argument("--region", help="default: AWS_REGION or your AWS configuration")
+    publish.add_argument("--s3-bucket", help="upload through this bucket (needed over 50 MB)")
+    publish.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_verbosity(publish)
 
 
 def _add_target(parser: argparse.ArgumentParser, required: bool = True) -> None:

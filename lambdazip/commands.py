@@ -23,6 +23,7 @@ from .errors import CheckFailed, LambdaZipError, UsageError
 from .facts import gather
 from .plan import BuildPlan, make_plan
 from .probe import check_probe
+from .publish import publish
 from .report import Manifest, check_report
 from .runner import InvokeFailed, invoke, probe_artifact
 from .targets import (
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> i
         "function": run_build,
         "invoke": run_invoke,
         "matrix": run_matrix,
+        "publish": run_publish,
     }
     return handlers[args.command](args, console, env)
 
@@ -321,4 +323,16 @@ def run_matrix(args: argparse.Namespace, console: Console, env: Mapping[str, str
             tip="see each target's error above",
         )
     console.success(f"ok: {len(rows)} targets")
+    return 0
+
+
+def run_publish(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    published = publish(
+        args.zip, args.layer_name, region=args.region, s3_bucket=args.s3_bucket, status=console.step
+    )
+    if args.json:
+        console.result(json.dumps(dataclasses.asdict(published), indent=2))
+    else:
+        console.result(published.layer_version_arn)
+    console.success(f"ok: published {args.zip.name} as version {published.version}")
     return 0

@@ -115,7 +115,7 @@ class Console:
 
     def error(self, message: str, tip: str | None = None) -> None:
         """One line: what failed, then what to do."""
-        self._end_step()
+        self._end_step(failed=True)
         line = f"{message}; {tip}" if tip else message
         if self.mode is Mode.GITHUB:
             self.write_line(f"::error::{_escape(line)}", self.err)
@@ -135,16 +135,17 @@ class Console:
         else:
             self.write_line(self.paint(f"==> {title}", "bold"), self.err)
 
-    def _end_step(self) -> None:
+    def _end_step(self, failed: bool = False) -> None:
+        """The current step ends: its duration, unless it failed (the error line follows)."""
         if self._step is None:
             return
         _title, started = self._step
         self._step = None
         if self.verbosity < 0:
             return
-        self.write_line(
-            self.paint(f"    done in {time.monotonic() - started:.1f}s", "dim"), self.err
-        )
+        if not failed:
+            elapsed = time.monotonic() - started
+            self.write_line(self.paint(f"    done in {elapsed:.1f}s", "dim"), self.err)
         if self.mode is Mode.GITHUB:
             self.write_line("::endgroup::", self.err)
 

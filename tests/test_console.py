@@ -63,7 +63,8 @@ def test_github_actions_gets_groups_and_annotations() -> None:
     assert lines[1] == "    ERROR: boom"
     assert lines[2].startswith("    done in ")
     assert lines[3:5] == ["::endgroup::", "::group::checking"]
-    assert lines[-2] == "::endgroup::"
+    assert lines[-2] == "::endgroup::"  # closed, with no "done" line: it failed
+    assert not lines[-3].startswith("    done in")
     assert lines[-1] == "::error::it failed%0Abadly; do this"
     assert out.getvalue() == (
         "::error title=lambdazip elf-machine::error: python/m.so: expected x86_64; "

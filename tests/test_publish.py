@@ -1,0 +1,145 @@
+"""`publish` against moto in server mode: a real HTTP endpoint on loopback, reached by boto3
+through AWS_ENDPOINT_URL, as it would reach AWS. boto3 itself is not patched."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from lambdazip.archive import collect, write_zip
+from lambdazip.builder import write_manifest
+from lambdazip.checks import Kind
+from lambdazip.cli import main
+from lambdazip.probe import ProbeFacts
+from lambdazip.report import BaseImageModel, DistModel, Manifest, TargetModel
+from lambdazip.targets import RUNTIMES, Arch, Target
+
+SECRET = "lambdazip-test-secret-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """boto3's usual chain, pointed at the local server (and at no config file of this host)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIALAMBDAZIPTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    return endpoint
+
+
+def _layer(tmp_path: Path, payload: bytes = b"X = 1\n", name: str = "layer") -> Path:
+    tree = tmp_path / "tree" / "python"
+    tree.mkdir(parents=True)
+    (tree / "mod.py").write_bytes(payload)
+    result = write_zip(tmp_path / f"{name}-python3.13-arm64.zip", collect(tmp_path / "tree"))
+    target = Target(RUNTIMES["3.13"], Arch.ARM64)
+    probe = ProbeFacts(
+        schema_version=1, machine="aarch64", python_version="3.13.1", implementation="cpython",
+        cache_tag="cpython-313", ext_suffix=".cpython-313-aarch64-linux-gnu.so", soabi=None,
+        libc="glibc", libc_version="2.34", sys_path=[], pydantic_core=None, distributions=[],
+        imports=[], pydantic=None,
+    )  # fmt: skip
+    manifest = Manifest(
+        tool="lambdazip test", kind=Kind.LAYER, target=TargetModel.of(target),
+        artifact=result.path.name, sha256=result.sha256, zipped_size=result.zipped_size,
+        unzipped_size=result.unzipped_size, files=result.files, requirements_sha256="0",
+        cache_key="0", base_image=BaseImageModel(reference="i", id="sha256:0", repo_digests=[],
+        architecture="arm64"), installer="uv", bytecode="unchecked-hash",
+        distributions=[DistModel(name="mod", version="1", location="python")], probe=probe,
+        findings=[],
+    )  # fmt: skip
+    write_manifest(result.path.with_suffix(".manifest.json"), manifest)
+    return result.path
+
+
+def _versions(endpoint: str, name: str) -> list[dict[str, object]]:
+    client = boto3.client("lambda", region_name="us-east-1", endpoint_url=endpoint)
+    return list(client.list_layer_versions(LayerName=name)["LayerVersions"])
+
+
+def test_publish_takes_runtime_and_architecture_from_the_manifest(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = _layer(tmp_path)
+    argv = ["publish", str(layer), "--layer-name", "pydantic", "--region", "us-east-1", "-v"]
+    assert main([*argv, "--json"], env={}) == 0
+    captured = capsys.readouterr()
+    published = json.loads(captured.out)
+    assert published["version"] == 1
+    assert published["via_s3"] is None
+    [version] = _versions(aws, "pydantic")
+    assert version["LayerVersionArn"] == published["layer_version_arn"]
+    assert version["CompatibleRuntimes"] == ["python3.13"]
+    assert version["CompatibleArchitectures"] == ["arm64"]
+    assert SECRET not in captured.out + captured.err
+
+
+def test_a_zip_changed_after_its_build_is_refused(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = _layer(tmp_path)
+    layer.write_bytes(layer.read_bytes() + b"\0")
+    code = main(["publish", str(layer), "--layer-name", "changed", "--region", "us-east-1"], env={})
+    err = capsys.readouterr().err
+    assert code == 12
+    assert "it changed after it was built; rebuild it; nothing was published" in err
+    assert err.count("\n") == 2  # the step line, the error line
+    assert _versions(aws, "changed") == []
+
+
+def test_over_50_mb_goes_through_s3(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = _layer(tmp_path, os.urandom(51 * 1024 * 1024))
+    argv = ["publish", str(layer), "--layer-name", "big", "--region", "us-east-1"]
+    assert main(argv, env={}) == 2
+    assert "pass --s3-bucket BUCKET" in capsys.readouterr().err
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws)
+    s3.create_bucket(Bucket="layers")
+    assert main([*argv, "--s3-bucket", "layers", "--json"], env={}) == 0
+    published = json.loads(capsys.readouterr().out)
+    key = published["via_s3"].removeprefix("s3://layers/")
+    assert s3.head_object(Bucket="layers", Key=key)["ContentLength"] == layer.stat().st_size
+    [version] = _versions(aws, "big")
+    assert version["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_missing_credentials_are_one_line(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    layer = _layer(tmp_path)
+    code = main(["publish", str(layer), "--layer-name", "x", "--region", "us-east-1", "-q"], env={})
+    assert code == 12
+    assert capsys.readouterr().err.startswith("error: no AWS credentials were found; configure")
+
+
+def test_a_zip_without_manifest_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = _layer(tmp_path)
+    layer.with_suffix(".manifest.json").unlink()
+    assert main(["publish", str(layer), "--layer-name", "x"], env={}) == 2
+    assert "no manifest layer-python3.13-arm64.manifest.json beside" in capsys.readouterr().err
