@@ -88,8 +88,8 @@ def run_probe(args: argparse.Namespace, console: Console, env: Mapping[str, str]
     with open_tree(args.path) as tree:
         facts = gather(tree)
     kind = Kind(args.kind) if args.kind else detect_kind(facts)
-    engine = Engine.connect(env)
-    probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
+    with Engine.connect(env) as engine:
+        probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
     findings = check_probe(probe, target)
     if args.json:
         console.result(probe.model_dump_json(indent=2))
@@ -164,21 +164,23 @@ def run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]
         console.result("\n".join(plan.describe()))
         return 0
     _warn_deprecated(plan.target, console)
-    engine = Engine.connect(env)
+    with Engine.connect(env) as engine:
 
-    def smoke_test(staged: Path) -> None:
-        assert handler is not None
-        assert event is not None
-        outcome = invoke(engine, staged, [], handler, event, plan.target, plan.base_image, console)
-        if not outcome.ok:
-            raise _invoke_error(outcome.error, handler, "no artifact was written")
-        console.info(f"smoke event: {handler} returned {json.dumps(outcome.result)[:200]}")
+        def smoke_test(staged: Path) -> None:
+            assert handler is not None
+            assert event is not None
+            outcome = invoke(
+                engine, staged, [], handler, event, plan.target, plan.base_image, console
+            )
+            if not outcome.ok:
+                raise _invoke_error(outcome.error, handler, "no artifact was written")
+            console.info(f"smoke event: {handler} returned {json.dumps(outcome.result)[:200]}")
 
-    try:
-        result = build(engine, plan, console, verify=smoke_test if event is not None else None)
-    except LambdaZipError as exc:
-        _report_build_failure(exc, console)
-        raise
+        try:
+            result = build(engine, plan, console, verify=smoke_test if event else None)
+        except LambdaZipError as exc:
+            _report_build_failure(exc, console)
+            raise
     for warning in result.warnings:
         console.finding(warning)
     if args.json:
@@ -227,18 +229,18 @@ def run_invoke(args: argparse.Namespace, console: Console, env: Mapping[str, str
     for path in [args.zip, *args.layers]:
         if not path.is_file():
             raise UsageError(f"{path} does not exist", tip="pass the zip built for the function")
-    engine = Engine.connect(env)
-    outcome = invoke(
-        engine,
-        args.zip,
-        args.layers,
-        args.handler,
-        event,
-        target,
-        args.base_image,
-        console,
-        timeout=args.timeout,
-    )
+    with Engine.connect(env) as engine:
+        outcome = invoke(
+            engine,
+            args.zip,
+            args.layers,
+            args.handler,
+            event,
+            target,
+            args.base_image,
+            console,
+            timeout=args.timeout,
+        )
     if args.json:
         console.result(json.dumps(dataclasses.asdict(outcome), indent=2))
     elif console.verbosity <= 0:
@@ -286,13 +288,15 @@ def run_matrix(args: argparse.Namespace, console: Console, env: Mapping[str, str
     targets = [Target(p, a) for p, a in itertools.product(pythons, arches)]
     images = _base_images(args.base_images)
     plans = [_plan(args, Kind.LAYER, t, env, images.get(str(t))) for t in targets]
-    Engine.connect(env)  # fail once, early, if the engine is not there
+    with Engine.connect(env):  # fail once, early, if the engine is not there
+        pass
 
     def one(plan: BuildPlan) -> _Row:
         started = time.monotonic()
         progress = Prefixed(console, str(plan.target))
         try:
-            result = build(Engine.connect(env), plan, progress)
+            with Engine.connect(env) as engine:
+                result = build(engine, plan, progress)
         except LambdaZipError as exc:
             _report_build_failure(exc, console)
             console.error(f"[{plan.target}] {exc.message}", exc.tip)

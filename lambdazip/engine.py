@@ -112,6 +112,12 @@ class Engine:
             )
         return cls(client)
 
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.close()
+
     # -- images -----------------------------------------------------------------------------------
 
     def image(self, reference: str) -> ImageInfo | None:
