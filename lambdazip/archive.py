@@ -20,7 +20,7 @@ import time
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from .errors import OutputError, UsageError
 
@@ -78,16 +78,17 @@ def collect(root: Path, prefix: str = "") -> list[Member]:
                 f"{path} is not a regular file inside {root}",
                 tip="remove the link or special file from the tree before packing it",
             )
-        arcname = path.relative_to(root).as_posix()
         mode = real.stat().st_mode
-        members.append(
-            Member(
-                f"{prefix.strip('/')}/{arcname}" if prefix.strip("/") else arcname,
-                real,
-                bool(mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)),
-            )
-        )
+        executable = bool(mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
+        members.append(Member(arcname(path, root, prefix), real, executable))
     return sorted(members, key=lambda m: m.arcname)
+
+
+def arcname(path: PurePath, root: PurePath, prefix: str = "") -> str:
+    """The name of ``path`` (below ``root``) inside a zip: ``/``-separated on every host."""
+    relative = "/".join(path.relative_to(root).parts)
+    prefix = prefix.replace("\\", "/").strip("/")
+    return f"{prefix}/{relative}" if prefix else relative
 
 
 def _zipinfo(member: Member, date_time: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import shutil
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -51,10 +52,15 @@ class _ChunkReader(io.RawIOBase):
 
 def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX_TOTAL) -> int:
     """Unpack the tar ``chunks`` into ``dest``, dropping the first ``strip`` name components.
-    Returns the number of regular files written."""
+    Returns the number of regular files written.
+
+    Nothing but regular files and directories is ever created on the host: a symbolic link whose
+    target stays inside the tree becomes a copy of that target (so the same code works on hosts
+    where links need privileges, and the zip holds plain files, as Lambda reads them)."""
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     total = files = 0
+    links: list[tuple[Path, str, str]] = []  # (where, relative POSIX target, member name)
     stream = io.BufferedReader(_ChunkReader(chunks), 1024 * 1024)
     with tarfile.open(fileobj=stream, mode="r|") as archive:
         for member in archive:
@@ -77,24 +83,31 @@ def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX
                 source = archive.extractfile(member)
                 assert source is not None
                 with target.open("wb") as out:
-                    while chunk := source.read(1024 * 1024):
-                        out.write(chunk)
+                    shutil.copyfileobj(source, out, 1024 * 1024)
                 target.chmod(0o755 if member.mode & 0o111 else 0o644)
                 files += 1
             elif member.issym():
-                pointed = (target.parent.resolve() / member.linkname).resolve()
-                if posixpath.isabs(member.linkname) or not pointed.is_relative_to(root):
+                relative = posixpath.normpath(posixpath.join(*parts[:-1], member.linkname))
+                if posixpath.isabs(member.linkname) or relative.split("/")[0] == "..":
                     raise UnsafeArchive(
                         f"the build output links {member.name!r} to {member.linkname!r}, "
                         "outside the tree"
                     )
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(member.linkname)
+                links.append((target, relative, member.name))
             else:
                 raise UnsafeArchive(
                     f"the build output holds {member.name!r}, which is not a regular file, "
                     "directory or link inside the tree"
                 )
+    for target, relative, member_name in links:
+        source_path = root.joinpath(*relative.split("/"))
+        if source_path.is_file():
+            shutil.copyfile(source_path, target)
+            files += 1
+        elif source_path.is_dir():
+            shutil.copytree(source_path, target, dirs_exist_ok=True)
+        else:
+            raise UnsafeArchive(f"the build output links {member_name!r} to nothing")
     return files
 
 
