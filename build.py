@@ -13,6 +13,8 @@ except ModuleNotFoundError as exc:  # the tool's own dependencies are not instal
         f"error: missing dependency {exc.name!r}; run `make venv` (or "
         "`python -m pip install -e .`) and use .venv's python"
     )
+except KeyboardInterrupt:  # Ctrl-C while starting: nothing has begun
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

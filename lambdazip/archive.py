@@ -18,7 +18,8 @@ import shutil
 import stat
 import time
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -139,3 +140,39 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+STALE_LOCK = 600.0  # seconds: a lock older than this was left by a killed process
+
+
+@contextmanager
+def output_lock(target: Path, timeout: float = 300.0) -> Iterator[None]:
+    """Exclusive right to replace ``target`` (and what goes with it, its manifest), between
+    processes: two builders writing the same output end with one complete pair, not a mix."""
+    lock = target.with_name(f".{target.name}.lock")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            try:
+                if time.time() - lock.stat().st_mtime > STALE_LOCK:
+                    lock.unlink(missing_ok=True)
+                    continue
+            except FileNotFoundError:
+                continue
+            if time.monotonic() > deadline:
+                raise OutputError(
+                    f"{target} is being written by another build (lock {lock.name})",
+                    tip=f"wait for it, or delete {lock} if no build is running",
+                ) from None
+            time.sleep(0.05)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write in {target.parent}: {exc.strerror}", tip="pass a writable -o DIR"
+            ) from exc
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .archive import ZipResult, collect, sha256_file, write_zip
+from .archive import ZipResult, collect, output_lock, sha256_file, write_zip
 from .checks import Kind, check_artifact
 from .engine import Engine, ImageInfo, VolumeMount
 from .errors import CheckFailed, LambdaZipError, OutputError
@@ -152,7 +152,8 @@ def build(
             if verify is not None:
                 verify(staged)
             manifest = _manifest(plan, key, base, installer, probe, facts, findings, result)
-            write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
+            with output_lock(plan.output):
+                write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
         finally:
             staged.unlink(missing_ok=True)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
@@ -169,7 +170,7 @@ def _install_in_image(
     inside_plan = {
         "kind": plan.kind.value,
         "requirements": REQUIREMENTS_PATH,
-        "require_hashes": "--hash=" in plan.requirements.read_text(errors="replace"),
+        "require_hashes": plan.require_hashes,
         "installer": plan.installer.value,
         "cache": CACHE_PATH if cache else None,
         "bytecode": None if plan.bytecode is Bytecode.NONE else plan.bytecode.value,

@@ -142,6 +142,11 @@ def _add_build_options(parser: argparse.ArgumentParser, kind_name: str) -> None:
         "--force", action="store_true", help="build even if the artifact is up to date"
     )
     parser.add_argument(
+        "--allow-unhashed",
+        action="store_true",
+        help="install requirements that carry no --hash (refused by default)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the manifest(s) as JSON on stdout"
     )
     _add_verbosity(parser)
@@ -160,7 +165,9 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
         builder.add_argument(
             "--src", type=Path, required=True, help="the directory with your handler code"
         )
-        builder.add_argument("--handler", help="MODULE.FUNCTION, for --smoke-event")
+        builder.add_argument(
+            "--handler", help="MODULE.FUNCTION: checked against --src; needed by --smoke-event"
+        )
         builder.add_argument(
             "--smoke-event",
             type=Path,

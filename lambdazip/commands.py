@@ -143,6 +143,8 @@ def _plan(
         bytecode=args.bytecode,
         cache=not args.no_cache,
         force=args.force,
+        allow_unhashed=args.allow_unhashed,
+        handler=getattr(args, "handler", None),
     )
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import io
 import secrets
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
+from requests.exceptions import RequestException
 
 from .errors import LambdaZipError
 
@@ -70,6 +72,20 @@ class ImageInfo:
             os=str(attrs.get("Os", "")),
             repo_digests=tuple(attrs.get("RepoDigests") or ()),
         )
+
+
+class EngineLost(EngineError):
+    """The connection to the engine broke in the middle of a job."""
+
+
+def _engine_lost(exc: BaseException, cleanup: str | None = None) -> EngineLost:
+    tip = "check that the engine runs, then build again"
+    if cleanup:
+        tip += f"; if it comes back, `{cleanup}` removes what this job left there"
+    return EngineLost(
+        f"lost the connection to the Docker engine ({type(exc).__name__}); nothing was written",
+        tip=tip,
+    )
 
 
 def _describe_host(env: Mapping[str, str]) -> str:
@@ -127,6 +143,8 @@ class Engine:
             return None
         except APIError as exc:
             raise ImageError(f"cannot inspect image {reference}: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
 
     def pull(
         self,
@@ -157,6 +175,8 @@ class Engine:
                 tip="check the name and your network or registry login, or pass a local image "
                 "with --base-image",
             ) from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
         info = self.image(reference)
         if info is None:
             raise ImageError(f"{reference} was pulled but the engine does not list it")
@@ -191,6 +211,8 @@ class Engine:
                     progress(event["stream"].strip())
         except DockerException as exc:
             raise ImageError(f"cannot build {tag}: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
         info = self.image(tag)
         if info is None:
             raise ImageError(f"{tag} was built but the engine does not list it")
@@ -238,8 +260,10 @@ class Engine:
             yield Container(self, container_id, name)
         except DockerException as exc:
             raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc, f"docker rm -f {name}") from exc
         finally:
-            self._remove(container_id or name)
+            self._remove(container_id or name, failing=sys.exc_info()[0] is not None)
 
     @contextmanager
     def volume(self, purpose: str) -> Iterator[str]:
@@ -250,11 +274,16 @@ class Engine:
             yield name
         except DockerException as exc:
             raise ContainerError(f"volume {name} failed: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc, f"docker volume rm {name}") from exc
         finally:
-            with suppress(NotFound):
-                try:
-                    self.api.remove_volume(name, force=True)
-                except APIError as exc:
+            failing = sys.exc_info()[0] is not None
+            try:
+                self.api.remove_volume(name, force=True)
+            except NotFound:
+                pass
+            except (APIError, RequestException) as exc:
+                if not failing:  # never hide the error that is on its way out
                     raise ContainerError(
                         f"could not remove volume {name}: {_first_line(exc)}",
                         tip=f"remove it by hand: docker volume rm {name}",
@@ -275,13 +304,16 @@ class Engine:
         found = self.api.volumes(filters={"label": LABEL}).get("Volumes") or []
         return sorted(str(v["Name"]) for v in found)
 
-    def _remove(self, container: str) -> None:
+    def _remove(self, container: str, failing: bool) -> None:
+        """Remove ``container``; if that fails while another error is on its way out, that error
+        (which names the container when the engine was lost) is the one the user sees."""
         try:
             self.api.remove_container(container, force=True, v=True)
         except NotFound:
             pass
-        except APIError as exc:
-            if exc.status_code != 409:  # 409: its removal is already under way
+        except (APIError, RequestException) as exc:
+            status = getattr(exc, "status_code", None)
+            if status != 409 and not failing:  # 409: its removal is already under way
                 raise ContainerError(
                     f"could not remove container {container}: {_first_line(exc)}",
                     tip=f"remove it by hand: docker rm -f {container}",

@@ -14,6 +14,7 @@ from . import __version__
 from .archive import collect
 from .checks import Kind
 from .errors import UsageError
+from .requirements import read_requirements
 from .targets import Target
 
 # Settings of the host's installer that mean the same inside the container, and their names for
@@ -66,6 +67,7 @@ class BuildPlan:
     bytecode: Bytecode = DEFAULT_BYTECODE
     cache: bool = True  # the download cache volume, and reuse of an up-to-date artifact
     force: bool = False  # build even if the artifact is up to date (the download cache stays)
+    require_hashes: bool = True  # every requirement carries --hash: the installer must check
 
     @property
     def output(self) -> Path:
@@ -174,18 +176,20 @@ def make_plan(
     bytecode: Bytecode = DEFAULT_BYTECODE,
     cache: bool = True,
     force: bool = False,
+    allow_unhashed: bool = False,
+    handler: str | None = None,
 ) -> BuildPlan:
     """Validate the options and freeze them. Reads nothing but the file system's answers."""
-    if not requirements.is_file():
-        raise UsageError(
-            f"requirements file {requirements} does not exist",
-            tip="pass -r PATH (a pip requirements file, e.g. from `make lock`)",
-        )
+    locked = read_requirements(
+        requirements, allow_unhashed=allow_unhashed, allow_empty=kind is Kind.FUNCTION
+    )
     if kind is Kind.FUNCTION and (src is None or not src.is_dir()):
         raise UsageError(
             f"--src {src} is not a directory" if src else "a function needs --src DIR",
             tip="point --src at the directory that holds your handler module",
         )
+    if kind is Kind.FUNCTION and src is not None and handler is not None:
+        _check_handler(src, handler)
     name = name or ("layer" if kind is Kind.LAYER else (src.resolve().name if src else "function"))
     if not _NAME.match(name):
         raise UsageError(
@@ -206,4 +210,24 @@ def make_plan(
         bytecode=bytecode,
         cache=cache,
         force=force,
+        require_hashes=locked.all_hashed,
     )
+
+
+def _check_handler(src: Path, handler: str) -> None:
+    module, _, function = handler.rpartition(".")
+    if not module or not function:
+        raise UsageError(
+            f"--handler {handler!r} is not MODULE.FUNCTION", tip="e.g. --handler app.handler"
+        )
+    base = src.joinpath(*module.split("."))
+    candidates = [
+        base.with_suffix(".py"),
+        base / "__init__.py",
+        *base.parent.glob(f"{base.name}.*.so"),
+    ]
+    if not any(path.is_file() for path in candidates):
+        raise UsageError(
+            f"--src {src} has no module {module!r} for --handler {handler}",
+            tip=f"add {module.replace('.', '/')}.py to {src}, or fix --handler",
+        )

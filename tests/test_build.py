@@ -170,7 +170,7 @@ def test_a_requirement_without_a_wheel_leaves_dist_untouched(
     previous = dist / "layer-python3.11-x86_64.zip"
     previous.write_bytes(b"the previous artifact")
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("docopt==0.6.2\n")  # published as an sdist only
+    requirements.write_text("docopt==0.6.2\n")  # published as an sdist only (and not hashed)
     code = main(
         [
             "layer",
@@ -184,6 +184,7 @@ def test_a_requirement_without_a_wheel_leaves_dist_untouched(
             str(dist),
             "--base-image",
             images["3.11", "x86_64"],
+            "--allow-unhashed",
         ],
         env=host_env(),
     )
