@@ -13,6 +13,7 @@ a reader sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import shutil
 import stat
