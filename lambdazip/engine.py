@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import secrets
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -263,7 +264,10 @@ class Engine:
         except RequestException as exc:
             raise _engine_lost(exc, f"docker rm -f {name}") from exc
         finally:
-            self._remove(container_id or name, failing=sys.exc_info()[0] is not None)
+            failing = sys.exc_info()[0]
+            # interrupted while the engine was creating it: it may appear after our first try
+            patience = 3.0 if container_id is None and failing is KeyboardInterrupt else 0.0
+            self._remove(container_id or name, failing is not None, patience)
 
     @contextmanager
     def volume(self, purpose: str) -> Iterator[str]:
@@ -304,13 +308,20 @@ class Engine:
         found = self.api.volumes(filters={"label": LABEL}).get("Volumes") or []
         return sorted(str(v["Name"]) for v in found)
 
-    def _remove(self, container: str, failing: bool) -> None:
+    def _remove(self, container: str, failing: bool, patience: float = 0.0) -> None:
         """Remove ``container``; if that fails while another error is on its way out, that error
-        (which names the container when the engine was lost) is the one the user sees."""
+        (which names the container when the engine was lost) is the one the user sees. With
+        ``patience``, keep looking that long for a container that is not there yet."""
+        deadline = time.monotonic() + patience
         try:
-            self.api.remove_container(container, force=True, v=True)
-        except NotFound:
-            pass
+            while True:
+                try:
+                    self.api.remove_container(container, force=True, v=True)
+                    return
+                except NotFound:
+                    if time.monotonic() >= deadline:
+                        return
+                    time.sleep(0.1)
         except (APIError, RequestException) as exc:
             status = getattr(exc, "status_code", None)
             if status != 409 and not failing:  # 409: its removal is already under way

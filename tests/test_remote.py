@@ -31,6 +31,7 @@ class TcpToUnix:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sent: list[bytearray] = []
+        self.sockets: list[socket.socket] = []
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -45,6 +46,7 @@ class TcpToUnix:
                 return
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(self.path)
+            self.sockets += [client, upstream]
             record = bytearray()
             self.sent.append(record)
             threading.Thread(
@@ -70,6 +72,13 @@ class TcpToUnix:
     def close(self) -> None:
         self._stop.set()
         self.listener.close()
+
+    def cut(self) -> None:
+        """The engine goes away: no new connection, and every open one is broken."""
+        self.close()
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
 
     def container_creations(self) -> list[dict[str, object]]:
         """The JSON bodies of every POST .../containers/create that crossed."""

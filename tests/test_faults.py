@@ -1,0 +1,135 @@
+"""Faults: signals at random points of real builds, the engine going away mid-build, two builders
+writing the same output. Whatever happens: nothing of ours is left on the engine, and the output
+directory holds the previous artifact intact or a complete new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lambdazip.archive import sha256_file
+from lambdazip.cli import main
+from lambdazip.engine import Engine
+from tests.conftest import host_env
+from tests.test_remote import TcpToUnix
+from tests.wheels import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.network]
+
+
+def _command(out: Path, image: str, *extra: str) -> list[str]:
+    command = [sys.executable, str(REPO / "build.py"), "layer", "--arch", "x86_64"]
+    command += ["--python", "3.11", "-o", str(out), "-r", str(REPO / "requirements.txt")]
+    return [*command, "--base-image", image, "-q", *extra]
+
+
+def _complete_pair(out: Path) -> str:
+    """The zip and its manifest agree; the zip is readable. Its sha256."""
+    zip_path = out / "layer-python3.11-x86_64.zip"
+    manifest = json.loads(zip_path.with_suffix(".manifest.json").read_text())
+    digest = sha256_file(zip_path)
+    assert manifest["sha256"] == digest
+    with zipfile.ZipFile(zip_path) as archive:
+        assert archive.testzip() is None
+    return digest
+
+
+def test_signals_at_random_points_of_20_builds(
+    tmp_path: Path, engine: Engine, images: dict[tuple[str, str], str]
+) -> None:
+    out = tmp_path / "dist"
+    image = images[("3.11", "x86_64")]
+    env = {**os.environ, **host_env()}
+    subprocess.run(_command(out, image), env=env, check=True)
+    previous = _complete_pair(out)
+    timing = time.monotonic()
+    subprocess.run(_command(out, image, "--force"), env=env, check=True)
+    full = time.monotonic() - timing  # how long a build takes: the signals land within it
+
+    rng = random.Random(20261123)
+    outcomes: dict[str, int] = {}
+    for attempt in range(20):
+        which = signal.SIGINT if attempt % 2 == 0 else signal.SIGTERM
+        process = subprocess.Popen(
+            _command(out, image, "--force"), env=env, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(rng.uniform(0.0, full))
+        process.send_signal(which)
+        _, err = process.communicate(timeout=120)
+        assert "Traceback" not in err, err
+        key = "finished" if process.returncode == 0 else f"interrupted ({process.returncode})"
+        outcomes[key] = outcomes.get(key, 0) + 1
+        # 130: our clean unwinding; -SIGINT/-SIGTERM: the signal came before Python could
+        # install a handler, i.e. before anything had started
+        allowed = (0, 130, -signal.SIGINT, -signal.SIGTERM)
+        assert process.returncode in allowed, (process.returncode, err)
+        assert engine.our_containers() == []
+        assert engine.our_volumes() == []
+        assert _complete_pair(out) == previous  # the same inputs always give the same bytes
+        leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
+        assert leftovers == []
+    assert outcomes.get("finished", 0) < 20, outcomes  # most were really interrupted
+
+
+def test_the_engine_going_away_mid_build_is_one_clean_error(
+    tmp_path: Path,
+    engine: Engine,
+    images: dict[tuple[str, str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proxy = TcpToUnix("/var/run/docker.sock")
+    before = set(engine.our_containers())
+
+    def cut_when_the_container_exists() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not proxy.container_creations():
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proxy.cut()
+
+    threading.Thread(target=cut_when_the_container_exists, daemon=True).start()
+    out = tmp_path / "dist"
+    argv = _command(out, images[("3.11", "x86_64")], "--force")[2:]
+    code = main(argv, env={**host_env(), "DOCKER_HOST": f"tcp://127.0.0.1:{proxy.port}"})
+    proxy.close()
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 6, err
+    assert len(errors) == 1
+    assert errors[0].startswith("error: lost the connection to the Docker engine")
+    assert "Traceback" not in err
+    assert not out.exists() or not list(out.glob("*.zip"))
+    # the engine never really went away here: remove what the cut connection left, as the
+    # error's tip says
+    for name in set(engine.our_containers()) - before:
+        assert name in errors[0]
+        engine.api.remove_container(name, force=True, v=True)
+
+
+def test_two_builders_writing_the_same_output_leave_one_complete_artifact(
+    tmp_path: Path, engine: Engine, images: dict[tuple[str, str], str]
+) -> None:
+    out = tmp_path / "dist"
+    env = {**os.environ, **host_env()}
+    image = images[("3.11", "x86_64")]
+    builders = [
+        subprocess.Popen(_command(out, image, "--force", *extra), env=env, stderr=subprocess.PIPE)
+        for extra in ((), ("--bytecode", "checked-hash"))
+    ]
+    errors = [b.communicate(timeout=180)[1] for b in builders]
+    assert [b.returncode for b in builders] == [0, 0], errors
+    _complete_pair(out)  # whichever came last, its zip and its manifest, together
+    assert sorted(p.name for p in out.iterdir()) == [
+        "layer-python3.11-x86_64.manifest.json",
+        "layer-python3.11-x86_64.zip",
+    ]
