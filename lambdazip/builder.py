@@ -71,6 +71,12 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     """One line from the installer's output: what went wrong, in the user's terms."""
     text = "\n".join(lines)
     target = f"{plan.target.runtime.name} on {plan.target.arch.value}"
+    unknown = re.search(r"Because (\S+?) was not found in the package registry", text)
+    if unknown:
+        return BuildFailed(
+            f"no package {unknown[1]} on the index",
+            tip="check the name (and PIP_INDEX_URL if you use a private index)",
+        )
     missing = re.search(r"No matching distribution found for (\S+)", text) or re.search(
         r"([A-Za-z0-9_.\-]+(?:[=<>!~]=?[^\s,]+)?) has no (?:usable wheels|wheels with)", text
     )

@@ -75,6 +75,10 @@ class ImageInfo:
         )
 
 
+class EmulationMissing(EngineError):
+    """The engine cannot run containers of the target's architecture."""
+
+
 class EngineLost(EngineError):
     """The connection to the engine broke in the middle of a job."""
 
@@ -258,7 +262,7 @@ class Engine:
                 network_disabled=False,
             )
             container_id = str(created["Id"])
-            yield Container(self, container_id, name)
+            yield Container(self, container_id, name, platform)
         except DockerException as exc:
             raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
         except RequestException as exc:
@@ -339,10 +343,11 @@ class Engine:
 
 
 class Container:
-    def __init__(self, engine: Engine, container_id: str, name: str) -> None:
+    def __init__(self, engine: Engine, container_id: str, name: str, platform: str) -> None:
         self.engine = engine
         self.id = container_id
         self.name = name
+        self.platform = platform
 
     def put(self, path: str, tar: bytes) -> None:
         """Unpack the tar ``tar`` at ``path`` (which must exist) in the container."""
@@ -353,15 +358,27 @@ class Container:
         """Start, stream the output line by line, wait; the exit code."""
         api = self.engine.api
         api.start(self.id)
-        pending = b""
+        pending = first = b""
         for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
+            first = first or chunk[:512]
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 output(line.decode("utf-8", "replace").rstrip())
         if pending:
             output(pending.decode("utf-8", "replace").rstrip())
-        return int(api.wait(self.id)["StatusCode"])
+            first = first or pending
+        code = int(api.wait(self.id)["StatusCode"])
+        if code != 0 and b"exec format error" in first:
+            arch = self.platform.split("/")[-1]
+            raise EmulationMissing(
+                f"the Docker engine cannot run {self.platform} containers: it has no emulation "
+                f"for {arch}",
+                tip="on Linux: sudo apt-get install qemu-user-static binfmt-support (or docker run "
+                f"--privileged --rm tonistiigi/binfmt --install {arch}); Docker Desktop has it; "
+                f"or build on a native {arch} machine",
+            )
+        return code
 
     def get(self, path: str) -> Iterator[bytes]:
         """The tar stream of ``path`` in the container."""

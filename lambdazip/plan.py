@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .archive import collect
 from .checks import Kind
-from .errors import UsageError
+from .errors import OutputError, UsageError
 from .requirements import read_requirements
 from .targets import Target
 
@@ -190,6 +191,7 @@ def make_plan(
         )
     if kind is Kind.FUNCTION and src is not None and handler is not None:
         _check_handler(src, handler)
+    _check_output_dir(out_dir)
     name = name or ("layer" if kind is Kind.LAYER else (src.resolve().name if src else "function"))
     if not _NAME.match(name):
         raise UsageError(
@@ -212,6 +214,20 @@ def make_plan(
         force=force,
         require_hashes=locked.all_hashed,
     )
+
+
+def _check_output_dir(out_dir: Path) -> None:
+    """Fail before the build, not after it, when the output directory cannot be made."""
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(
+            f"cannot create the output directory {out_dir}: {existing} is not a directory",
+            tip="pass -o a directory path",
+        )
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"cannot write in {existing}", tip="pass -o a directory you can write to")
 
 
 def _check_handler(src: Path, handler: str) -> None:

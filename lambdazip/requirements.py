@@ -79,7 +79,8 @@ def read_requirements(path: Path, *, allow_unhashed: bool, allow_empty: bool) ->
             Requirement(spec)
         except InvalidRequirement as exc:
             raise UsageError(
-                f"{path}:{number}: {spec!r} is not a valid requirement ({exc})",
+                f"{path}:{number}: {spec!r} is not a valid requirement "
+                f"({str(exc).splitlines()[0]})",
                 tip="write it as NAME==VERSION, e.g. pydantic==2.14.3",
             ) from None
         requirements.append(spec)
