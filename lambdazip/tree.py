@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import posixpath
 import stat
 import struct
 import zipfile
@@ -125,14 +126,31 @@ class ZipTree(Tree):
             if path in self._infos:
                 problems.append(Problem(path, "member appears twice in the archive"))
                 continue
-            self._infos[path] = info
             mtime = _extended_mtime(info.extra) or _dos_time_utc(info.date_time)
             mode = (info.external_attr >> 16) if info.create_system == 3 else 0
+            kind = stat.S_IFMT(mode)
+            if kind not in (0, stat.S_IFREG, stat.S_IFLNK):
+                problems.append(Problem(path, "not a regular file (a device, FIFO or socket)"))
+                continue
+            self._infos[path] = info
+            if kind == stat.S_IFLNK and not self._link_stays_inside(path, info):
+                problems.append(Problem(path, "symbolic link points outside the artifact"))
+                continue
             entries.append(
                 Entry(path, info.file_size, mtime, mode, encrypted=bool(info.flag_bits & 0x1))
             )
         super().__init__(source, entries, problems)
         self.zipped_size = source.stat().st_size
+
+    def _link_stays_inside(self, path: str, info: zipfile.ZipInfo) -> bool:
+        if info.file_size > 4096 or info.flag_bits & 0x1:
+            return False
+        try:
+            target = self._zip.read(info).decode("utf-8")
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeDecodeError):
+            return False
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        return not posixpath.isabs(target) and not joined.startswith("..")
 
     def read(self, path: str, limit: int = READ_LIMIT) -> bytes:
         info = self._infos[path]

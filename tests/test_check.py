@@ -438,3 +438,66 @@ def test_json_report_is_versioned_and_complete(
     assert report["shared_objects"] == 1
     assert report["zipped_size"] == layer.stat().st_size
     assert report["findings"] == []
+
+
+# -- hostile archives ------------------------------------------------------------------------------
+
+
+def _hostile_zip(path: Path, members: list[tuple[str, int, bytes]]) -> Path:
+    """Members with a Unix mode of our choosing, as a crafted archive would have."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, mode, data in members:
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = mode << 16
+            archive.writestr(info, data)
+    return path
+
+
+def test_hostile_members_are_findings_and_nothing_is_written(
+    tmp_path: Path, check: CheckRunner
+) -> None:
+    import stat
+
+    path = _hostile_zip(
+        tmp_path / "hostile.zip",
+        [
+            ("python/ok.py", stat.S_IFREG | 0o644, b"X = 1\n"),
+            ("/etc/cron.d/evil", stat.S_IFREG | 0o644, b"* * * * * root true\n"),
+            ("python/../../escape.py", stat.S_IFREG | 0o644, b""),
+            ("python/link", stat.S_IFLNK | 0o777, b"../../../etc/passwd"),
+            ("python/abs", stat.S_IFLNK | 0o777, b"/etc/shadow"),
+            ("python/inside", stat.S_IFLNK | 0o777, b"ok.py"),
+            ("python/dev", stat.S_IFCHR | 0o600, b""),
+            ("python/fifo", stat.S_IFIFO | 0o600, b""),
+        ],
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = check(path, "x86_64", "3.13", "--json")
+    findings = json.loads(result.out)["findings"]
+    assert result.code == 3
+    assert {f["path"]: f["found"] for f in findings} == {
+        "/etc/cron.d/evil": "member name leaves the archive's tree",
+        "python/../../escape.py": "member name leaves the archive's tree",
+        "python/link": "symbolic link points outside the artifact",
+        "python/abs": "symbolic link points outside the artifact",
+        "python/dev": "not a regular file (a device, FIFO or socket)",
+        "python/fifo": "not a regular file (a device, FIFO or socket)",
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not Path("/escape.py").exists()
+
+
+def test_a_zip_bomb_is_measured_not_inflated(tmp_path: Path, check: CheckRunner) -> None:
+    """A shared object that claims (or inflates to) gigabytes is refused without reading it."""
+    bomb = tmp_path / "bomb.zip"
+    info = zipfile.ZipInfo("python/_bomb.cpython-313-x86_64-linux-gnu.so")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(bomb, "w") as archive, archive.open(info, "w", force_zip64=True) as out:
+        chunk = bytes(8 * 1024 * 1024)
+        for _ in range(40):  # 320 MiB of zeros, about 300 KiB zipped
+            out.write(chunk)
+    assert bomb.stat().st_size < 1024 * 1024
+    result = check(bomb, "x86_64", "3.13", "--json")
+    assert result.code == 3
+    assert set(result.codes) == {"unreadable", "unzipped-size"}
