@@ -187,6 +187,7 @@ def _install_in_image(
     output: list[str] = []
 
     def keep(line: str) -> None:
+        line = plan.redact(line)
         output.append(line)
         progress.detail(line)
 

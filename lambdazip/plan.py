@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from . import __version__
 from .archive import collect
@@ -93,6 +94,25 @@ class BuildPlan:
             return None
         return f"lambdazip-cache-{self.target.runtime.name}-{self.target.arch.value}"
 
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials inside the settings passed in (user:token@ in index URLs, proxies),
+        to be redacted from everything the build prints or keeps."""
+        found: set[str] = set()
+        for _key, value in self.environment:
+            for url in value.split():
+                parts = urlsplit(url)
+                if parts.password:
+                    found.add(parts.password)
+                    found.add(unquote(parts.password))
+                if parts.username and parts.password is None and "@" in parts.netloc:
+                    found.add(parts.username)  # a token used as the user name
+        return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
+
     def container_environment(self, ca_path: str) -> dict[str, str]:
         environment: dict[str, str] = {"PYTHONDONTWRITEBYTECODE": "1"}
         for key, value in self.environment:
@@ -129,7 +149,7 @@ class BuildPlan:
         return digest.hexdigest()
 
     def describe(self) -> list[str]:
-        passed = ", ".join(k for k, _ in self.environment) or "(nothing)"
+        passed = ", ".join(k for k, _ in self.environment) or "(nothing)"  # names, not values
         return [
             f"kind:          {self.kind.value}",
             f"target:        {self.target.runtime.name} on {self.target.arch.value} "

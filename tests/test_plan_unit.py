@@ -118,3 +118,27 @@ UV_HASH = """error: Failed to download `typing-extensions==4.16.0`
 )
 def test_installer_output_becomes_one_line(tmp_path: Path, output: str, message: str) -> None:
     assert _installer_error(output.splitlines(), _plan(tmp_path)).message == message
+
+
+def test_credentials_in_settings_are_found_and_redacted(tmp_path: Path) -> None:
+    env = {
+        "PIP_INDEX_URL": "https://ci:s3cr%40t-token@index.invalid/simple",
+        "PIP_EXTRA_INDEX_URL": "https://tokenonly-abcdef@extra.invalid/simple https://plain.invalid/",
+        "HTTPS_PROXY": "http://proxyuser:proxy-pass@proxy.invalid:3128",
+    }
+    plan = _plan(tmp_path, env=env)
+    assert set(plan.secrets()) >= {
+        "s3cr%40t-token",
+        "s3cr@t-token",
+        "tokenonly-abcdef",
+        "proxy-pass",
+    }
+    line = (
+        "GET https://ci:s3cr%40t-token@index.invalid/simple/pydantic (s3cr@t-token) "
+        "via http://proxyuser:proxy-pass@proxy.invalid:3128 tokenonly-abcdef"
+    )
+    redacted = plan.redact(line)
+    for secret in plan.secrets():
+        assert secret not in redacted
+    assert redacted.startswith("GET https://ci:***@index.invalid/simple/pydantic")
+    assert all(secret not in "\n".join(plan.describe()) for secret in plan.secrets())
