@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -342,33 +343,54 @@ class Engine:
         ]
 
 
+class TimedOut(LambdaZipError):
+    exit_code = 10
+
+
 class Container:
     def __init__(self, engine: Engine, container_id: str, name: str, platform: str) -> None:
         self.engine = engine
         self.id = container_id
         self.name = name
         self.platform = platform
+        self.killed = False
+
+    def _kill(self) -> None:
+        self.killed = True
+        with suppress(DockerException, RequestException):  # it may have ended meanwhile
+            self.engine.api.kill(self.id)
 
     def put(self, path: str, tar: bytes) -> None:
         """Unpack the tar ``tar`` at ``path`` (which must exist) in the container."""
         if not self.engine.api.put_archive(self.id, path, tar):
             raise ContainerError(f"could not copy files to {path} in {self.name}")
 
-    def run(self, output: Callable[[str], None]) -> int:
-        """Start, stream the output line by line, wait; the exit code."""
+    def run(self, output: Callable[[str], None], timeout: float | None = None) -> int:
+        """Start, stream the output line by line, wait; the exit code. After ``timeout`` seconds
+        the container is killed and :class:`TimedOut` raised."""
         api = self.engine.api
         api.start(self.id)
+        killer = threading.Timer(timeout, self._kill) if timeout else None
+        if killer is not None:
+            killer.daemon = True
+            killer.start()
         pending = first = b""
-        for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
-            first = first or chunk[:512]
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                output(line.decode("utf-8", "replace").rstrip())
-        if pending:
-            output(pending.decode("utf-8", "replace").rstrip())
-            first = first or pending
-        code = int(api.wait(self.id)["StatusCode"])
+        try:
+            for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
+                first = first or chunk[:512]
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    output(line.decode("utf-8", "replace").rstrip())
+            if pending:
+                output(pending.decode("utf-8", "replace").rstrip())
+                first = first or pending
+            code = int(api.wait(self.id)["StatusCode"])
+        finally:
+            if killer is not None:
+                killer.cancel()
+        if self.killed:
+            raise TimedOut(f"timed out after {timeout:g} seconds")
         if code != 0 and b"exec format error" in first:
             arch = self.platform.split("/")[-1]
             raise EmulationMissing(

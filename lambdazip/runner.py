@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Kind
-from .engine import Engine, VolumeMount
+from .engine import Engine, TimedOut, VolumeMount
 from .errors import ArtifactError, LambdaZipError
 from .images import INSIDE_DIR, PYTHON, Progress, job_image
 from .probe import ProbeFacts
@@ -142,7 +142,13 @@ def invoke(
                 if not line.startswith(RESULT_MARKER):
                     progress.detail(line)
 
-            runner.run(keep)
+            try:
+                runner.run(keep, timeout=timeout)
+            except TimedOut as exc:
+                raise InvokeFailed(
+                    f"{handler}: Task timed out after {timeout:g} seconds",
+                    tip="the handler did not return in time; raise --timeout or look at -v output",
+                ) from exc
     outcomes = [line for line in logs if line.startswith(RESULT_MARKER)]
     if not outcomes:
         raise InvokeFailed(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import py_compile
+import stat
 import struct
 import time
 import zipfile
@@ -457,8 +458,6 @@ def _hostile_zip(path: Path, members: list[tuple[str, int, bytes]]) -> Path:
 def test_hostile_members_are_findings_and_nothing_is_written(
     tmp_path: Path, check: CheckRunner
 ) -> None:
-    import stat
-
     path = _hostile_zip(
         tmp_path / "hostile.zip",
         [

@@ -240,3 +240,38 @@ def test_matrix_builds_every_target_and_reports_failures_last(
         "layer-python3.11-x86_64.zip",
         "layer-python3.13-x86_64.zip",
     ]
+
+
+def test_a_handler_that_does_not_return_in_time_is_stopped(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(600)\n")
+    function = write_zip(tmp_path / "slow.zip", collect(src)).path
+    event = tmp_path / "e.json"
+    event.write_text("{}")
+    started = time.monotonic()
+    code = main(
+        [
+            "invoke",
+            str(function),
+            "--handler",
+            "slow.handler",
+            "--event",
+            str(event),
+            "--arch",
+            "x86_64",
+            "--python",
+            "3.11",
+            "--timeout",
+            "3",
+            "--base-image",
+            images["3.11", "x86_64"],
+        ],
+        env={},
+    )
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 10
+    assert last.startswith("error: slow.handler: Task timed out after 3 seconds;")
+    assert time.monotonic() - started < 60
