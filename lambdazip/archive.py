@@ -30,7 +30,7 @@ ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip can hold
 ZIP_LAST = 4354819199  # 2107-12-31T23:59:59Z, the latest
 DEFAULT_EPOCH = ZIP_EPOCH
 COMPRESSION = zipfile.ZIP_DEFLATED
-COMPRESS_LEVEL = 9
+COMPRESS_LEVEL = 6  # measured: 0.30 s vs 0.75 s for level 9 on the pydantic layer, +0.5 % bytes
 _CHUNK = 1024 * 1024
 
 
