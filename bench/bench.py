@@ -129,6 +129,9 @@ def main() -> int:
     parser.add_argument("--python", default="3.11")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-arm64", action="store_true")
+    parser.add_argument(
+        "--cold-runs", type=int, default=9, help="samples per layer for (d): it is the noisiest"
+    )
     args = parser.parse_args()
     runs, py = max(args.runs, 3), args.python
     out = Path(tempfile.mkdtemp(prefix="lambdazip-bench-"))
@@ -215,7 +218,7 @@ def main() -> int:
 
         once()  # the first run also warms the page cache: not counted
         samples.clear()
-        for _ in range(runs):
+        for _ in range(max(args.cold_runs, runs)):
             once()
         cold[label] = statistics.median(samples)
     baseline = cold["no pycs (--no-bytecode)"]
