@@ -254,9 +254,7 @@ def _manifest(
         ),
         installer=installer,
         bytecode=plan.bytecode.value,
-        distributions=[
-            DistModel(name=d.name, version=d.version, location=d.location) for d in facts.dists
-        ],
+        distributions=DistModel.all_of(facts),
         probe=probe,
         findings=findings,
     )

@@ -37,6 +37,10 @@ class DistModel(BaseModel):
     version: str
     location: str
 
+    @classmethod
+    def all_of(cls, facts: ArtifactFacts) -> list[DistModel]:
+        return [cls(name=d.name, version=d.version, location=d.location) for d in facts.dists]
+
 
 class CheckReport(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -78,9 +82,7 @@ def check_report(
         zipped_size=facts.zipped_size,
         unzipped_size=facts.unzipped_size,
         unzipped_size_with_layers=facts.unzipped_size + sum(lf.unzipped_size for lf in layers),
-        distributions=[
-            DistModel(name=d.name, version=d.version, location=d.location) for d in facts.dists
-        ],
+        distributions=DistModel.all_of(facts),
         findings=check_artifact(facts, target, kind, layers),
     )
 

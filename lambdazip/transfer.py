@@ -111,41 +111,34 @@ def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX
     return files
 
 
-def tar_files(files: Mapping[str, bytes]) -> bytes:
-    """A tar of ``files`` (name -> content), for put_archive."""
+def _tar(members: Iterable[tuple[str, bytes, bool]]) -> bytes:
+    """A tar of (name, content, executable), for put_archive: no owners, no times."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in sorted(files.items()):
+        for name, data, executable in members:
             info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
+            info.size, info.mode = len(data), 0o755 if executable else 0o644
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def tar_files(files: Mapping[str, bytes]) -> bytes:
+    """A tar of ``files`` (name -> content), for put_archive."""
+    return _tar((name, data, False) for name, data in sorted(files.items()))
 
 
 def tar_directory(root: Path) -> bytes:
     """A tar of the regular files below ``root`` (links inside it followed), for put_archive."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for member in collect(root):
-            info = tarfile.TarInfo(member.arcname)
-            data = member.source.read_bytes()
-            info.size, info.mode = len(data), 0o755 if member.executable else 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return _tar((m.arcname, m.source.read_bytes(), m.executable) for m in collect(root))
 
 
 def tar_tree(tree: Tree, prefix: str = "") -> bytes:
     """A tar of an artifact's files (a zip or directory read in place), for put_archive."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for entry in tree.entries:
-            if entry.is_symlink:
-                continue
-            data = tree.read(entry.path)
-            info = tarfile.TarInfo(f"{prefix}{entry.path}")
-            info.size, info.mode = len(data), 0o755 if entry.mode & 0o111 else 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return _tar(
+        (f"{prefix}{e.path}", tree.read(e.path), bool(e.mode & 0o111))
+        for e in tree.entries
+        if not e.is_symlink
+    )
 
 
 def read_member(chunks: Iterable[bytes], name: str) -> bytes | None:
