@@ -19,28 +19,57 @@ ARTIFACT ?=
 SRC ?= examples/orders
 EXTRA ?=
 
-.PHONY: venv lock lint test test-unit test-setup check layer function matrix bench clean
+.PHONY: venv lock lock-layer lock-dev lock-check lint test test-unit test-setup check layer function matrix bench clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The toolchain is installed from its hash-locked pins only (requirements-dev.txt, made by
+# `make lock`); then this project, editable, with the pinned setuptools and no isolation.
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(HOST_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
 # requirements.txt: what goes INTO the layer, resolved once for every supported Python and both
-# architectures, with the hash of every file of every pinned distribution. LOCK_DATE makes the
-# resolution repeatable (nothing uploaded later is considered): move it forward to upgrade.
-LOCK_DATE ?= 2026-11-23T00:00:00Z
+# architectures, with the hash of every file of every pinned distribution; the same for uv (the
+# optional installer in the image), the tool's own dependencies (requirements-tool.txt, what the
+# GitHub Action installs) and the development toolchain (requirements-dev.txt, what `make venv`
+# installs). LOCK_DATE keeps files uploaded later out: move it forward to upgrade, then run
+# `make lock-check` to see what is newer on the index.
+LOCK_DATE ?= 2026-11-25T00:00:00Z
 LOCK_OUTPUT ?= requirements.txt
 UV_LOCK_OUTPUT ?= lambdazip/inside/uv-requirements.txt
+DEV_LOCK_OUTPUT ?= requirements-dev.txt
+TOOL_LOCK_OUTPUT ?= requirements-tool.txt
 LOCK_ARGS = --universal --python-version 3.10 --generate-hashes --exclude-newer $(LOCK_DATE) \
 	--custom-compile-command "make lock" --quiet
-lock: venv
-	$(BIN)/uv pip compile requirements.in $(LOCK_ARGS) --output-file $(LOCK_OUTPUT)
-	$(BIN)/uv pip compile lambdazip/inside/uv-requirements.in $(LOCK_ARGS) \
-		--output-file $(UV_LOCK_OUTPUT)
+# LOCK_FIND_LINKS=DIR resolves from the files in DIR alone, whatever the environment says about
+# indexes: the tests lock against such a frozen copy of what requirements.txt pins.
+LOCK_FIND_LINKS ?=
+ifneq ($(LOCK_FIND_LINKS),)
+  LOCK_ENV = env -u UV_FIND_LINKS -u UV_INDEX_URL -u UV_EXTRA_INDEX_URL -u UV_DEFAULT_INDEX \
+	-u UV_INDEX -u UV_NO_INDEX -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL
+  LOCK_SOURCE = --no-index --find-links $(LOCK_FIND_LINKS)
+endif
+
+lock: lock-layer lock-dev
+
+lock-layer: venv
+	$(LOCK_ENV) $(BIN)/uv pip compile requirements.in $(LOCK_ARGS) $(LOCK_SOURCE) \
+		--output-file $(LOCK_OUTPUT)
+	$(LOCK_ENV) $(BIN)/uv pip compile lambdazip/inside/uv-requirements.in $(LOCK_ARGS) \
+		$(LOCK_SOURCE) --output-file $(UV_LOCK_OUTPUT)
+
+# The toolchain and the tool's own dependencies; the second is held to the versions of the first.
+lock-dev: venv
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) --output-file $(DEV_LOCK_OUTPUT)
+	$(BIN)/uv pip compile pyproject.toml --constraint $(DEV_LOCK_OUTPUT) $(LOCK_ARGS) \
+		--output-file $(TOOL_LOCK_OUTPUT)
+
+# What the index serves today that the locks do not pin (never fails: information only).
+lock-check: venv
+	$(PY) -m tests.lockfile newer
 
 lint: venv
 	$(BIN)/ruff check .
