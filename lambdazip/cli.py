@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__, commands
@@ -32,9 +32,20 @@ if TYPE_CHECKING:
     _Commands = argparse._SubParsersAction[_Parser]
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def program_name(argv0: str) -> str:
+    """How the user started us, for usage lines and tips: ``build.py`` from a checkout,
+    ``python -m lambdazip``, or the ``lambdazip`` script that pip, pipx and uvx install."""
+    name = PurePath(argv0.replace("\\", "/")).name
+    if name == "__main__.py":
+        return "python -m lambdazip"
+    if name.endswith(".py"):
+        return name
+    return "lambdazip"
+
+
+def _build_parser(prog: str = "lambdazip") -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="build.py",
+        prog=prog,
         description="Build and check AWS Lambda artifacts whose native code fits the runtime.",
     )
     parser.add_argument("--version", action="version", version=f"lambdazip {__version__}")
@@ -294,13 +305,18 @@ def _sigterm_interrupts() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    prog: str | None = None,
+) -> int:
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else list(argv)
+    prog = prog or program_name(sys.argv[0] if sys.argv else "lambdazip")
     console = Console.create(env)
     _sigterm_interrupts()
     with _errors_to_exit_codes(console, "--debug" in argv) as code:
-        args = _build_parser().parse_args(argv)
+        args = _build_parser(prog).parse_args(argv)
         console.verbosity = getattr(args, "verbosity", 0)
         code[0] = commands.run(args, console, env)
     return code[0]

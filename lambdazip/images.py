@@ -4,17 +4,14 @@ platform) and the build image derived from it by the Dockerfile, which every job
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Protocol
 
+from . import resources
 from .engine import Engine, ImageError, ImageInfo
+from .resources import INSIDE_FILES
 from .targets import Target
 from .transfer import tar_files
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = PROJECT_ROOT / "Dockerfile"
-INSIDE = Path(__file__).resolve().parent / "inside"
-INSIDE_FILES = ("install.py", "probe.py", "invoke.py", "uv-requirements.txt")
 BUILD_IMAGE_REPOSITORY = "lambdazip-build"
 INSIDE_DIR = "/lambdazip"  # where the Dockerfile puts INSIDE_FILES
 PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
@@ -56,8 +53,8 @@ def resolve_base_image(
 
 def build_context() -> tuple[bytes, str]:
     """The tar the engine builds the build image from, and a digest of what is in it."""
-    files = {"Dockerfile": DOCKERFILE.read_bytes()}
-    files |= {f"lambdazip/inside/{name}": (INSIDE / name).read_bytes() for name in INSIDE_FILES}
+    files = {"Dockerfile": resources.dockerfile()}
+    files |= {f"lambdazip/inside/{name}": resources.inside(name) for name in INSIDE_FILES}
     digest = hashlib.sha256()
     for name, data in sorted(files.items()):
         digest.update(name.encode() + b"\0" + data + b"\0")

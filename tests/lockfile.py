@@ -124,6 +124,26 @@ def frozen_index() -> Path:
     return path
 
 
+def tool_wheelhouse() -> Path:
+    """The wheels requirements-tool.txt pins for this host, downloaded once (hashes checked): what
+    a fresh venv installs the tool's dependencies from, without asking the index."""
+    digest = hashlib.sha256(TOOL_LOCK.read_bytes())
+    digest.update(f"{sys.version_info[:2]} {sys.platform}".encode())
+    path = cache_dir().parent / "tool-wheelhouse" / digest.hexdigest()[:16]
+    if (path / ".complete").exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".partial-") as scratch:
+        partial = Path(scratch) / "wheels"
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+        command += ["--require-hashes", "--dest", str(partial), "-r", str(TOOL_LOCK)]
+        subprocess.run(command, check=True, env=clean_env())
+        (partial / ".complete").touch()
+        shutil.rmtree(path, ignore_errors=True)
+        partial.rename(path)
+    return path
+
+
 def newer(argv: list[str]) -> int:
     """Resolve each lock's input against the live index with no date limit; list what moved."""
     uv = Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin") / "uv"
