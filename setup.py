@@ -10,6 +10,8 @@ from setuptools.command.build_py import build_py
 class BuildPyWithDockerfile(build_py):  # type: ignore[misc]
     def run(self) -> None:
         super().run()
+        if self.editable_mode:  # the package is the source tree, beside the Dockerfile
+            return
         self.copy_file("Dockerfile", str(Path(self.build_lib, "lambdazip", "Dockerfile")))
 
 

@@ -59,6 +59,7 @@ def _build_parser(prog: str = "lambdazip") -> argparse.ArgumentParser:
     _add_invoke(sub)
     _add_matrix(sub)
     _add_publish(sub)
+    _add_cache(sub)
     return parser
 
 
@@ -257,6 +258,23 @@ def _add_publish(sub: _Commands) -> None:
     publish.add_argument("--s3-bucket", help="upload through this bucket (needed over 50 MB)")
     publish.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_verbosity(publish)
+
+
+def _add_cache(sub: _Commands) -> None:
+    cache = sub.add_parser(
+        "cache",
+        help="carry a target's download cache volume out of the engine into a file, or back in",
+        description="CI runners start with an empty engine: `cache export FILE` writes the "
+        "target's download cache (the named volume builds use) to a tar file that CI can keep "
+        "(actions/cache), and `cache import FILE` puts it back into the engine before the next "
+        "build. Both go through the engine's archive API (no bind mounts); a missing FILE "
+        "imports nothing.",
+    )
+    cache.add_argument("action", choices=["export", "import"])
+    cache.add_argument("file", type=Path, help="the cache's tar file")
+    _add_target(cache)
+    cache.add_argument("--base-image", help="default: the official image of the target")
+    _add_verbosity(cache)
 
 
 def _add_target(parser: argparse.ArgumentParser, required: bool = True) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from .archive import source_date_epoch
 from .builder import BuildChecksFailed, build
+from .carry import export_cache, import_cache
 from .checks import Kind, detect_kind
 from .console import Console, Prefixed
 from .engine import Engine
 from .errors import CheckFailed, LambdaZipError, UsageError
 from .facts import gather
-from .plan import BuildPlan, make_plan
+from .plan import BuildPlan, cache_volume_name, make_plan
 from .probe import check_probe
 from .publish import publish
 from .report import Manifest, check_report
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> i
         "invoke": run_invoke,
         "matrix": run_matrix,
         "publish": run_publish,
+        "cache": run_cache,
     }
     return handlers[args.command](args, console, env)
 
@@ -183,10 +185,11 @@ def run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]
         except LambdaZipError as exc:
             _report_build_failure(exc, console)
             raise
-    for warning in result.warnings:
-        console.finding(warning)
-    if args.json:
+    if args.json:  # the warnings are in the manifest: stdout stays one JSON document
         console.result(result.manifest.model_dump_json(indent=2))
+    else:
+        for warning in result.warnings:
+            console.finding(warning)
     how = "up to date, reused (no container started)" if result.reused else "built"
     console.success(
         f"ok: {result.zip.path} {how}: {result.zip.files} files, "
@@ -341,4 +344,18 @@ def run_publish(args: argparse.Namespace, console: Console, env: Mapping[str, st
     else:
         console.result(published.layer_version_arn)
     console.success(f"ok: published {args.zip.name} as version {published.version}")
+    return 0
+
+
+def run_cache(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+    target = Target(args.python, args.arch)
+    image = args.base_image or target.runtime.image(target.arch)
+    volume = cache_volume_name(target)
+    with Engine.connect(env) as engine:
+        if args.action == "export":
+            size = export_cache(engine, target, image, args.file, console)
+            console.success(f"ok: {volume} exported to {args.file} ({size:,} bytes)")
+        else:
+            size = import_cache(engine, target, image, args.file, console)
+            console.success(f"ok: {args.file} imported into {volume} ({size:,} bytes)")
     return 0

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -360,8 +360,9 @@ class Container:
         with suppress(DockerException, RequestException):  # it may have ended meanwhile
             self.engine.api.kill(self.id)
 
-    def put(self, path: str, tar: bytes) -> None:
-        """Unpack the tar ``tar`` at ``path`` (which must exist) in the container."""
+    def put(self, path: str, tar: bytes | BinaryIO) -> None:
+        """Unpack the tar ``tar`` (bytes, or a file streamed to the engine) at ``path`` (which
+        must exist) in the container."""
         if not self.engine.api.put_archive(self.id, path, tar):
             raise ContainerError(f"could not copy files to {path} in {self.name}")
 

@@ -53,6 +53,11 @@ DEFAULT_INSTALLER = Installer.UV  # faster on every target of bench/ (BENCHMARKS
 DEFAULT_BYTECODE = Bytecode.UNCHECKED_HASH  # /opt and /var/task are read-only: sources never change
 
 
+def cache_volume_name(target: Target) -> str:
+    """The named volume that keeps a target's downloads between builds (and `cache export`)."""
+    return f"lambdazip-cache-{target.runtime.name}-{target.arch.value}"
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     kind: Kind
@@ -90,9 +95,7 @@ class BuildPlan:
 
     @property
     def cache_volume(self) -> str | None:
-        if not self.cache:
-            return None
-        return f"lambdazip-cache-{self.target.runtime.name}-{self.target.arch.value}"
+        return cache_volume_name(self.target) if self.cache else None
 
     def secrets(self) -> tuple[str, ...]:
         """The credentials inside the settings passed in (user:token@ in index URLs, proxies),

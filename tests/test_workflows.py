@@ -13,6 +13,7 @@ import pytest
 from tests.wheels import REPO
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+ACTION = REPO / "action.yml"  # actionlint checks it through the workflow's `uses: ./`
 BIN = Path(sys.executable).parent
 
 BAD = """name: bad
@@ -34,7 +35,7 @@ def _tool(name: str) -> str:
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False)
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
 
 
 def test_there_are_workflows() -> None:
@@ -47,7 +48,7 @@ def test_actionlint_finds_nothing(workflow: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", [*WORKFLOWS, ACTION], ids=lambda p: p.name)
 def test_zizmor_finds_nothing(workflow: Path) -> None:
     result = _run(_tool("zizmor"), "--offline", "--no-progress", str(workflow))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -65,3 +66,19 @@ def test_both_catch_a_bad_workflow(tmp_path: Path) -> None:
     actionlint = _run(_tool("actionlint"), "-no-color", str(broken))
     assert actionlint.returncode != 0
     assert "timeout" in actionlint.stdout
+
+
+def test_actionlint_reads_the_action_through_uses_dot(tmp_path: Path) -> None:
+    """A workflow giving the action an input it does not declare fails: actionlint reads
+    action.yml, so its inputs are checked on every run of the test above."""
+    workflow = REPO / ".github" / "workflows" / "build.yml"
+    bad = workflow.read_text().replace("requirements: requirements.txt", "requirement: x.txt")
+    assert bad != workflow.read_text()
+    broken = REPO / ".github" / "workflows" / f"zz-broken-{tmp_path.name}.yml"
+    broken.write_text(bad)
+    try:
+        result = _run(_tool("actionlint"), "-no-color", str(broken))
+    finally:
+        broken.unlink()
+    assert result.returncode != 0
+    assert "requirement" in result.stdout
