@@ -10,7 +10,7 @@ ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.13-x86_64
 FROM ${BASE_IMAGE}
 
 COPY lambdazip/inside/install.py lambdazip/inside/probe.py lambdazip/inside/invoke.py \
-     lambdazip/inside/uv-requirements.txt /lambdazip/
+     lambdazip/inside/lambdazip_contract.py lambdazip/inside/uv-requirements.txt /lambdazip/
 WORKDIR /var/task
 # The official entrypoint wants exactly one argument, the handler; build work runs its own command.
 ENTRYPOINT []

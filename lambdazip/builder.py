@@ -22,40 +22,22 @@ import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from . import __version__
 from .archive import ZipResult, collect, output_lock, sha256_file, write_zip
 from .checks import Kind, check_artifact
 from .engine import Engine, ImageInfo, VolumeMount
-from .errors import CheckFailed, LambdaZipError, OutputError
+from .errors import BuildChecksFailed, BuildFailed, OutputError
 from .facts import ArtifactFacts, gather
 from .findings import Finding, Severity
-from .images import INSIDE_DIR, PYTHON, Progress, build_context, job_image
+from .images import Progress, build_context, job_image
+from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode
 from .probe import ProbeFacts, check_probe
 from .report import BaseImageModel, DistModel, Manifest, TargetModel
 from .transfer import read_member, tar_directory, tar_files, unpack
 from .tree import open_tree
-
-CA_PATH = f"{INSIDE_DIR}/in/ca.pem"
-REQUIREMENTS_PATH = f"{INSIDE_DIR}/in/requirements.txt"
-CACHE_PATH = f"{INSIDE_DIR}/cache"
-
-
-class BuildFailed(LambdaZipError):
-    """The installer failed inside the image."""
-
-    exit_code = 9
-
-
-class BuildChecksFailed(CheckFailed):
-    def __init__(self, findings: list[Finding]) -> None:
-        super().__init__(
-            f"the build does not fit its target: {len(findings)} error(s); no artifact was written",
-            tip="fix the errors listed above",
-        )
-        self.findings = findings
 
 
 @dataclass(frozen=True)
@@ -173,17 +155,17 @@ def _install_in_image(
 ) -> tuple[ProbeFacts, str, dict[str, float]]:
     """Install, compile and probe in one container; the installed tree lands in ``tree``."""
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
-    inside_plan = {
-        "kind": plan.kind.value,
-        "requirements": REQUIREMENTS_PATH,
-        "require_hashes": plan.require_hashes,
-        "installer": plan.installer.value,
-        "cache": CACHE_PATH if cache else None,
-        "bytecode": None if plan.bytecode is Bytecode.NONE else plan.bytecode.value,
-    }
-    inputs = {"in/requirements.txt": plan.requirements.read_bytes()}
+    inside_plan = contract.InsidePlan(
+        kind=plan.kind.value,
+        requirements=contract.REQUIREMENTS,
+        require_hashes=plan.require_hashes,
+        installer=plan.installer.value,
+        cache=contract.CACHE_DIR if cache else None,
+        bytecode=None if plan.bytecode is Bytecode.NONE else plan.bytecode.value,
+    )
+    inputs = {_relative(contract.REQUIREMENTS): plan.requirements.read_bytes()}
     if plan.ca_bundle is not None:
-        inputs["in/ca.pem"] = plan.ca_bundle.read_bytes()
+        inputs[_relative(contract.CA_BUNDLE)] = plan.ca_bundle.read_bytes()
     output: list[str] = []
 
     def keep(line: str) -> None:
@@ -193,36 +175,50 @@ def _install_in_image(
 
     with engine.container(
         image.id,
-        [PYTHON, f"{INSIDE_DIR}/install.py", json.dumps(inside_plan)],
+        [contract.PYTHON, f"{contract.INSIDE_DIR}/install.py", inside_plan.to_json()],
         platform=plan.platform,
-        environment=plan.container_environment(CA_PATH),
+        environment=plan.container_environment(contract.CA_BUNDLE),
         purpose="build",
-        volumes=[VolumeMount(cache, CACHE_PATH)] if cache else (),
+        volumes=[VolumeMount(cache, contract.CACHE_DIR)] if cache else (),
     ) as container:
-        container.put(INSIDE_DIR, tar_files(inputs))
+        container.put(contract.INSIDE_DIR, tar_files(inputs))
         if plan.src is not None:
-            container.put("/var/task", tar_directory(plan.src))
+            container.put(contract.TASK_ROOT, tar_directory(plan.src))
         progress.step(
             f"installing {plan.requirements.name} with {plan.installer.value} in the image, "
             "compiling, probing"
         )
         code = container.run(keep)
-        if code in (10, 12):
+        if code in (contract.Exit.INSTALL_FAILED, contract.Exit.INSTALLER_UNAVAILABLE):
             raise _installer_error(output, plan)
-        if code != 0:
+        if code == contract.Exit.PROBE_FAILED:
+            raise BuildFailed(
+                "the probe could not run in the image", tip="run again with -v to see its output"
+            )
+        if code != contract.Exit.OK:
             raise BuildFailed(
                 f"the build container exited with {code}",
                 tip="run again with -v to see its output",
             )
         progress.step("copying the result out of the container")
-        out = list(container.get(f"{INSIDE_DIR}/out"))
+        out = list(container.get(contract.OUT_DIR))
         unpack(container.get(plan.install_root), tree, strip=1)
-    probe = read_member(out, "out/probe.json")
+    probe = read_out(out, contract.PROBE_FACTS)
     if probe is None:
         raise BuildFailed("the probe wrote no facts", tip="run again with -v to see its output")
-    installer = (read_member(out, "out/installer.txt") or b"unknown").decode().strip()
-    timings = json.loads(read_member(out, "out/timings.json") or b"{}")
+    installer = (read_out(out, contract.INSTALLER) or b"unknown").decode().strip()
+    timings = json.loads(read_out(out, contract.TIMINGS) or b"{}")
     return ProbeFacts.model_validate_json(probe), installer, timings
+
+
+def _relative(path: str) -> str:
+    """A path under INSIDE_DIR as a member name of the tar put there."""
+    return path.removeprefix(contract.INSIDE_DIR + "/")
+
+
+def read_out(chunks: list[bytes], name: str) -> bytes | None:
+    """A file of OUT_DIR from its tar stream (whose members start with the directory's name)."""
+    return read_member(chunks, f"{PurePosixPath(contract.OUT_DIR).name}/{name}")
 
 
 def _manifest(

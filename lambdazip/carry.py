@@ -11,39 +11,50 @@ through the engine, never on the host.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .builder import CACHE_PATH
-from .engine import Engine, VolumeMount
+from .engine import Container, Engine, VolumeMount
 from .errors import ArtifactError, OutputError
-from .images import INSIDE_DIR, PYTHON, Progress, job_image
+from .images import Progress, job_image
+from .inside.lambdazip_contract import CACHE_DIR, INSIDE_DIR, PYTHON
 from .plan import cache_volume_name
 from .targets import Target
+
+
+@contextmanager
+def _cache_container(
+    engine: Engine, target: Target, base_image: str, progress: Progress
+) -> Iterator[tuple[Container, str]]:
+    """A container (never started) with the target's cache volume at CACHE_DIR, and the volume."""
+    _base, image = job_image(engine, base_image, target, progress)
+    volume = engine.cache_volume(cache_volume_name(target))
+    with engine.container(
+        image.id,
+        [PYTHON, "-c", "pass"],
+        platform=target.arch.info.oci_platform,
+        environment={},
+        purpose="cache",
+        volumes=[VolumeMount(volume, CACHE_DIR)],
+    ) as container:
+        yield container, volume
 
 
 def export_cache(
     engine: Engine, target: Target, base_image: str, dest: Path, progress: Progress
 ) -> int:
     """Write the target's cache volume to ``dest`` (a tar); the bytes written."""
-    _base, image = job_image(engine, base_image, target, progress)
-    volume = engine.cache_volume(cache_volume_name(target))
     staged = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
     written = 0
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with (
-            engine.container(
-                image.id,
-                [PYTHON, "-c", "pass"],
-                platform=target.arch.info.oci_platform,
-                environment={},
-                purpose="cache",
-                volumes=[VolumeMount(volume, CACHE_PATH)],
-            ) as container,
+            _cache_container(engine, target, base_image, progress) as (container, volume),
             staged.open("wb") as out,
         ):
             progress.step(f"exporting the cache volume {volume} to {dest}")
-            for chunk in container.get(CACHE_PATH):
+            for chunk in container.get(CACHE_DIR):
                 out.write(chunk)
                 written += len(chunk)
                 progress.transfer("exporting", written, 0)
@@ -67,17 +78,10 @@ def import_cache(
         return 0
     if not source.is_file():
         raise ArtifactError(f"{source} is not a file", tip="pass the file `cache export` wrote")
-    _base, image = job_image(engine, base_image, target, progress)
-    volume = engine.cache_volume(cache_volume_name(target))
-    with engine.container(
-        image.id,
-        [PYTHON, "-c", "pass"],
-        platform=target.arch.info.oci_platform,
-        environment={},
-        purpose="cache",
-        volumes=[VolumeMount(volume, CACHE_PATH)],
-    ) as container:
+    with (
+        _cache_container(engine, target, base_image, progress) as (container, volume),
+        source.open("rb") as data,
+    ):
         progress.step(f"importing {source} into the cache volume {volume}")
-        with source.open("rb") as data:
-            container.put(INSIDE_DIR, data)
+        container.put(INSIDE_DIR, data)
     return source.stat().st_size

@@ -4,6 +4,7 @@ place that decides an exit code; with commands.py and console.py, the only place
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -16,7 +17,17 @@ from typing import TYPE_CHECKING, NoReturn
 from . import __version__, commands
 from .checks import Kind
 from .console import Console
-from .errors import LambdaZipError, UsageError
+from .errors import INTERRUPTED, LambdaZipError, UsageError
+from .options import (
+    BuildOptions,
+    CacheOptions,
+    CheckOptions,
+    InvokeOptions,
+    MatrixOptions,
+    Options,
+    ProbeOptions,
+    PublishOptions,
+)
 from .plan import DEFAULT_BYTECODE, DEFAULT_INSTALLER, Bytecode, Installer
 from .targets import SUPPORTED_VERSIONS, parse_arch, parse_runtime
 
@@ -74,7 +85,9 @@ def _add_check(sub: _Commands) -> None:
     _add_target(check)
     check.add_argument(
         "--kind",
-        choices=[k.value for k in Kind],
+        type=Kind,
+        choices=list(Kind),
+        metavar="{layer,function}",
         help="layer (packages under python/) or function (packages at the root); default: detected",
     )
     check.add_argument(
@@ -88,6 +101,7 @@ def _add_check(sub: _Commands) -> None:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_verbosity(check)
+    check.set_defaults(func=commands.run_check, options=CheckOptions)
 
 
 def _add_probe(sub: _Commands) -> None:
@@ -100,13 +114,20 @@ def _add_probe(sub: _Commands) -> None:
     )
     probe.add_argument("path", type=Path, help="a layer or function .zip")
     _add_target(probe)
-    probe.add_argument("--kind", choices=[k.value for k in Kind], help="default: detected")
+    probe.add_argument(
+        "--kind",
+        type=Kind,
+        choices=list(Kind),
+        metavar="{layer,function}",
+        help="default: detected",
+    )
     probe.add_argument("--base-image", help="default: the official image of the target")
     probe.add_argument("--json", action="store_true", help="print the probe's facts as JSON")
     _add_verbosity(probe)
+    probe.set_defaults(func=commands.run_probe, options=ProbeOptions)
 
 
-def _add_build_options(parser: argparse.ArgumentParser, kind_name: str) -> None:
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-r",
         "--requirements",
@@ -127,6 +148,7 @@ def _add_build_options(parser: argparse.ArgumentParser, kind_name: str) -> None:
         "--installer",
         type=Installer,
         choices=list(Installer),
+        metavar="{" + ",".join(i.value for i in Installer) + "}",
         default=DEFAULT_INSTALLER,
         help=f"pip (the image's) or uv (pinned, hash-verified); default: {DEFAULT_INSTALLER.value}",
     )
@@ -135,6 +157,7 @@ def _add_build_options(parser: argparse.ArgumentParser, kind_name: str) -> None:
         "--bytecode",
         type=Bytecode,
         choices=[b for b in Bytecode if b is not Bytecode.NONE],
+        metavar="{" + ",".join(b.value for b in Bytecode if b is not Bytecode.NONE) + "}",
         default=DEFAULT_BYTECODE,
         help=f"PEP 552 hash-based .pyc compiled by the runtime; default: {DEFAULT_BYTECODE.value}",
     )
@@ -197,7 +220,8 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
     builder.add_argument(
         "--print-plan", action="store_true", help="show what would be done, then stop"
     )
-    _add_build_options(builder, kind.value)
+    _add_build_options(builder)
+    builder.set_defaults(func=commands.run_build, options=BuildOptions, kind=kind)
 
 
 def _add_invoke(sub: _Commands) -> None:
@@ -221,6 +245,7 @@ def _add_invoke(sub: _Commands) -> None:
         "--json", action="store_true", help="print the whole outcome (result, error, timings, logs)"
     )
     _add_verbosity(invoke)
+    invoke.set_defaults(func=commands.run_invoke, options=InvokeOptions)
 
 
 def _add_matrix(sub: _Commands) -> None:
@@ -230,8 +255,12 @@ def _add_matrix(sub: _Commands) -> None:
         description="Build the layer for every supported target (or those named), in parallel; "
         "a summary table at the end; a non-zero exit if any failed, after all have finished.",
     )
-    matrix.add_argument("--python", dest="pythons", action="append", type=parse_runtime)
-    matrix.add_argument("--arch", dest="arches", action="append", type=parse_arch)
+    matrix.add_argument(
+        "--python", dest="pythons", action="extend", nargs="+", type=parse_runtime, default=[]
+    )
+    matrix.add_argument(
+        "--arch", dest="arches", action="extend", nargs="+", type=parse_arch, default=[]
+    )
     matrix.add_argument(
         "--base-image",
         dest="base_images",
@@ -241,7 +270,8 @@ def _add_matrix(sub: _Commands) -> None:
         help="the image for one target, e.g. 3.13/arm64=IMG (default: the official one)",
     )
     matrix.add_argument("-j", "--jobs", type=int, default=0, help="parallel builds (default: all)")
-    _add_build_options(matrix, "layer")
+    _add_build_options(matrix)
+    matrix.set_defaults(func=commands.run_matrix, options=MatrixOptions)
 
 
 def _add_publish(sub: _Commands) -> None:
@@ -258,6 +288,7 @@ def _add_publish(sub: _Commands) -> None:
     publish.add_argument("--s3-bucket", help="upload through this bucket (needed over 50 MB)")
     publish.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_verbosity(publish)
+    publish.set_defaults(func=commands.run_publish, options=PublishOptions)
 
 
 def _add_cache(sub: _Commands) -> None:
@@ -275,6 +306,7 @@ def _add_cache(sub: _Commands) -> None:
     _add_target(cache)
     cache.add_argument("--base-image", help="default: the official image of the target")
     _add_verbosity(cache)
+    cache.set_defaults(func=commands.run_cache, options=CacheOptions)
 
 
 def _add_target(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -301,15 +333,28 @@ def _errors_to_exit_codes(console: Console, debug: bool) -> Iterator[list[int]]:
     try:
         yield code
     except LambdaZipError as exc:
-        if debug:
+        if debug and not isinstance(exc, UsageError):  # a usage error is never a traceback
             raise
         console.error(exc.message, exc.tip)
         code[0] = exc.exit_code
     except KeyboardInterrupt:
         console.error("interrupted", "nothing was written")
-        code[0] = 130
+        code[0] = INTERRUPTED
     except SystemExit as exc:  # --help and --version
         code[0] = exc.code if isinstance(exc.code, int) else 0
+
+
+def _typed(args: argparse.Namespace) -> Options:
+    """The parsed command line as its command's frozen options (options.py)."""
+    values = vars(args)
+    typed: Options = args.options(
+        **{
+            f.name: tuple(values[f.name]) if isinstance(values[f.name], list) else values[f.name]
+            for f in dataclasses.fields(args.options)
+            if f.name in values  # a layer has no --src: the field's default
+        }
+    )
+    return typed
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -335,6 +380,6 @@ def main(
     _sigterm_interrupts()
     with _errors_to_exit_codes(console, "--debug" in argv) as code:
         args = _build_parser(prog).parse_args(argv)
-        console.verbosity = getattr(args, "verbosity", 0)
-        code[0] = commands.run(args, console, env)
+        console.verbosity = args.verbosity
+        code[0] = args.func(_typed(args), console, env)
     return code[0]

@@ -1,32 +1,49 @@
-"""One function per command: options in, exit code out, output through the Console.
-Errors are raised (the LambdaZipError family); cli.py turns them into a line and a code."""
+"""One function per command: typed options in (options.py), exit code out, output through the
+Console. Errors are raised (the LambdaZipError family); cli.py dispatches to these and turns
+errors into a line and a code."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import source_date_epoch
-from .builder import BuildChecksFailed, build
+from .builder import build
 from .carry import export_cache, import_cache
 from .checks import Kind, detect_kind
 from .console import Console, Prefixed
 from .engine import Engine
-from .errors import CheckFailed, LambdaZipError, UsageError
+from .errors import (
+    BuildChecksFailed,
+    CheckFailed,
+    InvokeFailed,
+    LambdaZipError,
+    MatrixFailed,
+    UsageError,
+)
 from .facts import gather
+from .options import (
+    BuildOptions,
+    CacheOptions,
+    CheckOptions,
+    InstallOptions,
+    InvokeOptions,
+    MatrixOptions,
+    ProbeOptions,
+    PublishOptions,
+)
 from .plan import BuildPlan, cache_volume_name, make_plan
 from .probe import check_probe
 from .publish import publish
 from .report import Manifest, check_report
-from .runner import InvokeFailed, invoke, probe_artifact
+from .runner import invoke, probe_artifact
 from .targets import (
     RUNTIMES,
     SUPPORTED_VERSIONS,
@@ -39,20 +56,6 @@ from .targets import (
 from .tree import open_tree
 
 
-def run(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
-    handlers: dict[str, Callable[[argparse.Namespace, Console, Mapping[str, str]], int]] = {
-        "check": run_check,
-        "probe": run_probe,
-        "layer": run_build,
-        "function": run_build,
-        "invoke": run_invoke,
-        "matrix": run_matrix,
-        "publish": run_publish,
-        "cache": run_cache,
-    }
-    return handlers[args.command](args, console, env)
-
-
 def _warn_deprecated(target: Target, console: Console) -> None:
     if target.runtime.status is RuntimeStatus.DEPRECATED:
         console.info(
@@ -61,13 +64,13 @@ def _warn_deprecated(target: Target, console: Console) -> None:
         )
 
 
-def run_check(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
     target = Target(args.python, args.arch)
     _warn_deprecated(target, console)
     with ExitStack() as stack:
         facts = gather(stack.enter_context(open_tree(args.path)))
         layers = [gather(stack.enter_context(open_tree(p))) for p in args.layers]
-    kind = Kind(args.kind) if args.kind else detect_kind(facts)
+    kind = args.kind or detect_kind(facts)
     report = check_report(facts, target, kind, layers)
     if args.json:
         console.result(report.model_dump_json(indent=2))
@@ -85,11 +88,11 @@ def run_check(args: argparse.Namespace, console: Console, env: Mapping[str, str]
     return 0
 
 
-def run_probe(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> int:
     target = Target(args.python, args.arch)
     with open_tree(args.path) as tree:
         facts = gather(tree)
-    kind = Kind(args.kind) if args.kind else detect_kind(facts)
+    kind = args.kind or detect_kind(facts)
     with Engine.connect(env) as engine:
         probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
     findings = check_probe(probe, target)
@@ -124,19 +127,20 @@ def _read_event(path: Path) -> bytes:
 
 
 def _plan(
-    args: argparse.Namespace,
+    args: InstallOptions,
     kind: Kind,
     target: Target,
     env: Mapping[str, str],
     base_image: str | None,
+    function: BuildOptions | None = None,
 ) -> BuildPlan:
     return make_plan(
         kind=kind,
         target=target,
         requirements=args.requirements,
-        src=getattr(args, "src", None),
+        src=function.src if function else None,
         out_dir=args.output_dir,
-        name=getattr(args, "name", None),
+        name=function.name if function else None,
         base_image=base_image,
         ca_bundle=args.ca_bundle,
         env=env,
@@ -146,7 +150,7 @@ def _plan(
         cache=not args.no_cache,
         force=args.force,
         allow_unhashed=args.allow_unhashed,
-        handler=getattr(args, "handler", None),
+        handler=function.handler if function else None,
     )
 
 
@@ -156,11 +160,10 @@ def _report_build_failure(exc: LambdaZipError, console: Console) -> None:
             console.finding(finding)
 
 
-def run_build(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
-    kind = Kind(args.command)
-    plan = _plan(args, kind, Target(args.python, args.arch), env, args.base_image)
-    smoke = getattr(args, "smoke_event", None)
-    handler = getattr(args, "handler", None)
+def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> int:
+    kind = args.kind
+    plan = _plan(args, kind, Target(args.python, args.arch), env, args.base_image, args)
+    smoke, handler = args.smoke_event, args.handler
     if smoke is not None and not handler:
         raise UsageError("--smoke-event needs --handler", tip="e.g. --handler app.handler")
     event = _read_event(smoke) if smoke is not None else None
@@ -211,7 +214,7 @@ def _invoke_error(error: dict[str, object] | None, handler: str, consequence: st
     )
 
 
-def _target_from_manifest(args: argparse.Namespace) -> Target:
+def _target_from_manifest(args: InvokeOptions) -> Target:
     if args.arch is not None and args.python is not None:
         return Target(args.python, args.arch)
     manifest_path = args.zip.with_suffix(".manifest.json")
@@ -228,7 +231,7 @@ def _target_from_manifest(args: argparse.Namespace) -> Target:
     )
 
 
-def run_invoke(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
     event = _read_event(args.event)
     target = _target_from_manifest(args)
     for path in [args.zip, *args.layers]:
@@ -270,11 +273,7 @@ class _Row:
     detail: str
 
 
-class MatrixFailed(LambdaZipError):
-    exit_code = 11
-
-
-def _base_images(specs: list[str]) -> dict[str, str]:
+def _base_images(specs: Sequence[str]) -> dict[str, str]:
     images: dict[str, str] = {}
     for spec in specs:
         key, sep, image = spec.partition("=")
@@ -287,7 +286,7 @@ def _base_images(specs: list[str]) -> dict[str, str]:
     return images
 
 
-def run_matrix(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+def run_matrix(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
     pythons = args.pythons or [RUNTIMES[v] for v in SUPPORTED_VERSIONS]
     arches = args.arches or list(Arch)
     targets = [Target(p, a) for p, a in itertools.product(pythons, arches)]
@@ -335,7 +334,7 @@ def run_matrix(args: argparse.Namespace, console: Console, env: Mapping[str, str
     return 0
 
 
-def run_publish(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+def run_publish(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
     published = publish(
         args.zip, args.layer_name, region=args.region, s3_bucket=args.s3_bucket, status=console.step
     )
@@ -347,7 +346,7 @@ def run_publish(args: argparse.Namespace, console: Console, env: Mapping[str, st
     return 0
 
 
-def run_cache(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> int:
+def run_cache(args: CacheOptions, console: Console, env: Mapping[str, str]) -> int:
     target = Target(args.python, args.arch)
     image = args.base_image or target.runtime.image(target.arch)
     volume = cache_volume_name(target)

@@ -25,7 +25,6 @@ _FOREIGN_MAGIC = {
 class ElfFacts:
     machine: str  # e_machine as pyelftools names it, e.g. "EM_AARCH64"
     elf_class: int  # 32 or 64
-    little_endian: bool
     needed: tuple[str, ...]  # DT_NEEDED
     glibc_max: tuple[int, int] | None  # highest GLIBC_x.y in .gnu.version_r
 
@@ -69,7 +68,6 @@ def read_elf(data: bytes) -> ElfFacts:
         return ElfFacts(
             machine=str(elf["e_machine"]),
             elf_class=elf.elfclass,
-            little_endian=elf.little_endian,
             needed=tuple(needed),
             glibc_max=max(glibc) if glibc else None,
         )

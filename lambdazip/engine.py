@@ -23,29 +23,18 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 from requests.exceptions import RequestException
 
-from .errors import LambdaZipError
+from .errors import (
+    ContainerError,
+    EmulationMissing,
+    EngineError,
+    EngineLost,
+    ImageError,
+    TimedOut,
+)
 
 LABEL = "io.lambdazip"  # on every container and temporary volume, so leftovers can be found
 CACHE_LABEL = "io.lambdazip.cache"  # on the download caches, which are meant to stay
 MIN_API_VERSION = (1, 41)  # platform on container create (Docker Engine 20.10)
-
-
-class EngineError(LambdaZipError):
-    """The engine cannot be reached or is too old."""
-
-    exit_code = 6
-
-
-class ImageError(LambdaZipError):
-    """An image is absent and cannot be pulled, cannot be built, or is for the wrong platform."""
-
-    exit_code = 7
-
-
-class ContainerError(LambdaZipError):
-    """A container could not be created, fed, run or read."""
-
-    exit_code = 8
 
 
 @dataclass(frozen=True)
@@ -74,14 +63,6 @@ class ImageInfo:
             os=str(attrs.get("Os", "")),
             repo_digests=tuple(attrs.get("RepoDigests") or ()),
         )
-
-
-class EmulationMissing(EngineError):
-    """The engine cannot run containers of the target's architecture."""
-
-
-class EngineLost(EngineError):
-    """The connection to the engine broke in the middle of a job."""
 
 
 def _engine_lost(exc: BaseException, cleanup: str | None = None) -> EngineLost:
@@ -341,10 +322,6 @@ class Engine:
             str(c["Names"][0]).lstrip("/")
             for c in self.api.containers(all=True, filters={"label": LABEL})
         ]
-
-
-class TimedOut(LambdaZipError):
-    exit_code = 10
 
 
 class Container:

@@ -7,14 +7,13 @@ import hashlib
 from typing import Protocol
 
 from . import resources
-from .engine import Engine, ImageError, ImageInfo
-from .resources import INSIDE_FILES
+from .engine import Engine, ImageInfo
+from .errors import ImageError
+from .inside.lambdazip_contract import FILES
 from .targets import Target
 from .transfer import tar_files
 
 BUILD_IMAGE_REPOSITORY = "lambdazip-build"
-INSIDE_DIR = "/lambdazip"  # where the Dockerfile puts INSIDE_FILES
-PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
 
 
 class Progress(Protocol):
@@ -54,7 +53,7 @@ def resolve_base_image(
 def build_context() -> tuple[bytes, str]:
     """The tar the engine builds the build image from, and a digest of what is in it."""
     files = {"Dockerfile": resources.dockerfile()}
-    files |= {f"lambdazip/inside/{name}": resources.inside(name) for name in INSIDE_FILES}
+    files |= {f"lambdazip/inside/{name}": resources.inside(name) for name in FILES}
     digest = hashlib.sha256()
     for name, data in sorted(files.items()):
         digest.update(name.encode() + b"\0" + data + b"\0")

@@ -16,6 +16,7 @@ from . import __version__
 from .archive import collect
 from .checks import Kind
 from .errors import OutputError, UsageError
+from .inside.lambdazip_contract import install_root
 from .requirements import read_requirements
 from .targets import Target
 
@@ -91,7 +92,7 @@ class BuildPlan:
     @property
     def install_root(self) -> str:
         """Where the runtime finds the code: the layer's /opt/python or the function's task root."""
-        return "/opt/python" if self.kind is Kind.LAYER else "/var/task"
+        return install_root(self.kind.value)
 
     @property
     def cache_volume(self) -> str | None:

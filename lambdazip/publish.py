@@ -16,12 +16,8 @@ from typing import Any
 
 from .archive import sha256_file
 from .checks import ZIPPED_DIRECT_UPLOAD_LIMIT, Kind
-from .errors import LambdaZipError, UsageError
+from .errors import PublishError, UsageError
 from .report import Manifest
-
-
-class PublishError(LambdaZipError):
-    exit_code = 12
 
 
 @dataclass(frozen=True)

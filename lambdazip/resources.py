@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-INSIDE_FILES = ("install.py", "probe.py", "invoke.py", "uv-requirements.txt")
-
 
 def _package() -> Traversable:
     return resources.files("lambdazip")

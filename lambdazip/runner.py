@@ -7,25 +7,19 @@ import json
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .builder import read_out
 from .checks import Kind
-from .engine import Engine, TimedOut, VolumeMount
-from .errors import ArtifactError, LambdaZipError
-from .images import INSIDE_DIR, PYTHON, Progress, job_image
+from .engine import Engine, VolumeMount
+from .errors import ArtifactError, ContainerError, InvokeFailed, TimedOut
+from .images import Progress, job_image
+from .inside import lambdazip_contract as contract
 from .probe import ProbeFacts
 from .targets import Target
-from .transfer import read_member, tar_files, tar_tree
+from .transfer import tar_files, tar_tree
 from .tree import ReadError, open_tree
-
-RESULT_MARKER = "\x1eLAMBDAZIP-RESULT "  # inside/invoke.py prints the outcome after it
-
-
-class InvokeFailed(LambdaZipError):
-    """The handler raised, or could not be imported or called."""
-
-    exit_code = 10
 
 
 def _tar_artifact(path: Path, prefix: str = "") -> bytes:
@@ -52,19 +46,24 @@ def probe_artifact(
     _base, image = job_image(engine, reference, target, progress)
     with engine.container(
         image.id,
-        [PYTHON, f"{INSIDE_DIR}/install.py", json.dumps({"kind": kind.value, "install": False})],
+        [
+            contract.PYTHON,
+            f"{contract.INSIDE_DIR}/install.py",
+            contract.InsidePlan(kind=kind.value, install=False).to_json(),
+        ],
         platform=target.arch.info.oci_platform,
         environment={},
         purpose="probe",
     ) as container:
-        container.put("/opt" if kind is Kind.LAYER else "/var/task", _tar_artifact(artifact))
+        place = contract.OPT if kind is Kind.LAYER else contract.TASK_ROOT
+        container.put(place, _tar_artifact(artifact))
         progress.step(f"probing {artifact.name} in {reference}")
         code = container.run(progress.detail)
-        if code != 0:
-            raise LambdaZipError(f"the probe container exited with {code}", tip="run with -v")
-        facts = read_member(container.get(f"{INSIDE_DIR}/out"), "out/probe.json")
+        if code != contract.Exit.OK:
+            raise ContainerError(f"the probe container exited with {code}", tip="run with -v")
+        facts = read_out(list(container.get(contract.OUT_DIR)), contract.PROBE_FACTS)
     if facts is None:
-        raise LambdaZipError("the probe wrote no facts", tip="run again with -v")
+        raise ContainerError("the probe wrote no facts", tip="run again with -v")
     return ProbeFacts.model_validate_json(facts)
 
 
@@ -103,23 +102,24 @@ def invoke(
         progress.step("placing the function at /var/task and the layers at /opt")
         with engine.container(
             image.id,
-            [PYTHON, "-c", "pass"],
+            [contract.PYTHON, "-c", "pass"],
             platform=platform,
             environment={},
             purpose="load",
             volumes=[
-                VolumeMount(task, "/var/task"),
-                VolumeMount(opt, "/opt"),
-                VolumeMount(events, f"{INSIDE_DIR}/event"),
+                VolumeMount(task, contract.TASK_ROOT),
+                VolumeMount(opt, contract.OPT),
+                VolumeMount(events, contract.EVENT_DIR),
             ],
         ) as loader:
             if function is not None:
-                loader.put("/var/task", _tar_artifact(function))
+                loader.put(contract.TASK_ROOT, _tar_artifact(function))
             for layer in layers:
-                loader.put("/opt", _tar_artifact(layer))
-            loader.put(f"{INSIDE_DIR}/event", tar_files({"event.json": event}))
-        command = [PYTHON, *python_flags, "-I", f"{INSIDE_DIR}/invoke.py", "--handler", handler]
-        command += ["--event", f"{INSIDE_DIR}/event/event.json", "--timeout", str(timeout)]
+                loader.put(contract.OPT, _tar_artifact(layer))
+            loader.put(contract.EVENT_DIR, tar_files({PurePosixPath(contract.EVENT).name: event}))
+        invoke_py = f"{contract.INSIDE_DIR}/invoke.py"
+        command = [contract.PYTHON, *python_flags, "-I", invoke_py, "--handler", handler]
+        command += ["--event", contract.EVENT, "--timeout", str(timeout)]
         with engine.container(
             image.id,
             command,
@@ -129,9 +129,9 @@ def invoke(
             read_only=True,
             tmpfs={"/tmp": "rw,size=512m"},  # noqa: S108 - Lambda's writable /tmp, in the container
             volumes=[
-                VolumeMount(task, "/var/task", read_only=True),
-                VolumeMount(opt, "/opt", read_only=True),
-                VolumeMount(events, f"{INSIDE_DIR}/event", read_only=True),
+                VolumeMount(task, contract.TASK_ROOT, read_only=True),
+                VolumeMount(opt, contract.OPT, read_only=True),
+                VolumeMount(events, contract.EVENT_DIR, read_only=True),
             ],
         ) as runner:
             progress.step(f"invoking {handler} in {reference}")
@@ -139,7 +139,7 @@ def invoke(
 
             def keep(line: str) -> None:
                 logs.append(line)
-                if not line.startswith(RESULT_MARKER):
+                if not line.startswith(contract.RESULT_MARKER):
                     progress.detail(line)
 
             try:
@@ -149,18 +149,18 @@ def invoke(
                     f"{handler}: Task timed out after {timeout:g} seconds",
                     tip="the handler did not return in time; raise --timeout or look at -v output",
                 ) from exc
-    outcomes = [line for line in logs if line.startswith(RESULT_MARKER)]
+    outcomes = [line for line in logs if line.startswith(contract.RESULT_MARKER)]
     if not outcomes:
         raise InvokeFailed(
             "the handler's process ended without an outcome (killed, or out of memory)",
             tip="run again with -v to see its output",
         )
-    fields = json.loads(outcomes[-1][len(RESULT_MARKER) :])
+    fields = json.loads(outcomes[-1][len(contract.RESULT_MARKER) :])
     return Invocation(
         ok=bool(fields.get("ok")),
         result=fields.get("result"),
         error=fields.get("error"),
         init_ms=fields.get("init_ms"),
         duration_ms=fields.get("duration_ms"),
-        logs=[line for line in logs if not line.startswith(RESULT_MARKER) and line != ""],
+        logs=[line for line in logs if not line.startswith(contract.RESULT_MARKER) and line != ""],
     )

@@ -18,14 +18,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .archive import collect
-from .errors import LambdaZipError
+from .errors import UnsafeArchive
 from .tree import Tree, safe_member_path
 
 MAX_TOTAL = 1024 * 1024 * 1024  # far above what Lambda accepts (262,144,000 bytes unzipped)
-
-
-class UnsafeArchive(LambdaZipError):
-    exit_code = 8
 
 
 class _ChunkReader(io.RawIOBase):

@@ -60,7 +60,6 @@ class Tree:
         self.source = source
         self.entries = sorted(entries, key=lambda e: e.path)
         self.problems = problems
-        self.by_path = {e.path: e for e in self.entries}
 
     zipped_size: int | None = None
 

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,52 +99,52 @@ def _download(
     subprocess.run([*command, "-r", str(lock)], check=True, env=clean_env())
 
 
-def frozen_index() -> Path:
-    """A find-links directory with the exact files the layer's and uv's locks pin for every
-    supported (python x arch), built once per lock content (hashes checked by pip)."""
-    digest = hashlib.sha256()
-    for lock in (LAYER_LOCK, UV_LOCK):
-        digest.update(lock.read_bytes())
-    digest.update(" ".join(SUPPORTED_VERSIONS).encode())
-    path = cache_dir().parent / "frozen-index" / digest.hexdigest()[:16]
+def _built_once(kind: str, key: str, fill: Callable[[Path], None]) -> Path:
+    """A directory of the test cache, filled by ``fill`` once per ``key``: filled under a temporary
+    name and renamed into place, so an interrupted download is never taken for a complete one."""
+    path = cache_dir().parent / kind / hashlib.sha256(key.encode()).hexdigest()[:16]
     if (path / ".complete").exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".partial-") as scratch:
-        partial = Path(scratch) / "index"
+        partial = Path(scratch) / kind
         partial.mkdir()
-        for arch in Arch:
-            for python in SUPPORTED_VERSIONS:
-                platforms = RUNTIMES[python].wheel_platform_tags(arch)
-                _download(LAYER_LOCK, partial, python, platforms, "cp")
-            _download(UV_LOCK, partial, "3.10", RUNTIMES["3.10"].wheel_platform_tags(arch), "py")
+        fill(partial)
         (partial / ".complete").touch()
         shutil.rmtree(path, ignore_errors=True)
         partial.rename(path)
     return path
+
+
+def frozen_index() -> Path:
+    """A find-links directory with the exact files the layer's and uv's locks pin for every
+    supported (python x arch), built once per lock content (hashes checked by pip)."""
+
+    def fill(index: Path) -> None:
+        for arch in Arch:
+            for python in SUPPORTED_VERSIONS:
+                platforms = RUNTIMES[python].wheel_platform_tags(arch)
+                _download(LAYER_LOCK, index, python, platforms, "cp")
+            _download(UV_LOCK, index, "3.10", RUNTIMES["3.10"].wheel_platform_tags(arch), "py")
+
+    key = LAYER_LOCK.read_text() + UV_LOCK.read_text() + " ".join(SUPPORTED_VERSIONS)
+    return _built_once("frozen-index", key, fill)
 
 
 def tool_wheelhouse() -> Path:
     """The wheels requirements-tool.txt pins for this host, downloaded once (hashes checked): what
     a fresh venv installs the tool's dependencies from, without asking the index."""
-    digest = hashlib.sha256(TOOL_LOCK.read_bytes())
-    digest.update(f"{sys.version_info[:2]} {sys.platform}".encode())
-    path = cache_dir().parent / "tool-wheelhouse" / digest.hexdigest()[:16]
-    if (path / ".complete").exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".partial-") as scratch:
-        partial = Path(scratch) / "wheels"
+
+    def fill(wheels: Path) -> None:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
-        command += ["--require-hashes", "--dest", str(partial), "-r", str(TOOL_LOCK)]
+        command += ["--require-hashes", "--dest", str(wheels), "-r", str(TOOL_LOCK)]
         subprocess.run(command, check=True, env=clean_env())
-        (partial / ".complete").touch()
-        shutil.rmtree(path, ignore_errors=True)
-        partial.rename(path)
-    return path
+
+    key = TOOL_LOCK.read_text() + f"{sys.version_info[:2]} {sys.platform}"
+    return _built_once("tool-wheelhouse", key, fill)
 
 
-def newer(argv: list[str]) -> int:
+def newer() -> int:
     """Resolve each lock's input against the live index with no date limit; list what moved."""
     uv = Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin") / "uv"
     inputs = [
@@ -175,5 +175,6 @@ def newer(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    commands = {"newer": newer}
-    sys.exit(commands[sys.argv[1]](sys.argv[2:]))
+    if sys.argv[1:] != ["newer"]:
+        sys.exit("usage: python -m tests.lockfile newer")
+    sys.exit(newer())

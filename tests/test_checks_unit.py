@@ -30,7 +30,7 @@ def _facts(*objects: tuple[str, ElfFacts]) -> ArtifactFacts:
 def _elf(
     glibc: tuple[int, int] | None, machine: str = "EM_X86_64", needed: tuple[str, ...] = ()
 ) -> ElfFacts:
-    return ElfFacts(machine, 64, True, needed or ("libc.so.6",), glibc)
+    return ElfFacts(machine, 64, needed or ("libc.so.6",), glibc)
 
 
 def test_glibc_at_the_ceiling_passes_and_one_above_fails() -> None:
@@ -50,7 +50,7 @@ def test_a_static_object_without_glibc_versions_passes() -> None:
 
 
 def test_32_bit_object_is_a_machine_finding() -> None:
-    facts = _facts(("m.so", ElfFacts("EM_386", 32, True, ("libc.so.6",), (2, 0))))
+    facts = _facts(("m.so", ElfFacts("EM_386", 32, ("libc.so.6",), (2, 0))))
     [finding] = check_artifact(facts, X86_312, Kind.FUNCTION)
     assert finding.code == "elf-machine"
     assert finding.found == "i386 (EM_386, 32-bit ELF)"

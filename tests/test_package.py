@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lambdazip import __version__
-from lambdazip.resources import INSIDE_FILES
+from lambdazip.inside.lambdazip_contract import FILES as INSIDE_FILES
 from tests import wheels
 from tests.conftest import host_env
 from tests.lockfile import TOOL_LOCK, clean_env, tool_wheelhouse

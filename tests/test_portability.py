@@ -12,7 +12,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from lambdazip.archive import arcname
-from lambdazip.transfer import UnsafeArchive, unpack
+from lambdazip.errors import UnsafeArchive
+from lambdazip.transfer import unpack
 from lambdazip.tree import safe_member_path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lambdazip"

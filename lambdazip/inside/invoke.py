@@ -7,7 +7,7 @@ The function is at /var/task and the layers at /opt (the host mounts both read-o
 read-only root file system and a writable /tmp, as Lambda does). sys.path is Lambda's: the task
 root, then the layers' site-packages and python/, then the runtime's own. The handler gets the
 event and a context object with the usual attributes. The function's output passes through; the
-last line is the outcome, after a record separator: RESULT_MARKER + JSON.
+last line is the outcome, after a record separator: contract.RESULT_MARKER + JSON.
 """
 
 from __future__ import annotations
@@ -20,9 +20,16 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RESULT_MARKER = "\x1eLAMBDAZIP-RESULT "
+HERE = os.path.dirname(os.path.abspath(__file__))
+if TYPE_CHECKING:
+    from lambdazip.inside import lambdazip_contract as contract
+else:
+    sys.path.append(HERE)  # run with -I: the script's directory is not on sys.path
+    import lambdazip_contract as contract
+
+    sys.path.remove(HERE)
 
 
 class LambdaContext:
@@ -56,7 +63,7 @@ def lambda_environment(function_name: str, memory_mb: int, handler: str) -> dict
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
         "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_TASK_ROOT": contract.TASK_ROOT,
         "LAMBDA_RUNTIME_DIR": "/var/runtime",
     }
 
@@ -68,7 +75,7 @@ def error(kind: str, message: str, stack: list[str] | None = None) -> dict[str, 
 def outcome(**fields: Any) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    sys.stdout.write("\n" + RESULT_MARKER + json.dumps(fields, default=str) + "\n")
+    sys.stdout.write("\n" + contract.RESULT_MARKER + json.dumps(fields, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -82,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     version = "{}.{}".format(*sys.version_info[:2])
-    ours = ["/var/task", f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
+    ours = contract.lambda_sys_path(version)
     sys.path[:] = ours + [p for p in sys.path if p and p not in ours]
     os.environ.update(lambda_environment(args.function_name, args.memory, args.handler))
-    os.chdir("/var/task")
+    os.chdir(contract.TASK_ROOT)
 
     with open(args.event, "rb") as fh:
         raw = fh.read()
@@ -93,26 +100,26 @@ def main(argv: list[str] | None = None) -> int:
         event = json.loads(raw)
     except ValueError as exc:
         outcome(ok=False, error=error("Runtime.InvalidEvent", f"the event is not JSON: {exc}"))
-        return 1
+        return contract.Exit.HANDLER_FAILED
 
     module_name, _, function_name = args.handler.rpartition(".")
     if not module_name:
         message = f"Bad handler '{args.handler}': not enough values to unpack (expected 2, got 1)"
         outcome(ok=False, error=error("Runtime.MalformedHandlerName", message))
-        return 1
+        return contract.Exit.HANDLER_FAILED
     started = time.perf_counter()
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except Exception as exc:
         message = f"Unable to import module '{module_name}': {exc}"
         outcome(ok=False, error=error("Runtime.ImportModuleError", message), init_ms=None)
-        return 1
+        return contract.Exit.HANDLER_FAILED
     init_ms = (time.perf_counter() - started) * 1000
     function = getattr(module, function_name, None)
     if function is None:
         message = f"Handler '{function_name}' missing on module '{module_name}'"
         outcome(ok=False, error=error("Runtime.HandlerNotFound", message), init_ms=init_ms)
-        return 1
+        return contract.Exit.HANDLER_FAILED
 
     context = LambdaContext(args.function_name, args.memory, args.timeout)
     started = time.perf_counter()
@@ -127,16 +134,16 @@ def main(argv: list[str] | None = None) -> int:
             init_ms=init_ms,
             duration_ms=duration_ms,
         )
-        return 1
+        return contract.Exit.HANDLER_FAILED
     duration_ms = (time.perf_counter() - started) * 1000
     try:
         json.dumps(result)
     except (TypeError, ValueError) as exc:
         message = f"Unable to marshal response: {exc}"
         outcome(ok=False, error=error("Runtime.MarshalError", message), init_ms=init_ms)
-        return 1
+        return contract.Exit.HANDLER_FAILED
     outcome(ok=True, result=result, init_ms=init_ms, duration_ms=duration_ms)
-    return 0
+    return contract.Exit.OK
 
 
 if __name__ == "__main__":

@@ -18,20 +18,19 @@ import platform
 import sys
 import sysconfig
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SCHEMA_VERSION = 1
+HERE = os.path.dirname(os.path.abspath(__file__))
+if TYPE_CHECKING:
+    from lambdazip.inside import lambdazip_contract as contract
+else:
+    sys.path.append(HERE)  # run with -I: the script's directory is not on sys.path
+    import lambdazip_contract as contract
+
+    sys.path.remove(HERE)
+
+SCHEMA_VERSION = 1  # of the facts (ProbeFacts on the host)
 SKIP_DIRS = {"__pycache__", "bin"}
-
-
-def lambda_sys_path(task_root: str, opt: str) -> list[str]:
-    """sys.path as the Lambda runtime builds it, before the runtime's own entries."""
-    version = "{}.{}".format(*sys.version_info[:2])
-    return [
-        task_root,
-        os.path.join(opt, "python", "lib", "python" + version, "site-packages"),
-        os.path.join(opt, "python"),
-    ]
 
 
 def top_level_modules(root: str) -> list[str]:
@@ -125,11 +124,12 @@ def validate_pydantic() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", choices=["layer", "function"], required=True)
-    parser.add_argument("--task-root", default="/var/task")
-    parser.add_argument("--opt", default="/opt")
+    parser.add_argument("--task-root", default=contract.TASK_ROOT)
+    parser.add_argument("--opt", default=contract.OPT)
     args = parser.parse_args(argv)
 
-    ours = lambda_sys_path(args.task_root, args.opt)
+    version = "{}.{}".format(*sys.version_info[:2])
+    ours = contract.lambda_sys_path(version, args.task_root, args.opt)
     sys.path[:] = ours + [p for p in sys.path if p and p not in ours]
     roots = [args.task_root] if args.kind == "function" else ours[1:]
     modules: list[str] = []

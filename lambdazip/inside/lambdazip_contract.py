@@ -1,0 +1,109 @@
+"""The contract between the host and the scripts that run inside the image: where things are, what
+the plan says, what each exit code means, and Lambda's sys.path. Standard library only: the host
+imports it as ``lambdazip.inside.lambdazip_contract`` and the Dockerfile copies it beside
+install.py, probe.py and invoke.py, which import it as ``lambdazip_contract`` (a name no user
+module is likely to take). One file, so the two sides cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+
+SCHEMA_VERSION = 1
+
+# -- paths in the image -------------------------------------------------------------------------
+PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
+TASK_ROOT = "/var/task"  # where Lambda unpacks a function
+OPT = "/opt"  # where Lambda unpacks the layers
+LAYER_ROOT = "/opt/python"  # where a layer's packages go
+INSIDE_DIR = "/lambdazip"  # where the Dockerfile puts FILES
+IN_DIR = f"{INSIDE_DIR}/in"  # what the host puts in: the requirements, the CA bundle
+OUT_DIR = f"{INSIDE_DIR}/out"  # what the host takes out: the probe's facts, the installer, timings
+CACHE_DIR = f"{INSIDE_DIR}/cache"  # the download cache volume
+EVENT_DIR = f"{INSIDE_DIR}/event"  # invoke's event volume
+REQUIREMENTS = f"{IN_DIR}/requirements.txt"
+CA_BUNDLE = f"{IN_DIR}/ca.pem"
+EVENT = f"{EVENT_DIR}/event.json"
+# files in OUT_DIR
+PROBE_FACTS = "probe.json"
+INSTALLER = "installer.txt"
+TIMINGS = "timings.json"
+
+# what the build image carries (the Dockerfile copies these into INSIDE_DIR)
+FILES = ("install.py", "probe.py", "invoke.py", "lambdazip_contract.py", "uv-requirements.txt")
+
+# invoke.py prints the outcome on its last line, after this record separator
+RESULT_MARKER = "\x1eLAMBDAZIP-RESULT "
+
+
+class Exit(enum.IntEnum):
+    """What the scripts' exit codes mean; each number means one thing."""
+
+    OK = 0
+    BAD_PLAN = 2  # the plan is not one this contract describes
+    INSTALL_FAILED = 10  # the installer failed; its own message is in the output
+    PROBE_FAILED = 11  # the probe could not run; there are no facts
+    INSTALLER_UNAVAILABLE = 12  # uv could not be installed by the image's pip
+    HANDLER_FAILED = 13  # invoke: the handler could not be imported, or raised
+
+
+def install_root(kind: str) -> str:
+    """Where the runtime finds the code: a layer's /opt/python, a function's task root."""
+    return LAYER_ROOT if kind == "layer" else TASK_ROOT
+
+
+def lambda_sys_path(version: str, task_root: str = TASK_ROOT, opt: str = OPT) -> list[str]:
+    """sys.path as Lambda's Python runtime builds it, before the runtime's own entries: the task
+    root, then each layer's site-packages, then its python/ (version: "3.13")."""
+    return [
+        task_root,
+        os.path.join(opt, "python", "lib", "python" + version, "site-packages"),
+        os.path.join(opt, "python"),
+    ]
+
+
+@dataclass(frozen=True)
+class InsidePlan:
+    """What install.py is asked to do; the host makes it, install.py reads it (one JSON argument).
+
+    kind            "layer" (into /opt/python) or "function" (into /var/task, beside its code)
+    install         false only probes what the host put in place
+    requirements    the requirements file; require_hashes: whether pip/uv must check hashes
+    installer       "pip" (the image's own) or "uv" (pinned, hash-verified, installed by that pip)
+    cache           a directory that outlives the container (a named volume), or None
+    bytecode        "checked-hash", "unchecked-hash" or None: PEP 552 pycs
+    """
+
+    kind: str
+    install: bool = True
+    requirements: str = REQUIREMENTS
+    require_hashes: bool = True
+    installer: str = "pip"
+    cache: str | None = None
+    bytecode: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> InsidePlan:
+        """The plan, or ValueError naming what is wrong with it."""
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ValueError("the plan is not a JSON object")
+        version = document.pop("schema_version", None)
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"plan schema {version!r}, expected {SCHEMA_VERSION}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(document) - known)
+        if unknown:
+            raise ValueError(f"unknown plan keys: {', '.join(unknown)}")
+        plan = cls(**document)
+        if plan.kind not in ("layer", "function"):
+            raise ValueError(f"unknown kind {plan.kind!r}")
+        if plan.installer not in ("pip", "uv"):
+            raise ValueError(f"unknown installer {plan.installer!r}")
+        return plan

@@ -1,0 +1,109 @@
+"""Typed options, one frozen dataclass per command: cli.py parses argv into one of these, and the
+command in commands.py reads nothing else. Field names are the argparse destinations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import Kind
+from .plan import Bytecode, Installer
+from .targets import Arch, Runtime
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    path: Path
+    python: Runtime
+    arch: Arch
+    kind: Kind | None
+    layers: tuple[Path, ...]
+    json: bool
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    path: Path
+    python: Runtime
+    arch: Arch
+    kind: Kind | None
+    base_image: str | None
+    json: bool
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """What every build (layer, function, each target of matrix) is given."""
+
+    requirements: Path
+    output_dir: Path
+    ca_bundle: Path | None
+    installer: Installer
+    bytecode: Bytecode
+    no_cache: bool
+    force: bool
+    allow_unhashed: bool
+    json: bool
+
+
+@dataclass(frozen=True)
+class BuildOptions(InstallOptions):
+    kind: Kind
+    python: Runtime
+    arch: Arch
+    name: str | None
+    base_image: str | None
+    print_plan: bool
+    src: Path | None = None  # a function's
+    handler: str | None = None
+    smoke_event: Path | None = None
+
+
+@dataclass(frozen=True)
+class MatrixOptions(InstallOptions):
+    pythons: tuple[Runtime, ...]
+    arches: tuple[Arch, ...]
+    base_images: tuple[str, ...]
+    jobs: int
+
+
+@dataclass(frozen=True)
+class InvokeOptions:
+    zip: Path
+    handler: str
+    event: Path
+    layers: tuple[Path, ...]
+    python: Runtime | None
+    arch: Arch | None
+    base_image: str | None
+    timeout: float
+    json: bool
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    zip: Path
+    layer_name: str
+    region: str | None
+    s3_bucket: str | None
+    json: bool
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    action: str  # export | import
+    file: Path
+    python: Runtime
+    arch: Arch
+    base_image: str | None
+
+
+Options = (
+    CheckOptions
+    | ProbeOptions
+    | BuildOptions
+    | MatrixOptions
+    | InvokeOptions
+    | PublishOptions
+    | CacheOptions
+)

@@ -1,0 +1,163 @@
+"""One contract between the host and the image (lambdazip/inside/lambdazip_contract.py), one table
+of exit codes (lambdazip/errors.py), typed options per command: each fact has one meaning."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import lambdazip
+from lambdazip import errors
+from lambdazip.cli import _build_parser, _typed, main
+from lambdazip.errors import EXIT_CODES, LambdaZipError
+from lambdazip.inside import lambdazip_contract as contract
+from lambdazip.options import BuildOptions, CheckOptions, MatrixOptions
+from lambdazip.targets import Arch
+from tests.bad_inputs import readme_with_exit_codes
+from tests.wheels import REPO
+
+INSIDE = REPO / "lambdazip" / "inside"
+
+
+def _all_modules() -> None:
+    for module in pkgutil.walk_packages(lambdazip.__path__, "lambdazip."):
+        if module.name.endswith("__main__"):
+            continue
+        importlib.import_module(module.name)
+
+
+def _subclasses(cls: type[LambdaZipError]) -> list[type[LambdaZipError]]:
+    found: list[type[LambdaZipError]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def test_every_error_class_lives_in_errors_py() -> None:
+    _all_modules()
+    homes = {cls.__name__: cls.__module__ for cls in _subclasses(LambdaZipError)}
+    assert set(homes.values()) == {"lambdazip.errors"}, homes
+
+
+def test_each_exit_code_means_one_thing() -> None:
+    """Classes with their own exit_code have distinct codes; a subclass keeps its parent's."""
+    own: dict[int, str] = {}
+    classes: list[type[LambdaZipError]] = [LambdaZipError, *_subclasses(LambdaZipError)]
+    for cls in classes:
+        if "exit_code" in vars(cls):
+            assert cls.exit_code not in own, f"{cls.__name__} and {own[cls.exit_code]}"
+            own[cls.exit_code] = cls.__name__
+    assert {code: name for code, (name, _) in EXIT_CODES.items() if name} == own
+    assert errors.INTERRUPTED in EXIT_CODES
+
+
+def test_the_readme_shows_the_exit_code_table() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert readme_with_exit_codes(readme) == readme, "regenerate it: python -m tests.bad_inputs"
+    assert "| 13 | `UnsafeArchive` |" in readme
+
+
+def test_the_plan_round_trips_and_refuses_what_it_does_not_know() -> None:
+    plan = contract.InsidePlan(kind="layer", installer="uv", cache=contract.CACHE_DIR)
+    assert contract.InsidePlan.from_json(plan.to_json()) == plan
+    document = json.loads(plan.to_json())
+    with pytest.raises(ValueError, match="unknown plan keys: extra"):
+        contract.InsidePlan.from_json(json.dumps({**document, "extra": 1}))
+    with pytest.raises(ValueError, match="plan schema"):
+        contract.InsidePlan.from_json(json.dumps({**document, "schema_version": 99}))
+    with pytest.raises(ValueError, match="unknown kind"):
+        contract.InsidePlan.from_json(json.dumps({**document, "kind": "tool"}))
+
+
+def test_lambdas_sys_path_order() -> None:
+    """LAMBDA.md: /var/task, then the layers' site-packages, then /opt/python."""
+    assert contract.lambda_sys_path("3.13") == [
+        "/var/task",
+        "/opt/python/lib/python3.13/site-packages",
+        "/opt/python",
+    ]
+
+
+def test_the_dockerfile_copies_exactly_the_contracts_files() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    copy = next(line for line in dockerfile.splitlines() if line.startswith("COPY "))
+    *sources, dest = copy.split()[1:]
+    assert dest == contract.INSIDE_DIR + "/"
+    assert sorted(Path(s).name for s in sources) == sorted(contract.FILES)
+    assert all((INSIDE / name).is_file() for name in contract.FILES)
+
+
+@pytest.mark.parametrize("script", ["install.py", "probe.py", "invoke.py"])
+def test_the_scripts_speak_only_through_the_contract(script: str) -> None:
+    """No literal exit code, image path or result marker of their own in the in-image scripts."""
+    source = (INSIDE / script).read_text()
+    tree = ast.parse(source)
+    for node in ast.walk(tree):  # docstrings may name the paths; code may not
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            first.value.value = ""
+    code = ast.unparse(tree)
+    assert not re.search(r"\breturn [1-9]\d*\b", code), "exit codes come from contract.Exit"
+    assert "LAMBDAZIP-RESULT" not in code
+    for path in ("/lambdazip/", '"/var/task"', '"/opt/python"'):
+        assert path not in code, path
+    assert "import lambdazip_contract as contract" in source
+
+
+def test_the_host_has_no_second_copy_of_the_contract() -> None:
+    for module in (REPO / "lambdazip").glob("*.py"):
+        source = module.read_text()
+        assert "LAMBDAZIP-RESULT" not in source, module.name
+        assert not re.search(r"""["']/lambdazip/""", source), module.name
+        assert "code in (10, 12)" not in source, module.name
+
+
+def test_commands_get_frozen_typed_options() -> None:
+    parser = _build_parser()
+    check = _typed(parser.parse_args(["check", "x.zip", "--arch", "arm64", "--python", "3.13"]))
+    assert isinstance(check, CheckOptions)
+    assert check.arch is Arch.ARM64
+    assert check.layers == ()
+    with pytest.raises(AttributeError):
+        check.json = True  # type: ignore[misc]
+    layer = _typed(parser.parse_args(["layer", "--arch", "x86_64", "--python", "3.11"]))
+    assert isinstance(layer, BuildOptions)
+    assert layer.kind.value == "layer"
+    assert layer.src is None
+    matrix = _typed(parser.parse_args(["matrix", "--python", "3.11", "3.13", "--arch", "arm64"]))
+    assert isinstance(matrix, MatrixOptions)
+    assert [r.version for r in matrix.pythons] == ["3.11", "3.13"]
+
+
+def test_commands_read_no_namespace() -> None:
+    from lambdazip import commands
+
+    source = inspect.getsource(commands)
+    assert "argparse" not in source
+    assert "getattr(args" not in source
+
+
+def test_help_shows_the_values_users_type(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["layer", "--help"], env={}, prog="lambdazip") == 0
+    out = capsys.readouterr().out
+    assert "{pip,uv}" in out
+    assert "Installer." not in out
+    assert "Bytecode." not in out
+
+
+def test_debug_does_not_turn_a_usage_error_into_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["--debug", "check", "x.zip", "--arch", "sparc", "--python", "3.13"], env={})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.count("error:") == 1
