@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 from . import __version__, commands
 from .checks import Kind
 from .console import Console
-from .errors import INTERRUPTED, LambdaZipError, UsageError
+from .errors import BROKEN_PIPE, INTERRUPTED, LambdaZipError, UsageError
 from .options import (
     BuildOptions,
     CacheOptions,
@@ -342,6 +342,19 @@ def _errors_to_exit_codes(console: Console, debug: bool) -> Iterator[list[int]]:
         code[0] = INTERRUPTED
     except SystemExit as exc:  # --help and --version
         code[0] = exc.code if isinstance(exc.code, int) else 0
+    except BrokenPipeError:
+        # the reader went away (`| head -1`): it has what it wanted; say nothing more, and keep
+        # Python from failing again when it flushes stdout on the way out
+        _silence_stdout()
+        code[0] = BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (tests, embedding)
+        pass
 
 
 def _typed(args: argparse.Namespace) -> Options:

@@ -29,6 +29,7 @@ from .errors import (
     UsageError,
 )
 from .facts import gather
+from .findings import Severity
 from .options import (
     BuildOptions,
     CacheOptions,
@@ -48,7 +49,6 @@ from .targets import (
     RUNTIMES,
     SUPPORTED_VERSIONS,
     Arch,
-    RuntimeStatus,
     Target,
     parse_arch,
     parse_runtime,
@@ -56,17 +56,8 @@ from .targets import (
 from .tree import open_tree
 
 
-def _warn_deprecated(target: Target, console: Console) -> None:
-    if target.runtime.status is RuntimeStatus.DEPRECATED:
-        console.info(
-            f"warning: {target.runtime.name} was deprecated by AWS Lambda on "
-            f"{target.runtime.deprecated_on}; plan a move to a newer runtime"
-        )
-
-
 def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
     target = Target(args.python, args.arch)
-    _warn_deprecated(target, console)
     with ExitStack() as stack:
         facts = gather(stack.enter_context(open_tree(args.path)))
         layers = [gather(stack.enter_context(open_tree(p))) for p in args.layers]
@@ -96,6 +87,7 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
     with Engine.connect(env) as engine:
         probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
     findings = check_probe(probe, target)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
     if args.json:
         console.result(probe.model_dump_json(indent=2))
     else:
@@ -104,9 +96,9 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
     summary = (
         f"{args.path} probed as a {kind.value} in {target}: machine {probe.machine}, "
         f"EXT_SUFFIX {probe.ext_suffix}, {len(probe.imports)} import(s), "
-        f"{len(findings)} error(s)"
+        f"{len(errors)} error(s), {len(findings) - len(errors)} warning(s)"
     )
-    if findings:
+    if errors:
         raise CheckFailed(summary, tip="fix the errors above")
     console.success(f"ok: {summary}")
     return 0
@@ -170,7 +162,6 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
     if args.print_plan:
         console.result("\n".join(plan.describe()))
         return 0
-    _warn_deprecated(plan.target, console)
     with Engine.connect(env) as engine:
 
         def smoke_test(staged: Path) -> None:

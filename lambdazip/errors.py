@@ -119,6 +119,7 @@ class TimedOut(LambdaZipError):
 
 
 INTERRUPTED = 130  # Ctrl-C or SIGTERM: everything was cleaned up, nothing was written
+BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any program whose reader went away
 
 # code -> (class, meaning): the table docs/errors.md and the README show
 EXIT_CODES: dict[int, tuple[str, str]] = {0: ("", "success (warnings may have been printed)")}
@@ -141,6 +142,10 @@ for _class in (
     assert _class.exit_code not in EXIT_CODES, f"exit code {_class.exit_code} is taken"
     EXIT_CODES[_class.exit_code] = (_class.__name__, (_class.__doc__ or "").strip())
 EXIT_CODES[INTERRUPTED] = ("", "interrupted (Ctrl-C, SIGTERM): cleaned up, nothing written")
+EXIT_CODES[BROKEN_PIPE] = (
+    "",
+    "the reader of the output went away (`... | head -1`): nothing more said",
+)
 
 
 def exit_code_table() -> str:

@@ -1,9 +1,13 @@
-"""Gather the facts of an artifact: its files, the shared objects in it, its bytecode and the
-distributions it carries. Side effects stop here (reading the tree); checks.py only judges."""
+"""Gather the facts of an artifact: its files, the ELF objects and foreign binaries in it, its
+bytecode, the distributions it carries (with their wheel tags and files), and the junk macOS
+leaves in zips. Side effects stop here (reading the tree); checks.py only judges."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -11,10 +15,18 @@ from pathlib import PurePosixPath
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
-from .elf import ElfFacts, NotElf, read_elf
+from .elf import ELF_MAGIC, ElfFacts, NotElf, describe_foreign, is_foreign_binary, read_elf
 from .tree import Entry, Problem, ReadError, Tree
 
 _SHARED_OBJECT = re.compile(r"\.(so(\.\d+)*|pyd|dylib)$")
+# names only Windows or macOS load: Linux's loader and import system never open them
+_FOREIGN_NAME = re.compile(r"\.(pyd|dll|dylib|exe)$", re.IGNORECASE)
+# what the loader or the import system never reads: not worth a look for ELF magic
+_NOT_BINARY = re.compile(
+    r"\.(py|pyi|pyc|pyx|pxd|txt|md|rst|json|toml|cfg|ini|yaml|yml|html|css|js|typed|csv|"
+    r"h|c|cpp|hpp|pem|crt|xml|svg|png|jpg|gif|mo|po|zip|gz|whl)$",
+    re.IGNORECASE,
+)
 
 
 def is_shared_object(path: str) -> bool:
@@ -22,11 +34,27 @@ def is_shared_object(path: str) -> bool:
     return bool(_SHARED_OBJECT.search(p.name)) or p.parent.name.endswith(".libs")
 
 
+def has_foreign_name(path: str) -> bool:
+    return bool(_FOREIGN_NAME.search(path))
+
+
+def is_macos_junk(path: str) -> bool:
+    """What macOS Finder's "Compress" adds: __MACOSX/, AppleDouble ._* files, .DS_Store."""
+    p = PurePosixPath(path)
+    return p.parts[0] == "__MACOSX" or p.name.startswith("._") or p.name == ".DS_Store"
+
+
 @dataclass(frozen=True)
 class SharedObject:
+    """A binary the loader or the import system may open: a shared object, an extension module,
+    an ELF executable, or a Windows/macOS binary."""
+
     path: str
     elf: ElfFacts | None
     error: str | None = None  # why it could not be read as ELF
+    executable: bool = False  # an ELF file that is not named like a shared object
+    size: int = 0
+    foreign: bool = False  # a Mach-O or PE object
 
 
 @dataclass(frozen=True)
@@ -37,6 +65,7 @@ class Pyc:
     flags: int | None  # PEP 552: 0 timestamp, 1 unchecked hash, 3 checked hash
     source_mtime: int | None  # from the header, timestamp pycs only
     source_size: int | None
+    magic: int | None = None  # the first two bytes, little-endian (importlib's MAGIC_NUMBER)
 
 
 @dataclass(frozen=True)
@@ -45,6 +74,9 @@ class Dist:
     version: str
     location: str  # the directory that holds the .dist-info ("" for the root)
     requires: tuple[str, ...]
+    tags: tuple[str, ...] = ()  # the wheel's tags (WHEEL's Tag lines): "cp312-abi3-manylinux..."
+    files: tuple[str, ...] = ()  # RECORD, as paths in the artifact
+    dist_info: str = ""  # the .dist-info directory's path in the artifact
 
 
 @dataclass(frozen=True)
@@ -56,10 +88,12 @@ class ArtifactFacts:
     pycs: tuple[Pyc, ...]
     dists: tuple[Dist, ...]
     problems: tuple[Problem, ...]
+    junk: tuple[Entry, ...] = ()  # macOS Finder's additions (not in files)
+    backslash_names: tuple[str, ...] = ()  # member names written with "\\" (kept literal)
 
     @property
     def unzipped_size(self) -> int:
-        return sum(e.size for e in self.files)
+        return sum(e.size for e in self.files) + sum(e.size for e in self.junk)
 
     def paths(self) -> frozenset[str]:
         return frozenset(e.path for e in self.files)
@@ -90,38 +124,92 @@ def _pyc(entry: Entry, data: bytes | None, paths: frozenset[str]) -> Pyc:
     else:
         tag, source_path = None, str(p.with_suffix(".py"))
     source = source_path.removeprefix("./") if source_path.removeprefix("./") in paths else None
-    flags = mtime = size = None
+    flags = mtime = size = magic = None
+    if data is not None and len(data) >= 4 and data[2:4] == b"\r\n":
+        magic = struct.unpack_from("<H", data, 0)[0]
     if data is not None and len(data) >= 16:
         flags = struct.unpack_from("<I", data, 4)[0]
         if flags == 0:
             mtime, size = struct.unpack_from("<II", data, 8)
-    return Pyc(entry.path, tag, source, flags, mtime, size)
+    return Pyc(entry.path, tag, source, flags, mtime, size, magic)
 
 
-def _dist(entry: Entry, data: bytes | None) -> Dist | None:
+def _dist(collector: _Collector, entry: Entry, paths: frozenset[str]) -> Dist | None:
+    data = collector.read(entry)
     if data is None:
         return None
     raw, _unparsed = parse_email(data)
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
         return None
-    location = str(PurePosixPath(entry.path).parent.parent)
+    dist_info = PurePosixPath(entry.path).parent
+    location = str(dist_info.parent)
+    location = "" if location == "." else location
+    tags: tuple[str, ...] = ()
+    wheel = str(dist_info / "WHEEL")
+    if wheel in paths:
+        wheel_data = collector.read(Entry(wheel, 0, None, 0)) or b""
+        text = wheel_data.decode("utf-8", "replace")
+        tags = tuple(line[4:].strip() for line in text.splitlines() if line.startswith("Tag:"))
+    files: tuple[str, ...] = ()
+    record = str(dist_info / "RECORD")
+    if record in paths:
+        record_data = collector.read(Entry(record, 0, None, 0)) or b""
+        rows = csv.reader(io.StringIO(record_data.decode("utf-8", "replace")))
+        prefix = f"{location}/" if location else ""
+        files = tuple(f"{prefix}{row[0]}" for row in rows if row and not row[0].startswith(".."))
     return Dist(
         canonicalize_name(name),
         version,
-        "" if location == "." else location,
+        location,
         tuple(raw.get("requires_dist") or ()),
+        tags,
+        files,
+        str(dist_info),
     )
+
+
+def _may_be_executable(entry: Entry) -> bool:
+    """Worth reading four bytes of, to see whether it is an ELF executable."""
+    p = PurePosixPath(entry.path)
+    if _NOT_BINARY.search(p.name):
+        return False
+    return "bin" in p.parts[:-1] or bool(entry.mode & stat.S_IXUSR) or "." not in p.name
+
+
+def _binary(collector: _Collector, entry: Entry) -> SharedObject | None:
+    named = is_shared_object(entry.path) or has_foreign_name(entry.path)
+    if not named:
+        head = collector.read(entry, 4)
+        if head is None or not head.startswith(ELF_MAGIC):
+            return None
+    data = collector.read(entry)
+    if data is None:
+        return None
+    foreign = is_foreign_binary(data)
+    abi3 = entry.path.endswith(".abi3.so")
+    try:
+        elf = read_elf(data, python_symbols=abi3)
+        return SharedObject(entry.path, elf, None, not named, entry.size)
+    except NotElf as exc:
+        error = describe_foreign(data) if foreign else str(exc)
+        return SharedObject(entry.path, None, error, False, entry.size, foreign)
 
 
 def gather(tree: Tree) -> ArtifactFacts:
     """Read everything checks need from ``tree``, once."""
     collector = _Collector(tree, list(tree.problems))
     paths = frozenset(e.path for e in tree.entries)
-    shared: list[SharedObject] = []
+    files: list[Entry] = []
+    junk: list[Entry] = []
+    binaries: list[SharedObject] = []
     pycs: list[Pyc] = []
     dists: list[Dist] = []
     for entry in tree.entries:
+        if is_macos_junk(entry.path):
+            junk.append(entry)
+            continue
+        files.append(entry)
         if entry.encrypted:
             collector.problems.append(
                 Problem(entry.path, "member is encrypted; Lambda cannot read it")
@@ -129,26 +217,28 @@ def gather(tree: Tree) -> ArtifactFacts:
             continue
         if entry.is_symlink:
             continue
-        if is_shared_object(entry.path):
-            data = collector.read(entry)
-            if data is None:
-                continue
-            try:
-                shared.append(SharedObject(entry.path, read_elf(data)))
-            except NotElf as exc:
-                shared.append(SharedObject(entry.path, None, str(exc)))
-        elif entry.path.endswith(".pyc"):
+        if entry.path.endswith(".pyc"):
             pycs.append(_pyc(entry, collector.read(entry, 16), paths))
         elif entry.path.endswith(".dist-info/METADATA"):
-            dist = _dist(entry, collector.read(entry))
+            dist = _dist(collector, entry, paths)
             if dist is not None:
                 dists.append(dist)
+        elif (
+            is_shared_object(entry.path)
+            or has_foreign_name(entry.path)
+            or _may_be_executable(entry)
+        ):
+            binary = _binary(collector, entry)
+            if binary is not None:
+                binaries.append(binary)
     return ArtifactFacts(
         source=str(tree.source),
         zipped_size=tree.zipped_size,
-        files=tuple(tree.entries),
-        shared_objects=tuple(shared),
+        files=tuple(files),
+        shared_objects=tuple(binaries),
         pycs=tuple(pycs),
         dists=tuple(dists),
         problems=tuple(collector.problems),
+        junk=tuple(junk),
+        backslash_names=tuple(e.path for e in files if "\\" in e.path),
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import enum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+def printable(text: str) -> str:
+    """A file name as text any output can carry: bytes that are not UTF-8 (kept by Python as
+    surrogates) become ``\\xe9`` escapes instead of breaking JSON or a terminal."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class Severity(str, enum.Enum):
@@ -21,6 +27,11 @@ class Finding(BaseModel):
     expected: str
     found: str
     remedy: str
+
+    @field_validator("path", "expected", "found", "remedy")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable(value)
 
     def line(self) -> str:
         return (

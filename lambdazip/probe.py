@@ -7,7 +7,8 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict
 
-from .findings import Finding, Severity
+from .findings import Finding
+from .rules import finding
 from .targets import Target
 
 
@@ -60,17 +61,6 @@ class ProbeFacts(BaseModel):
     pydantic: PydanticValidation | None
 
 
-def _finding(code: str, path: str, expected: str, found: str, remedy: str) -> Finding:
-    return Finding(
-        code=code,
-        severity=Severity.ERROR,
-        path=path,
-        expected=expected,
-        found=found,
-        remedy=remedy,
-    )
-
-
 def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
     """Judge what the probe saw inside the image against the target."""
     findings: list[Finding] = []
@@ -82,11 +72,11 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
     )
     if facts.machine != arch.uname_machine:
         findings.append(
-            _finding("image-machine", "(image)", arch.uname_machine, facts.machine, image_remedy)
+            finding("image-machine", "(image)", arch.uname_machine, facts.machine, image_remedy)
         )
     if facts.ext_suffix != expected_suffix:
         findings.append(
-            _finding("image-ext-suffix", "(image)", expected_suffix, facts.ext_suffix, image_remedy)
+            finding("image-ext-suffix", "(image)", expected_suffix, facts.ext_suffix, image_remedy)
         )
     core = facts.pydantic_core
     if core is not None:
@@ -94,8 +84,8 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
         stubs = [f for f in core.files if f.endswith(".pyi")]
         if not any(f.endswith(facts.ext_suffix) for f in modules):
             findings.append(
-                _finding(
-                    "probe-pydantic-core-module",
+                finding(
+                    "pydantic-core-module",
                     "pydantic_core/_pydantic_core" + facts.ext_suffix,
                     f"a module ending in EXT_SUFFIX {facts.ext_suffix}",
                     ", ".join(modules) or "no compiled module in pydantic-core's RECORD",
@@ -104,8 +94,8 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
             )
         if not stubs:
             findings.append(
-                _finding(
-                    "probe-pydantic-core-stub",
+                finding(
+                    "pydantic-core-stub",
                     "pydantic_core/_pydantic_core.pyi",
                     "the stubs beside the compiled module",
                     "none in pydantic-core's RECORD",
@@ -115,7 +105,7 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
     for result in facts.imports:
         if not result.ok:
             findings.append(
-                _finding(
+                finding(
                     "import",
                     result.module,
                     f"`import {result.module}` to work in {target}",
@@ -126,7 +116,7 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
             )
     if facts.pydantic is not None and not facts.pydantic.ok:
         findings.append(
-            _finding(
+            finding(
                 "pydantic-validation",
                 "pydantic",
                 "a pydantic model to validate an event",

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .checks import Kind, check_artifact
 from .facts import ArtifactFacts
-from .findings import Finding, Severity
+from .findings import Finding, Severity, printable
 from .probe import ProbeFacts
 from .targets import Target
 
@@ -39,7 +39,9 @@ class DistModel(BaseModel):
 
     @classmethod
     def all_of(cls, facts: ArtifactFacts) -> list[DistModel]:
-        return [cls(name=d.name, version=d.version, location=d.location) for d in facts.dists]
+        return [
+            cls(name=d.name, version=d.version, location=printable(d.location)) for d in facts.dists
+        ]
 
 
 class CheckReport(BaseModel):
@@ -74,7 +76,7 @@ def check_report(
     facts: ArtifactFacts, target: Target, kind: Kind, layers: list[ArtifactFacts]
 ) -> CheckReport:
     return CheckReport(
-        artifact=facts.source,
+        artifact=printable(facts.source),
         kind=kind,
         target=TargetModel.of(target),
         files=len(facts.files),

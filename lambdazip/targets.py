@@ -89,8 +89,14 @@ class Runtime:
     version: str  # "3.13"
     os: str
     glibc: tuple[int, int]  # the ceiling: a shared object may need no newer GLIBC_x.y
+    pyc_magic: int  # importlib.util.MAGIC_NUMBER of the final release, as an integer
     status: RuntimeStatus
     deprecated_on: dt.date | None = None
+
+    @property
+    def version_tuple(self) -> tuple[int, int]:
+        major, minor = self.version.split(".")
+        return int(major), int(minor)
 
     @property
     def name(self) -> str:
@@ -139,14 +145,32 @@ _AL2023 = ("Amazon Linux 2023", (2, 34))
 RUNTIMES: dict[str, Runtime] = {
     r.version: r
     for r in (
-        Runtime("3.9", *_AL2, RuntimeStatus.RETIRED, dt.date(2025, 12, 15)),
-        Runtime("3.10", *_AL2, RuntimeStatus.DEPRECATED, dt.date(2026, 10, 31)),
-        Runtime("3.11", *_AL2, RuntimeStatus.SUPPORTED),
-        Runtime("3.12", *_AL2023, RuntimeStatus.SUPPORTED),
-        Runtime("3.13", *_AL2023, RuntimeStatus.SUPPORTED),
-        Runtime("3.14", *_AL2023, RuntimeStatus.SUPPORTED),
+        Runtime("3.9", *_AL2, 3425, RuntimeStatus.RETIRED, dt.date(2025, 12, 15)),
+        Runtime("3.10", *_AL2, 3439, RuntimeStatus.DEPRECATED, dt.date(2026, 10, 31)),
+        Runtime("3.11", *_AL2, 3495, RuntimeStatus.SUPPORTED),
+        Runtime("3.12", *_AL2023, 3531, RuntimeStatus.SUPPORTED),
+        Runtime("3.13", *_AL2023, 3571, RuntimeStatus.SUPPORTED),
+        Runtime("3.14", *_AL2023, 3627, RuntimeStatus.SUPPORTED),
     )
 }
+
+# the ranges of .pyc magic numbers each CPython release line used (Include/internal/
+# pycore_magic_number.h), to name the Python a foreign .pyc was compiled by
+_MAGIC_RANGES = (
+    ((3400, 3425), "3.9"),
+    ((3430, 3439), "3.10"),
+    ((3450, 3495), "3.11"),
+    ((3500, 3531), "3.12"),
+    ((3550, 3571), "3.13"),
+    ((3600, 3627), "3.14"),
+    ((3650, 3699), "3.15"),
+)
+
+
+def python_of_magic(magic: int) -> str | None:
+    """The CPython version line (e.g. "3.12") whose .pyc files carry ``magic``."""
+    return next((v for (low, high), v in _MAGIC_RANGES if low <= magic <= high), None)
+
 
 SUPPORTED_VERSIONS = tuple(v for v, r in RUNTIMES.items() if r.status is not RuntimeStatus.RETIRED)
 

@@ -86,6 +86,18 @@ def safe_member_path(name: str) -> str | None:
     return "/".join(parts)
 
 
+def zip_member_path(name: str) -> str | None:
+    """A zip member's name as Lambda's extraction sees it: "/" separates directories and a "\\"
+    is part of a file name (Windows tools write them; Lambda keeps them literal). None if it would
+    leave the tree on any system (including one that reads "\\" as a separator)."""
+    if "\\" not in name:
+        return safe_member_path(name)
+    if safe_member_path(name) is None:  # as Windows would read it: absolute, a drive, ".."
+        return None
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return "/".join(parts) if parts else None
+
+
 def _dos_time_utc(date_time: tuple[int, int, int, int, int, int]) -> int | None:
     try:
         return int(dt.datetime(*date_time, tzinfo=dt.timezone.utc).timestamp())
@@ -116,7 +128,7 @@ class ZipTree(Tree):
         problems: list[Problem] = []
         self._infos: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
-            path = safe_member_path(info.filename)
+            path = zip_member_path(info.filename)
             if path is None:
                 problems.append(Problem(info.filename, "member name leaves the archive's tree"))
                 continue

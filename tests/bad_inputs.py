@@ -23,6 +23,7 @@ from pathlib import Path
 from threading import Thread
 
 from lambdazip.errors import exit_code_table
+from lambdazip.rules import rules_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -282,13 +283,23 @@ README_START = "<!-- exit codes: generated from lambdazip/errors.py -->\n"
 README_END = "<!-- end of exit codes -->\n"
 
 
+RULES_START = "<!-- rules: generated from lambdazip/rules.py -->\n"
+RULES_END = "<!-- end of rules -->\n"
+
+
+def _replace_block(text: str, start_marker: str, end_marker: str, block: str) -> str:
+    before, start, rest = text.partition(start_marker)
+    _old, end, after = rest.partition(end_marker)
+    assert start, f"the README has no marker {start_marker.strip()}"
+    assert end, f"the README has no marker {end_marker.strip()}"
+    return before + start + block + end + after
+
+
 def readme_with_exit_codes(readme: str) -> str:
-    """The README with its exit-code table replaced by the one errors.py gives."""
-    before, start, rest = readme.partition(README_START)
-    _old, end, after = rest.partition(README_END)
-    assert start, "the README has no exit-code markers"
-    assert end, "the README's exit-code table has no end marker"
-    return before + start + exit_code_table() + end + after
+    """The README with its exit-code and rules tables replaced by the ones errors.py and
+    rules.py give."""
+    readme = _replace_block(readme, README_START, README_END, exit_code_table())
+    return _replace_block(readme, RULES_START, RULES_END, rules_table())
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import docker
 import pytest
 
+from lambdazip.cli import main
 from lambdazip.engine import LABEL, Engine
 from tests import standin, wheels
 
@@ -87,3 +90,29 @@ def host_env() -> dict[str, str]:
         if os.environ.get(name) and Path(os.environ[name]).is_file():
             return {"PIP_CERT": os.environ[name]}
     return {}
+
+
+# -- `check` as a user runs it ------------------------------------------------------------------
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def codes(self) -> list[str]:
+        return [f["code"] for f in json.loads(self.out)["findings"]]
+
+
+class CheckRunner(Protocol):
+    def __call__(self, path: Path, arch: str, python: str, *extra: str) -> Result: ...
+
+
+@pytest.fixture
+def check(capsys: pytest.CaptureFixture[str]) -> CheckRunner:
+    def run(path: Path, arch: str, python: str, *extra: str) -> Result:
+        code = main(["check", str(path), "--arch", arch, "--python", python, *extra], env={})
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run

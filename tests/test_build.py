@@ -159,7 +159,7 @@ def test_a_311_layer_in_the_313_runtime_fails_as_the_seed_describes(
     assert pydantic.error is not None
     assert "from 'pydantic_core._pydantic_core' (unknown location)" in pydantic.error
     codes = {f.code for f in check_probe(facts, target)}
-    assert {"probe-pydantic-core-module", "import", "pydantic-validation"} <= codes
+    assert {"pydantic-core-module", "import", "pydantic-validation"} <= codes
 
 
 def test_a_requirement_without_a_wheel_leaves_dist_untouched(

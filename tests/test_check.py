@@ -11,37 +11,13 @@ import struct
 import time
 import zipfile
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
-from lambdazip.cli import main
 from tests import wheels
+from tests.conftest import CheckRunner
 
 pytestmark = pytest.mark.network  # the wheels come from the package index (cached)
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def codes(self) -> list[str]:
-        return [f["code"] for f in json.loads(self.out)["findings"]]
-
-
-class CheckRunner(Protocol):
-    def __call__(self, path: Path, arch: str, python: str, *extra: str) -> Result: ...
-
-
-@pytest.fixture
-def check(capsys: pytest.CaptureFixture[str]) -> CheckRunner:
-    def run(path: Path, arch: str, python: str, *extra: str) -> Result:
-        code = main(["check", str(path), "--arch", arch, "--python", python, *extra], env={})
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 # -- the mission: the native module must match the CPU and the Python ---------------------------

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import zipfile
+from pathlib import Path
+
 import pytest
 
 from lambdazip.cli import main
@@ -110,6 +114,15 @@ def test_user_errors_are_one_line(
     assert "; " in lines[0]  # what failed; what to do
 
 
-def test_deprecated_runtime_warns_but_checks(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "nowhere.zip", "--arch", "x86_64", "--python", "3.10"], env={}) == 4
-    assert "python3.10 was deprecated by AWS Lambda on 2026-10-31" in capsys.readouterr().err
+def test_deprecated_runtime_warns_but_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    artifact = tmp_path / "f.zip"
+    with zipfile.ZipFile(artifact, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+    assert main(["check", str(artifact), "--arch", "x86_64", "--python", "3.10"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "python3.10, deprecated by AWS Lambda on 2026-10-31" in out
+    assert main(["check", str(artifact), "--arch", "x86_64", "--python", "3.10", "--json"]) == 0
+    [warning] = json.loads(capsys.readouterr().out)["findings"]
+    assert (warning["code"], warning["severity"]) == ("runtime-deprecated", "warning")

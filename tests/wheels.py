@@ -64,6 +64,27 @@ def fetch(
     return cached[0]
 
 
+def fetch_any(
+    requirement: str, pattern: str, python: str = "3.11", platforms: tuple[str, ...] = ()
+) -> Path:
+    """The wheel matching ``pattern`` of an exactly pinned ``requirement`` (``name==version``),
+    for CPython ``python`` on ``platforms`` (any platform when empty), downloaded once."""
+    assert "==" in requirement, "pin the version: what a test downloads must not move"
+    cached = sorted(cache_dir().glob(pattern))
+    if cached:
+        return cached[0]
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    command += ["--only-binary=:all:", "--dest", str(cache_dir()), "--python-version", python]
+    if platforms:
+        command += ["--implementation", "cp"]
+        for platform in platforms:
+            command += ["--platform", platform]
+    subprocess.run([*command, requirement], check=True)
+    cached = sorted(cache_dir().glob(pattern))
+    assert cached, f"pip downloaded no wheel matching {pattern}"
+    return cached[0]
+
+
 def pydantic_wheels(python: str, platform: str) -> list[Path]:
     """pydantic (pure) and pydantic-core for one interpreter and platform, as locked."""
     return [
