@@ -210,17 +210,20 @@ def check_pydantic_core(composed: Composed, target: Target, kind: Kind) -> list[
     the pydantic and pydantic-core that importlib finds first (function and layers composed)."""
     findings: list[Finding] = []
     ext_suffix = target.runtime.ext_suffix(target.arch)
-    for placed, (part, path) in sorted(composed.files.items()):
-        directory = PurePosixPath(path).parent
-        if directory.name != "pydantic_core" or PurePosixPath(path).name != "__init__.py":
+    in_packages: dict[str, list[str]] = {}  # placed pydantic_core/ -> the names in it
+    for placed in composed.files:
+        directory, _, name = placed.rpartition("/")
+        if directory.endswith("/pydantic_core") or directory.endswith("/_pydantic_core"):
+            in_packages.setdefault(directory, []).append(name)
+    for directory_placed, names in sorted(in_packages.items()):
+        if "__init__.py" not in names or not directory_placed.endswith("/pydantic_core"):
             continue
+        placed = f"{directory_placed}/__init__.py"
         if not composed.reachable(placed):
             continue
-        package = str(directory)
-        paths = part.facts.paths()
-        modules = sorted(
-            p for p in paths if p.startswith(f"{package}/_pydantic_core.") and p.endswith(".so")
-        )
+        part, path = composed.files[placed]
+        package = str(PurePosixPath(path).parent)
+        modules = sorted(n for n in names if n.startswith("_pydantic_core.") and n.endswith(".so"))
         if not modules:
             findings.append(
                 finding(
@@ -235,7 +238,8 @@ def check_pydantic_core(composed: Composed, target: Target, kind: Kind) -> list[
                 )
             )
         stubs = (f"{package}/_pydantic_core.pyi", f"{package}/_pydantic_core/__init__.pyi")
-        if not any(s in paths for s in stubs):
+        stub_dir = in_packages.get(f"{directory_placed}/_pydantic_core", [])
+        if "_pydantic_core.pyi" not in names and "__init__.pyi" not in stub_dir:
             findings.append(
                 finding(
                     code="pydantic-core-stub",

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import stat
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -30,8 +32,8 @@ _NOT_BINARY = re.compile(
 
 
 def is_shared_object(path: str) -> bool:
-    p = PurePosixPath(path)
-    return bool(_SHARED_OBJECT.search(p.name)) or p.parent.name.endswith(".libs")
+    directory, _, name = path.rpartition("/")
+    return bool(_SHARED_OBJECT.search(name)) or directory.endswith(".libs")
 
 
 def has_foreign_name(path: str) -> bool:
@@ -40,8 +42,8 @@ def has_foreign_name(path: str) -> bool:
 
 def is_macos_junk(path: str) -> bool:
     """What macOS Finder's "Compress" adds: __MACOSX/, AppleDouble ._* files, .DS_Store."""
-    p = PurePosixPath(path)
-    return p.parts[0] == "__MACOSX" or p.name.startswith("._") or p.name == ".DS_Store"
+    name = path.rpartition("/")[2]
+    return path.startswith("__MACOSX/") or name.startswith("._") or name == ".DS_Store"
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def _dist(collector: _Collector, entry: Entry, paths: frozenset[str]) -> Dist | 
     data = collector.read(entry)
     if data is None:
         return None
-    raw, _unparsed = parse_email(data)
+    headers = data.split(b"\n\n", 1)[0]  # the description after the headers is not needed
+    raw, _unparsed = parse_email(headers)
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
         return None
@@ -154,10 +157,13 @@ def _dist(collector: _Collector, entry: Entry, paths: frozenset[str]) -> Dist | 
     files: tuple[str, ...] = ()
     record = str(dist_info / "RECORD")
     if record in paths:
-        record_data = collector.read(Entry(record, 0, None, 0)) or b""
-        rows = csv.reader(io.StringIO(record_data.decode("utf-8", "replace")))
+        text = (collector.read(Entry(record, 0, None, 0)) or b"").decode("utf-8", "replace")
+        if '"' in text:  # a name with a comma is quoted: let csv read it
+            names = [row[0] for row in csv.reader(io.StringIO(text)) if row]
+        else:
+            names = [line.split(",", 1)[0] for line in text.splitlines() if line]
         prefix = f"{location}/" if location else ""
-        files = tuple(f"{prefix}{row[0]}" for row in rows if row and not row[0].startswith(".."))
+        files = tuple(f"{prefix}{name}" for name in names if not name.startswith(".."))
     return Dist(
         canonicalize_name(name),
         version,
@@ -171,10 +177,11 @@ def _dist(collector: _Collector, entry: Entry, paths: frozenset[str]) -> Dist | 
 
 def _may_be_executable(entry: Entry) -> bool:
     """Worth reading four bytes of, to see whether it is an ELF executable."""
-    p = PurePosixPath(entry.path)
-    if _NOT_BINARY.search(p.name):
+    directory, _, name = entry.path.rpartition("/")
+    if _NOT_BINARY.search(name) or ".dist-info/" in entry.path:
         return False
-    return "bin" in p.parts[:-1] or bool(entry.mode & stat.S_IXUSR) or "." not in p.name
+    in_bin = "bin" in directory.split("/")
+    return in_bin or bool(entry.mode & stat.S_IXUSR) or "." not in name
 
 
 def _binary(collector: _Collector, entry: Entry) -> SharedObject | None:
@@ -202,7 +209,7 @@ def gather(tree: Tree) -> ArtifactFacts:
     paths = frozenset(e.path for e in tree.entries)
     files: list[Entry] = []
     junk: list[Entry] = []
-    binaries: list[SharedObject] = []
+    candidates: list[Entry] = []
     pycs: list[Pyc] = []
     dists: list[Dist] = []
     for entry in tree.entries:
@@ -228,9 +235,10 @@ def gather(tree: Tree) -> ArtifactFacts:
             or has_foreign_name(entry.path)
             or _may_be_executable(entry)
         ):
-            binary = _binary(collector, entry)
-            if binary is not None:
-                binaries.append(binary)
+            candidates.append(entry)
+    # inflating is most of the time, and zlib lets go of the GIL: read binaries side by side
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        binaries = [b for b in pool.map(lambda e: _binary(collector, e), candidates) if b]
     return ArtifactFacts(
         source=str(tree.source),
         zipped_size=tree.zipped_size,

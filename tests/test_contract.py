@@ -161,3 +161,23 @@ def test_debug_does_not_turn_a_usage_error_into_a_traceback(
     assert code == 2
     assert "Traceback" not in err
     assert err.count("error:") == 1
+
+
+def test_every_finding_code_is_a_rule_with_one_severity() -> None:
+    """Every code the checks, the probe and the build can emit is in rules.py, which gives it
+    its one severity; the pydantic-core stub rule is the same verdict in check and in probe."""
+    from lambdazip.findings import Severity
+    from lambdazip.rules import RULES, finding
+
+    used: set[str] = set()
+    for module in (REPO / "lambdazip").glob("*.py"):
+        used |= set(re.findall(r'code="([a-z0-9-]+)"', module.read_text()))
+        used |= set(re.findall(r'finding\(\s*"([a-z0-9-]+)"', module.read_text()))
+    assert used, "no finding codes found in the sources"
+    assert used <= set(RULES), sorted(used - set(RULES))
+    assert not re.search(
+        r"Severity\.(ERROR|WARNING)\s*,", (REPO / "lambdazip/checks.py").read_text()
+    )
+    assert not re.search(r"severity=", (REPO / "lambdazip/probe.py").read_text())
+    stub = finding("pydantic-core-stub", "p", "e", "f", "r")
+    assert stub.severity is Severity.WARNING
