@@ -81,8 +81,20 @@ def _add_check(sub: _Commands) -> None:
         description="Check that a Lambda zip (or an unpacked directory) fits a runtime: native "
         "code for the right CPU, Python and glibc, pydantic-core complete, layout, size, bytecode.",
     )
-    check.add_argument("path", type=Path, help="a .zip or a directory")
-    _add_target(check)
+    check.add_argument(
+        "path", type=Path, nargs="?", help="a .zip or a directory (or --function/--layer-arn)"
+    )
+    deployed = check.add_mutually_exclusive_group()
+    deployed.add_argument(
+        "--function",
+        metavar="NAME_OR_ARN",
+        help="check a deployed function and its layers (boto3: lambda:GetFunction, "
+        "lambda:GetLayerVersion), with its runtime and architecture",
+    )
+    deployed.add_argument("--layer-arn", metavar="ARN", help="check a deployed layer version")
+    check.add_argument("--qualifier", help="the function's version or alias (default $LATEST)")
+    check.add_argument("--region", help="default: AWS_REGION or your AWS configuration")
+    _add_target(check, required=False, default="from the manifest or the deployed configuration")
     check.add_argument(
         "--kind",
         type=Kind,
@@ -309,8 +321,10 @@ def _add_cache(sub: _Commands) -> None:
     cache.set_defaults(func=commands.run_cache, options=CacheOptions)
 
 
-def _add_target(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    more = "" if required else " (default: from the zip's manifest)"
+def _add_target(
+    parser: argparse.ArgumentParser, required: bool = True, default: str = "from the zip's manifest"
+) -> None:
+    more = "" if required else f" (default: {default})"
     parser.add_argument("--arch", required=required, type=parse_arch, help=f"x86_64 or arm64{more}")
     parser.add_argument(
         "--python",

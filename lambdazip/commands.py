@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from .builder import build
 from .carry import export_cache, import_cache
 from .checks import Kind, detect_kind
 from .console import Console, Prefixed
+from .deployed import Deployed, fetch_function, fetch_layer
 from .engine import Engine
 from .errors import (
     BuildChecksFailed,
@@ -49,6 +51,7 @@ from .targets import (
     RUNTIMES,
     SUPPORTED_VERSIONS,
     Arch,
+    Runtime,
     Target,
     parse_arch,
     parse_runtime,
@@ -56,12 +59,56 @@ from .targets import (
 from .tree import open_tree
 
 
+def _manifest_target(path: Path, python: Runtime | None, arch: Arch | None) -> Target:
+    """--python and --arch, each defaulting to the manifest beside the zip, if there is one."""
+    if python is not None and arch is not None:
+        return Target(python, arch)
+    manifest_path = path.with_suffix(".manifest.json")
+    try:
+        manifest = Manifest.model_validate_json(manifest_path.read_bytes())
+    except (OSError, ValueError):
+        raise UsageError(
+            f"no --arch/--python, and no readable manifest {manifest_path} to take them from",
+            tip="pass --arch and --python",
+        ) from None
+    return Target(python or RUNTIMES[manifest.target.python], arch or Arch(manifest.target.arch))
+
+
+def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deployed:
+    """What to check: a local path, or what is deployed (downloaded into ``scratch``)."""
+    sources = [s for s in (args.path, args.function, args.layer_arn) if s is not None]
+    if len(sources) != 1:
+        raise UsageError(
+            "check takes one of: a path, --function NAME_OR_ARN, --layer-arn ARN",
+            tip="e.g. build.py check dist/layer.zip --arch arm64 --python 3.13",
+        )
+    if args.function is not None:
+        return fetch_function(args.function, args.qualifier, args.region, scratch, console.step)
+    if args.layer_arn is not None:
+        return fetch_layer(args.layer_arn, args.region, scratch, console.step)
+    assert args.path is not None
+    target = _manifest_target(args.path, args.python, args.arch)
+    return Deployed(str(args.path), target, args.kind or Kind.LAYER, args.path)
+
+
 def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
-    target = Target(args.python, args.arch)
-    with ExitStack() as stack:
-        facts = gather(stack.enter_context(open_tree(args.path)))
-        layers = [gather(stack.enter_context(open_tree(p))) for p in args.layers]
-    kind = args.kind or detect_kind(facts)
+    with tempfile.TemporaryDirectory(prefix="lambdazip-check-") as scratch:
+        source = _check_source(args, console, Path(scratch))
+        if source.target is None and (args.python is None or args.arch is None):
+            raise UsageError(
+                f"{source.what} is compatible with more than one runtime or architecture",
+                tip="pass --python and --arch to say which to check it for",
+            )
+        runtime = args.python or (source.target.runtime if source.target else None)
+        arch = args.arch or (source.target.arch if source.target else None)
+        assert runtime is not None
+        assert arch is not None
+        target = Target(runtime, arch)
+        with ExitStack() as stack:
+            facts = gather(stack.enter_context(open_tree(source.code)))
+            layer_paths = [*source.layers, *args.layers]
+            layers = [gather(stack.enter_context(open_tree(p))) for p in layer_paths]
+    kind = source.kind if args.path is None else args.kind or detect_kind(facts)
     report = check_report(facts, target, kind, layers)
     if args.json:
         console.result(report.model_dump_json(indent=2))
@@ -69,7 +116,7 @@ def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> i
         for finding in report.findings:
             console.finding(finding)
     summary = (
-        f"{args.path} as a {kind.value} for {target}: {len(report.errors)} error(s), "
+        f"{source.what} as a {kind.value} for {target}: {len(report.errors)} error(s), "
         f"{len(report.warnings)} warning(s) in {report.files} files "
         f"({report.shared_objects} shared object(s))"
     )
@@ -205,26 +252,9 @@ def _invoke_error(error: dict[str, object] | None, handler: str, consequence: st
     )
 
 
-def _target_from_manifest(args: InvokeOptions) -> Target:
-    if args.arch is not None and args.python is not None:
-        return Target(args.python, args.arch)
-    manifest_path = args.zip.with_suffix(".manifest.json")
-    try:
-        manifest = Manifest.model_validate_json(manifest_path.read_bytes())
-    except (OSError, ValueError):
-        raise UsageError(
-            f"no --arch/--python, and no readable manifest {manifest_path} to take them from",
-            tip="pass --arch and --python",
-        ) from None
-    return Target(
-        args.python or RUNTIMES[manifest.target.python],
-        args.arch or Arch(manifest.target.arch),
-    )
-
-
 def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
     event = _read_event(args.event)
-    target = _target_from_manifest(args)
+    target = _manifest_target(args.zip, args.python, args.arch)
     for path in [args.zip, *args.layers]:
         if not path.is_file():
             raise UsageError(f"{path} does not exist", tip="pass the zip built for the function")

@@ -112,6 +112,12 @@ class UnsafeArchive(LambdaZipError):
     exit_code = 13
 
 
+class DeployedError(LambdaZipError):
+    """A deployed function or layer could not be read from AWS (check --function/--layer-arn)."""
+
+    exit_code = 15
+
+
 class TimedOut(LambdaZipError):
     """A container did not finish within its time limit (and was killed)."""
 
@@ -138,6 +144,7 @@ for _class in (
     PublishError,
     UnsafeArchive,
     TimedOut,
+    DeployedError,
 ):
     assert _class.exit_code not in EXIT_CODES, f"exit code {_class.exit_code} is taken"
     EXIT_CODES[_class.exit_code] = (_class.__name__, (_class.__doc__ or "").strip())

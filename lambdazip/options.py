@@ -13,9 +13,13 @@ from .targets import Arch, Runtime
 
 @dataclass(frozen=True)
 class CheckOptions:
-    path: Path
-    python: Runtime
-    arch: Arch
+    path: Path | None  # a local zip or directory; or one of:
+    function: str | None  # a deployed function (name or ARN), with its layers
+    layer_arn: str | None  # a deployed layer version
+    qualifier: str | None
+    region: str | None
+    python: Runtime | None  # default: the manifest's, or the deployed configuration's
+    arch: Arch | None
     kind: Kind | None
     layers: tuple[Path, ...]
     json: bool

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import docker
 import pytest
+from moto.server import ThreadedMotoServer
 
 from lambdazip.cli import main
 from lambdazip.engine import LABEL, Engine
@@ -116,3 +117,31 @@ def check(capsys: pytest.CaptureFixture[str]) -> CheckRunner:
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+# -- AWS: moto in server mode on loopback, reached by boto3 through AWS_ENDPOINT_URL ----------
+
+SECRET = "lambdazip-test-secret-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """boto3's usual chain, pointed at the local server (and at no config file of this host)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIALAMBDAZIPTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    return endpoint

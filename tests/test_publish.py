@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from lambdazip.archive import collect, write_zip
 from lambdazip.builder import write_manifest
@@ -19,31 +17,7 @@ from lambdazip.cli import main
 from lambdazip.probe import ProbeFacts
 from lambdazip.report import BaseImageModel, DistModel, Manifest, TargetModel
 from lambdazip.targets import RUNTIMES, Arch, Target
-
-SECRET = "lambdazip-test-secret-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """boto3's usual chain, pointed at the local server (and at no config file of this host)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIALAMBDAZIPTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    return endpoint
+from tests.conftest import SECRET
 
 
 def _layer(tmp_path: Path, payload: bytes = b"X = 1\n", name: str = "layer") -> Path:
