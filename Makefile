@@ -89,6 +89,9 @@ test-unit: venv
 
 # `make check ARTIFACT=dist/layer.zip ARCH=arm64 PYTHON=3.13`
 check: venv
+	@if [ -z "$(ARTIFACT)" ]; then \
+	  echo "error: make check needs ARTIFACT; e.g. make check ARTIFACT=dist/layer-python3.13-arm64.zip ARCH=arm64 PYTHON=3.13" >&2; \
+	  exit 2; fi
 	$(PY) build.py check $(ARTIFACT) --arch $(ARCH) --python $(PYTHON)
 
 # `make layer ARCH=arm64 PYTHON=3.13` -> dist/layer-python3.13-arm64.zip (+ .manifest.json)

@@ -14,12 +14,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,13 +32,13 @@ from .checks import Kind, check_artifact
 from .engine import Engine, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
 from .facts import ArtifactFacts, gather
-from .findings import Finding, Severity
+from .findings import Finding, Severity, printable
 from .images import Progress, build_context, job_image
 from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode
 from .probe import ProbeFacts, check_probe
-from .report import BaseImageModel, DistModel, Manifest, TargetModel
-from .transfer import read_member, tar_directory, tar_files, unpack
+from .report import BaseImageModel, DistModel, LeftOutModel, Manifest, TargetModel
+from .transfer import read_member, tar_files, tar_members, unpack
 from .tree import open_tree
 
 
@@ -53,6 +55,22 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     """One line from the installer's output: what went wrong, in the user's terms."""
     text = "\n".join(lines)
     target = f"{plan.target.runtime.name} on {plan.target.arch.value}"
+    network = _network_failure(text, plan)
+    if network is not None:
+        return network
+    conflict = re.search(
+        r"(?:The conflict is caused by:\n(?P<pip>(?:.*\n?){1,3}))"
+        r"|(?:(?:cause:|╰─▶) (?P<uv>Because .*))",
+        text,
+    )
+    resolver = "unsatisfiable" in text or "ResolutionImpossible" in text
+    no_wheel = "no usable wheels" in text or "matching platform tag" in text
+    if conflict and resolver and not no_wheel:
+        cause = " ".join((conflict["pip"] or conflict["uv"] or "").split())
+        return BuildFailed(
+            f"the requirements conflict: {cause}",
+            tip="relax or repin the conflicting requirements, then `make lock`",
+        )
     unknown = re.search(r"Because (\S+?) was not found in the package registry", text)
     if unknown:
         return BuildFailed(
@@ -86,6 +104,37 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     )
 
 
+_NETWORK = re.compile(
+    r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|"
+    r"UnknownIssuer|Max retries exceeded|Failed to establish a new connection|"
+    r"Temporary failure in name resolution|Name or service not known|dns error|"
+    r"tcp connect error|Connection refused|Network is unreachable|No route to host|"
+    r"error sending request|ProxyError|timed out",
+    re.IGNORECASE,
+)
+_URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?(?P<host>[^/:\s'\")]+)")
+
+
+def _network_failure(text: str, plan: BuildPlan) -> BuildFailed | None:
+    """A failure to reach the index is said as that, never as a problem of the requirements."""
+    match = _NETWORK.search(text)
+    if match is None:
+        return None
+    hosts = [m["host"] for m in _URL_HOST.finditer(text)]
+    host = hosts[0] if hosts else "the package index"
+    tls = bool(re.search(r"SSLError|certificate|UnknownIssuer", text, re.IGNORECASE))
+    ca = str(plan.ca_bundle) if plan.ca_bundle else "none (the image's own roots)"
+    what = "its TLS certificate is not trusted" if tls else match[0]
+    tip = (
+        f"the CA bundle in use: {ca}; pass the bundle that signs the index's certificate with "
+        "--ca-bundle (or PIP_CERT)"
+        if tls
+        else "check the network, the proxy (HTTPS_PROXY) and PIP_INDEX_URL; the CA bundle in "
+        f"use: {ca}"
+    )
+    return BuildFailed(plan.redact(f"could not reach {host}: {what}"), tip=plan.redact(tip))
+
+
 def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
     """The artifact in place, if it was built from exactly these inputs and is intact."""
     if not plan.cache or plan.force:
@@ -111,15 +160,20 @@ def build(
 ) -> BuildResult:
     """Carry out ``plan``; nothing is written to ``plan.out_dir`` unless every check passes,
     ``verify`` (given the finished zip before it is put in place) included."""
+    started = time.time()  # a result another build puts in place after this is not ours to replace
     base, image = job_image(engine, plan.base_image, plan.target, progress)
     key = plan.cache_key(base.id, build_context()[1])
     reused = up_to_date(plan, key)
     if reused is not None:
+        if verify is not None:  # every check the user asked for runs, also on a reused zip
+            progress.step(f"{plan.output.name} is up to date: verifying it again")
+            verify(plan.output)
         return reused
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name) / "tree"
         tree = scratch / "python" if plan.kind is Kind.LAYER else scratch
         probe, installer, timings = _install_in_image(engine, plan, image, progress, tree)
+        dropped = _drop_installer_leftovers(tree, {m.arcname for m in plan.sources})
         progress.step("checking the result")
         with open_tree(scratch) as opened:
             facts = gather(opened)
@@ -137,17 +191,74 @@ def build(
         staged = plan.output.with_name(f".{plan.output.name}.{secrets.token_hex(6)}.staged")
         try:
             result = write_zip(staged, collect(scratch), epoch=plan.epoch)
+            with open_tree(staged) as written:  # judged as `check` judges the zip: same warnings
+                zipped = gather(written)
+            findings = check_artifact(zipped, plan.target, plan.kind) + check_probe(
+                probe, plan.target
+            )
             if verify is not None:
                 verify(staged)
             manifest = _manifest(plan, key, base, installer, probe, facts, findings, result)
+            manifest = manifest.model_copy(
+                update={"left_out": manifest.left_out + [_left_out(d) for d in dropped]}
+            )
             with output_lock(plan.output):
+                _refuse_a_concurrent_result(plan.output, started, result.sha256)
                 write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
         finally:
-            staged.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # never hide the error on its way out
+                staged.unlink(missing_ok=True)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
     return BuildResult(
         dataclasses.replace(result, path=plan.output), manifest, warnings, timings=timings
     )
+
+
+def _refuse_a_concurrent_result(output: Path, started: float, ours: str) -> None:
+    """Two builds of one output at the same time: the first to finish keeps it, and what it
+    printed stays true; the second says it lost instead of silently replacing it."""
+    try:
+        written = output.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if written < started:
+        return
+    theirs = sha256_file(output)
+    if theirs != ours:
+        raise OutputError(
+            f"another build wrote {output} while this one ran (sha256 {theirs}); this build's "
+            f"zip (sha256 {ours}) was not put in place",
+            tip="run builds of the same output one after the other, or give them different "
+            "-o or --name",
+        )
+
+
+def _drop_installer_leftovers(tree: Path, keep: set[str]) -> list[tuple[str, str]]:
+    """What installers leave that Lambda never uses: uv's lock file, and console scripts in
+    bin/ (neither /opt/python/bin nor /var/task/bin is on Lambda's PATH). Files of the user's
+    own --src (``keep``) stay."""
+    dropped: list[tuple[str, str]] = []
+    lock = tree / ".lock"
+    if lock.is_file() and lock.stat().st_size == 0 and ".lock" not in keep:
+        lock.unlink()
+        dropped.append((".lock", "the installer's lock file"))
+    scripts = tree / "bin"
+    if scripts.is_dir() and not scripts.is_symlink():
+        for script in sorted(scripts.iterdir()):
+            if f"bin/{script.name}" in keep or not script.is_file():
+                continue
+            with script.open("rb") as fh:
+                shebang = fh.read(2) == b"#!"
+            if shebang:
+                script.unlink()
+                dropped.append((f"bin/{script.name}", "a console script: not on Lambda's PATH"))
+        if not any(scripts.iterdir()):
+            scripts.rmdir()
+    return dropped
+
+
+def _left_out(dropped: tuple[str, str]) -> LeftOutModel:
+    return LeftOutModel(path=dropped[0], reason=dropped[1])
 
 
 def _install_in_image(
@@ -183,7 +294,7 @@ def _install_in_image(
     ) as container:
         container.put(contract.INSIDE_DIR, tar_files(inputs))
         if plan.src is not None:
-            container.put(contract.TASK_ROOT, tar_directory(plan.src))
+            container.put(contract.TASK_ROOT, tar_members(plan.sources))
         progress.step(
             f"installing {plan.requirements.name} with {plan.installer.value} in the image, "
             "compiling, probing"
@@ -251,6 +362,7 @@ def _manifest(
         installer=installer,
         bytecode=plan.bytecode.value,
         distributions=DistModel.all_of(facts),
+        left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out],
         probe=probe,
         findings=findings,
     )

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, NoReturn
@@ -216,6 +216,14 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
             "--handler", help="MODULE.FUNCTION: checked against --src; needed by --smoke-event"
         )
         builder.add_argument(
+            "--include",
+            action="append",
+            default=[],
+            metavar="PATTERN",
+            help="pack --src files the defaults leave out or refuse (gitignore syntax, e.g. "
+            "'.env.example'); may repeat",
+        )
+        builder.add_argument(
             "--smoke-event",
             type=Path,
             metavar="FILE",
@@ -252,7 +260,19 @@ def _add_invoke(sub: _Commands) -> None:
     )
     _add_target(invoke, required=False)
     invoke.add_argument("--base-image", help="default: the official image of the target")
-    invoke.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    invoke.add_argument(
+        "--timeout",
+        type=_bounded(float, 1, 900, "--timeout", "seconds"),
+        default=30.0,
+        help="seconds, 1-900 as on Lambda (default 30)",
+    )
+    invoke.add_argument(
+        "--memory",
+        type=_bounded(int, 128, 10240, "--memory", "MB"),
+        default=128,
+        help="MB, 128-10240 as on Lambda: the container's limit and "
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 128)",
+    )
     invoke.add_argument(
         "--json", action="store_true", help="print the whole outcome (result, error, timings, logs)"
     )
@@ -369,6 +389,28 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout is not a file descriptor (tests, embedding)
         pass
+
+
+def _bounded(
+    kind: type[int] | type[float], low: int, high: int, option: str, unit: str
+) -> Callable[[str], float]:
+    """An argparse type for a number within Lambda's bounds."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageError(
+                f"{option} {text!r} is not a number", tip=f"e.g. {option} {low}"
+            ) from None
+        if not low <= value <= high:
+            raise UsageError(
+                f"{option} {text} is outside what Lambda allows: {low}-{high} {unit}",
+                tip=f"pass {option} between {low} and {high}",
+            )
+        return value
+
+    return parse
 
 
 def _typed(args: argparse.Namespace) -> Options:

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import source_date_epoch
+from .archive import sha256_file, source_date_epoch
 from .builder import build
 from .carry import export_cache, import_cache
 from .checks import Kind, detect_kind
@@ -28,6 +28,7 @@ from .errors import (
     InvokeFailed,
     LambdaZipError,
     MatrixFailed,
+    OutputError,
     UsageError,
 )
 from .facts import gather
@@ -59,18 +60,37 @@ from .targets import (
 from .tree import open_tree
 
 
+def _manifest(path: Path) -> Manifest | None:
+    try:
+        return Manifest.model_validate_json(path.with_suffix(".manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _manifest_image(engine: Engine, zip_path: Path, explicit: str | None) -> str | None:
+    """--base-image, or the image the zip was built on (its ID when this engine has it, else
+    the reference the manifest records); None: the official image of the target."""
+    if explicit is not None:
+        return explicit
+    manifest = _manifest(zip_path)
+    if manifest is None:
+        return None
+    if engine.image(manifest.base_image.id) is not None:
+        return manifest.base_image.id
+    return manifest.base_image.reference
+
+
 def _manifest_target(path: Path, python: Runtime | None, arch: Arch | None) -> Target:
     """--python and --arch, each defaulting to the manifest beside the zip, if there is one."""
     if python is not None and arch is not None:
         return Target(python, arch)
     manifest_path = path.with_suffix(".manifest.json")
-    try:
-        manifest = Manifest.model_validate_json(manifest_path.read_bytes())
-    except (OSError, ValueError):
+    manifest = _manifest(path)
+    if manifest is None:
         raise UsageError(
             f"no --arch/--python, and no readable manifest {manifest_path} to take them from",
             tip="pass --arch and --python",
-        ) from None
+        )
     return Target(python or RUNTIMES[manifest.target.python], arch or Arch(manifest.target.arch))
 
 
@@ -132,7 +152,8 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
         facts = gather(tree)
     kind = args.kind or detect_kind(facts)
     with Engine.connect(env) as engine:
-        probe = probe_artifact(engine, args.path, kind, target, args.base_image, console)
+        image = _manifest_image(engine, args.path, args.base_image)
+        probe = probe_artifact(engine, args.path, kind, target, image, console)
     findings = check_probe(probe, target)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if args.json:
@@ -190,6 +211,10 @@ def _plan(
         force=args.force,
         allow_unhashed=args.allow_unhashed,
         handler=function.handler if function else None,
+        include=function.include if function else (),
+        smoke_event=_read_event(function.smoke_event)
+        if function and function.smoke_event
+        else None,
     )
 
 
@@ -226,12 +251,25 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
         except LambdaZipError as exc:
             _report_build_failure(exc, console)
             raise
+    on_disk = sha256_file(result.zip.path) if result.zip.path.is_file() else "nothing"
+    if on_disk != result.zip.sha256:  # another builder wrote the same output after this one
+        raise OutputError(
+            f"another build replaced {result.zip.path} after this one wrote it: the file there "
+            f"now has sha256 {on_disk}, not this build's {result.zip.sha256}",
+            tip="give builds that run at the same time different -o or --name",
+        )
     if args.json:  # the warnings are in the manifest: stdout stays one JSON document
         console.result(result.manifest.model_dump_json(indent=2))
     else:
         for warning in result.warnings:
             console.finding(warning)
-    how = "up to date, reused (no container started)" if result.reused else "built"
+    how = "built"
+    if result.reused:
+        how = (
+            "up to date, reused; the smoke event ran again on it"
+            if event
+            else "up to date, reused (no container started)"
+        )
     console.success(
         f"ok: {result.zip.path} {how}: {result.zip.files} files, "
         f"{result.zip.zipped_size:,} bytes, sha256 {result.zip.sha256}"
@@ -266,9 +304,10 @@ def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) ->
             args.handler,
             event,
             target,
-            args.base_image,
+            _manifest_image(engine, args.zip, args.base_image),
             console,
             timeout=args.timeout,
+            memory=int(args.memory),
         )
     if args.json:
         console.result(json.dumps(dataclasses.asdict(outcome), indent=2))

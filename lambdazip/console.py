@@ -52,6 +52,9 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+HEARTBEAT = 10.0  # seconds between heartbeat lines of a long step in CI
+
+
 @dataclass
 class Console:
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -61,6 +64,7 @@ class Console:
     mode: Mode = Mode.PLAIN
     _step: tuple[str, float] | None = None
     _live: bool = False  # a progress line is on the terminal, to be overwritten
+    _heartbeat: float = 0.0  # when the last heartbeat line was written (CI)
 
     @classmethod
     def create(cls, env: Mapping[str, str], verbosity: int = 0) -> Console:
@@ -109,9 +113,9 @@ class Console:
         self.write_line(f"{label}{finding.line().split(':', 1)[1]}", self.out)
 
     def success(self, message: str) -> None:
+        """The result line (the zip, its sha256): kept also with -q, which drops progress."""
         self._end_step()
-        if self.verbosity >= 0:
-            self.write_line(self.paint(message, "green"), self.err)
+        self.write_line(self.paint(message, "green"), self.err)
 
     def error(self, message: str, tip: str | None = None) -> None:
         """One line: what failed, then what to do."""
@@ -143,16 +147,31 @@ class Console:
         self._step = None
         if self.verbosity < 0:
             return
-        if not failed:
-            elapsed = time.monotonic() - started
-            self.write_line(self.paint(f"    done in {elapsed:.1f}s", "dim"), self.err)
+        elapsed = time.monotonic() - started
+        ended = f"    failed after {elapsed:.1f}s" if failed else f"    done in {elapsed:.1f}s"
+        self.write_line(self.paint(ended, "red" if failed else "dim"), self.err)
         if self.mode is Mode.GITHUB:
             self.write_line("::endgroup::", self.err)
 
     def detail(self, line: str) -> None:
-        """Output of a tool we run (pip, uv, the engine): shown with -v, its errors always."""
+        """Output of a tool we run (pip, uv, the engine): shown with -v, its errors always;
+        otherwise its latest line live on a terminal, and a heartbeat every HEARTBEAT seconds
+        in CI, so a long install is never silent."""
         if self.verbosity > 0 or line.startswith(("ERROR", "error")):
             self.write_line(f"    {line}", self.err)
+            return
+        if self.verbosity < 0 or not line.strip():
+            return
+        if self.mode is Mode.TTY:
+            with _LOCK:
+                self.err.write("\r\033[K" + f"    {line.strip()}"[:100])
+                self.err.flush()
+                self._live = True
+            return
+        now = time.monotonic()
+        if now - self._heartbeat >= HEARTBEAT:
+            self._heartbeat = now
+            self.write_line(f"    ... {line.strip()[:100]}", self.err)
 
     def transfer(self, what: str, done: int, total: int) -> None:
         """A live byte count (an image pull): one line rewritten in place, on a terminal only."""

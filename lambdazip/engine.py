@@ -219,13 +219,18 @@ class Engine:
         read_only: bool = False,
         tmpfs: Mapping[str, str] | None = None,
         volumes: Sequence[VolumeMount] = (),
+        user: str | None = None,
+        memory_mb: int | None = None,
     ) -> Iterator[Container]:
         """A uniquely named, labelled container, removed on the way out whatever happens
         (success, error, Ctrl-C), also when creating it fails half-way."""
         name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
         container_id: str | None = None
         try:
+            memory = f"{memory_mb}m" if memory_mb else None
             host_config = self.api.create_host_config(
+                mem_limit=memory,
+                memswap_limit=memory,  # no swap: the limit is the limit, as on Lambda
                 read_only=read_only,
                 tmpfs=dict(tmpfs) if tmpfs else None,
                 mounts=[
@@ -242,6 +247,7 @@ class Engine:
                 platform=platform,
                 host_config=host_config,
                 network_disabled=False,
+                user=user or "",
             )
             container_id = str(created["Id"])
             yield Container(self, container_id, name, platform)
@@ -379,6 +385,10 @@ class Container:
                 f"or build on a native {arch} machine",
             )
         return code
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed it for going over its memory limit."""
+        return bool(self.engine.api.inspect_container(self.id)["State"].get("OOMKilled"))
 
     def get(self, path: str) -> Iterator[bytes]:
         """The tar stream of ``path`` in the container."""

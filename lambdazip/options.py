@@ -61,6 +61,7 @@ class BuildOptions(InstallOptions):
     src: Path | None = None  # a function's
     handler: str | None = None
     smoke_event: Path | None = None
+    include: tuple[str, ...] = ()  # --src files to pack although the defaults leave them out
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class InvokeOptions:
     arch: Arch | None
     base_image: str | None
     timeout: float
+    memory: int
     json: bool
 
 

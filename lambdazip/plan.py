@@ -13,11 +13,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
-from .archive import collect
-from .checks import Kind
+from .archive import Member
+from .checks import UNZIPPED_LIMIT, Kind
 from .errors import OutputError, UsageError
 from .inside.lambdazip_contract import install_root
 from .requirements import read_requirements
+from .source import IGNORE_FILE, LeftOut, Selection, select
 from .targets import Target
 
 # Settings of the host's installer that mean the same inside the container, and their names for
@@ -76,6 +77,10 @@ class BuildPlan:
     cache: bool = True  # the download cache volume, and reuse of an up-to-date artifact
     force: bool = False  # build even if the artifact is up to date (the download cache stays)
     require_hashes: bool = True  # every requirement carries --hash: the installer must check
+    sources: tuple[Member, ...] = ()  # what of --src is packed (source.py)
+    left_out: tuple[LeftOut, ...] = ()  # and what is not, with why
+    handler: str | None = None
+    smoke_event_sha256: str | None = None  # a verification the user asked for: part of the key
 
     @property
     def output(self) -> Path:
@@ -146,10 +151,10 @@ class BuildPlan:
         for part in parts:
             digest.update(part.encode() + b"\0")
         digest.update(self.requirements.read_bytes() + b"\0")
-        if self.src is not None:
-            for member in collect(self.src):
-                digest.update(f"{member.arcname}\0{member.executable}\0".encode())
-                digest.update(member.source.read_bytes() + b"\0")
+        digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
+        for member in self.sources:
+            digest.update(f"{member.arcname}\0{member.executable}\0".encode())
+            digest.update(member.source.read_bytes() + b"\0")
         return digest.hexdigest()
 
     def describe(self) -> list[str]:
@@ -203,6 +208,8 @@ def make_plan(
     force: bool = False,
     allow_unhashed: bool = False,
     handler: str | None = None,
+    include: tuple[str, ...] = (),
+    smoke_event: bytes | None = None,
 ) -> BuildPlan:
     """Validate the options and freeze them. Reads nothing but the file system's answers."""
     locked = read_requirements(
@@ -213,14 +220,29 @@ def make_plan(
             f"--src {src} is not a directory" if src else "a function needs --src DIR",
             tip="point --src at the directory that holds your handler module",
         )
+    if src is not None and src.resolve() == Path(src.resolve().anchor):
+        raise UsageError(
+            f"--src {src} is the whole file system",
+            tip="point --src at the directory that holds your function's code",
+        )
     if kind is Kind.FUNCTION and src is not None and handler is not None:
         _check_handler(src, handler)
     _check_output_dir(out_dir)
-    name = name or ("layer" if kind is Kind.LAYER else (src.resolve().name if src else "function"))
+    if name is None:
+        name = (
+            "layer" if kind is Kind.LAYER else ((src.resolve().name if src else "") or "function")
+        )
     if not _NAME.match(name):
         raise UsageError(
             f"--name {name!r} is not a plain file name", tip="use letters, digits, . _ -"
         )
+    if len(f".{name}-{target}.zip.0123456789ab.staged".encode()) > 255:
+        raise UsageError(
+            f"--name {name[:40]}... is too long for a file name", tip="use a shorter --name"
+        )
+    selection = select(src, out_dir, include) if src is not None else None
+    if selection is not None:
+        _check_source_size(src, selection, kind)
     return BuildPlan(
         kind=kind,
         target=target,
@@ -237,6 +259,24 @@ def make_plan(
         cache=cache,
         force=force,
         require_hashes=locked.all_hashed,
+        sources=selection.members if selection else (),
+        left_out=selection.left_out if selection else (),
+        handler=handler,
+        smoke_event_sha256=hashlib.sha256(smoke_event).hexdigest() if smoke_event else None,
+    )
+
+
+def _check_source_size(src: Path | None, selection: Selection, kind: Kind) -> None:
+    """Refuse what Lambda would refuse before anything is sent into a container."""
+    size = selection.size
+    if size <= UNZIPPED_LIMIT:
+        return
+    largest = sorted(selection.members, key=lambda m: m.source.stat().st_size, reverse=True)[:3]
+    shown = ", ".join(f"{m.arcname} ({m.source.stat().st_size:,} bytes)" for m in largest)
+    raise UsageError(
+        f"--src {src} is {size:,} bytes, over the {UNZIPPED_LIMIT:,} bytes Lambda allows a "
+        f"{kind.value} unzipped; the largest: {shown}",
+        tip=f"leave out what the function does not need ({IGNORE_FILE}), or use a container image",
     )
 
 

@@ -89,6 +89,15 @@ def check_report(
     )
 
 
+class LeftOutModel(BaseModel):
+    """A file of --src that is not in the zip, and why (source.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    reason: str
+
+
 class BaseImageModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -118,5 +127,6 @@ class Manifest(BaseModel):
     installer: str
     bytecode: str
     distributions: list[DistModel]
+    left_out: list[LeftOutModel] = []  # of --src, by default rules, .lambdazipignore or secrets
     probe: ProbeFacts
     findings: list[Finding]

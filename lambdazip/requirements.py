@@ -54,7 +54,7 @@ def read_requirements(path: Path, *, allow_unhashed: bool, allow_empty: bool) ->
             tip="pass -r PATH (a pip requirements file, e.g. from `make lock`)",
         )
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM (Windows editors) is fine, as for pip
     except IsADirectoryError:
         raise UsageError(f"requirements file {path} is a directory", tip="pass a file") from None
     except OSError as exc:

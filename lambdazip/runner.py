@@ -13,12 +13,12 @@ from typing import Any
 from .builder import read_out
 from .checks import Kind
 from .engine import Engine, VolumeMount
-from .errors import ArtifactError, ContainerError, InvokeFailed, TimedOut
+from .errors import ArtifactError, ContainerError, ImageError, InvokeFailed, TimedOut
 from .images import Progress, job_image
 from .inside import lambdazip_contract as contract
 from .probe import ProbeFacts
 from .targets import Target
-from .transfer import tar_files, tar_tree
+from .transfer import read_member, tar_directory_entry, tar_files, tar_tree
 from .tree import ReadError, open_tree
 
 
@@ -88,6 +88,7 @@ def invoke(
     progress: Progress,
     python_flags: Sequence[str] = (),
     timeout: float = 30.0,
+    memory: int = 128,
 ) -> Invocation:
     """Call ``handler`` with ``event`` in the target image: the function at /var/task and the layers
     at /opt (later layers over earlier ones, as Lambda extracts them), both read-only, on a
@@ -99,6 +100,7 @@ def invoke(
         task = stack.enter_context(engine.volume("task"))
         opt = stack.enter_context(engine.volume("opt"))
         events = stack.enter_context(engine.volume("event"))
+        outcomes = stack.enter_context(engine.volume("outcome"))
         progress.step("placing the function at /var/task and the layers at /opt")
         with engine.container(
             image.id,
@@ -110,6 +112,7 @@ def invoke(
                 VolumeMount(task, contract.TASK_ROOT),
                 VolumeMount(opt, contract.OPT),
                 VolumeMount(events, contract.EVENT_DIR),
+                VolumeMount(outcomes, contract.OUTCOME_DIR),
             ],
         ) as loader:
             if function is not None:
@@ -117,9 +120,12 @@ def invoke(
             for layer in layers:
                 loader.put(contract.OPT, _tar_artifact(layer))
             loader.put(contract.EVENT_DIR, tar_files({PurePosixPath(contract.EVENT).name: event}))
+            # the handler runs unprivileged: the outcome volume is the one place it may write
+            loader.put(contract.INSIDE_DIR, tar_directory_entry("outcome", contract.HANDLER_USER))
         invoke_py = f"{contract.INSIDE_DIR}/invoke.py"
         command = [contract.PYTHON, *python_flags, "-I", invoke_py, "--handler", handler]
-        command += ["--event", contract.EVENT, "--timeout", str(timeout)]
+        command += ["--event", contract.EVENT, "--timeout", str(timeout), "--memory", str(memory)]
+        command += ["--python", target.runtime.version, "--machine", target.arch.info.uname_machine]
         with engine.container(
             image.id,
             command,
@@ -127,40 +133,58 @@ def invoke(
             environment={},
             purpose="invoke",
             read_only=True,
-            tmpfs={"/tmp": "rw,size=512m"},  # noqa: S108 - Lambda's writable /tmp, in the container
+            tmpfs={"/tmp": "rw,size=512m,mode=1777"},  # noqa: S108 - Lambda's writable /tmp
             volumes=[
                 VolumeMount(task, contract.TASK_ROOT, read_only=True),
                 VolumeMount(opt, contract.OPT, read_only=True),
                 VolumeMount(events, contract.EVENT_DIR, read_only=True),
+                VolumeMount(outcomes, contract.OUTCOME_DIR),
             ],
+            user=contract.HANDLER_USER,
+            memory_mb=memory,
         ) as runner:
             progress.step(f"invoking {handler} in {reference}")
             logs: list[str] = []
 
             def keep(line: str) -> None:
                 logs.append(line)
-                if not line.startswith(contract.RESULT_MARKER):
-                    progress.detail(line)
+                progress.detail(line)
 
             try:
-                runner.run(keep, timeout=timeout)
+                code = runner.run(keep, timeout=timeout)
             except TimedOut as exc:
                 raise InvokeFailed(
                     f"{handler}: Task timed out after {timeout:g} seconds",
                     tip="the handler did not return in time; raise --timeout or look at -v output",
                 ) from exc
-    outcomes = [line for line in logs if line.startswith(contract.RESULT_MARKER)]
-    if not outcomes:
+            written = read_member(list(runner.get(contract.OUTCOME_DIR)), "outcome/outcome.json")
+            out_of_memory = runner.out_of_memory()
+    if written is None:
+        if out_of_memory:
+            raise InvokeFailed(
+                f"{handler} failed: Runtime.OutOfMemory: it used more than {memory} MB",
+                tip="raise --memory (Lambda's memory size) or make the handler use less",
+            )
         raise InvokeFailed(
-            "the handler's process ended without an outcome (killed, or out of memory)",
-            tip="run again with -v to see its output",
+            f"{handler} failed: Runtime.ExitError: the runtime exited with status {code} "
+            "before the handler returned",
+            tip="something in the function ended the process (os._exit, a crash in native "
+            "code); run with -v for its output",
         )
-    fields = json.loads(outcomes[-1][len(contract.RESULT_MARKER) :])
+    fields = json.loads(written)
+    if code == contract.Exit.IMAGE_MISMATCH:
+        seen = fields.get("image") or {}
+        raise ImageError(
+            f"{reference} runs python{seen.get('python')} on {seen.get('machine')}, but the "
+            f"target is {target.runtime.name} on {target.arch.info.uname_machine}: nothing was run",
+            tip=f"use the target's image ({target.runtime.image(target.arch)}), or --python/--arch "
+            "of the image you meant",
+        )
     return Invocation(
         ok=bool(fields.get("ok")),
         result=fields.get("result"),
         error=fields.get("error"),
         init_ms=fields.get("init_ms"),
         duration_ms=fields.get("duration_ms"),
-        logs=[line for line in logs if not line.startswith(contract.RESULT_MARKER) and line != ""],
+        logs=[line for line in logs if line != ""],
     )

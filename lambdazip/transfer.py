@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from .archive import collect
+from .archive import Member
 from .errors import UnsafeArchive
 from .tree import Tree, safe_member_path
 
@@ -123,9 +123,22 @@ def tar_files(files: Mapping[str, bytes]) -> bytes:
     return _tar((name, data, False) for name, data in sorted(files.items()))
 
 
-def tar_directory(root: Path) -> bytes:
-    """A tar of the regular files below ``root`` (links inside it followed), for put_archive."""
-    return _tar((m.arcname, m.source.read_bytes(), m.executable) for m in collect(root))
+def tar_directory_entry(name: str, owner: str, mode: int = 0o700) -> bytes:
+    """A tar holding one directory entry, to give a (volume's) directory an owner and mode."""
+    uid, _, gid = owner.partition(":")
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    info.uid, info.gid = int(uid), int(gid or uid)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(info)
+    return buffer.getvalue()
+
+
+def tar_members(members: Iterable[Member]) -> bytes:
+    """A tar of chosen files (a function's selected sources), for put_archive."""
+    return _tar((m.arcname, m.source.read_bytes(), m.executable) for m in members)
 
 
 def tar_tree(tree: Tree, prefix: str = "") -> bytes:

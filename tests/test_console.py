@@ -103,7 +103,7 @@ def test_quiet_keeps_errors_and_results_only() -> None:
     console.success("c")
     console.result("{}")
     console.error("d")
-    assert err.getvalue() == "error: d\n"
+    assert err.getvalue() == "c\nerror: d\n"  # the result line stays: the zip, its sha256
     assert out.getvalue() == "{}\n"
 
 
@@ -149,3 +149,20 @@ def test_github_actions_error_line_from_the_cli(capsys: pytest.CaptureFixture[st
     assert err == (
         "::error::missing.zip does not exist; pass the path of a zip or of an unpacked directory\n"
     )
+
+
+def test_a_long_step_shows_the_tools_latest_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without -v: a live line on a terminal; in CI a heartbeat, at most one per HEARTBEAT."""
+    console, _out, err = _console(Mode.PLAIN)
+    clock = iter([100.0, 101.0, 111.0])
+    monkeypatch.setattr("lambdazip.console.time.monotonic", lambda: next(clock))
+    console.detail("Resolved 5 packages")
+    console.detail("Prepared 3 packages")  # 1 s later: no second line
+    console.detail("Installed 5 packages")  # 11 s later: a heartbeat
+    assert err.getvalue().splitlines() == [
+        "    ... Resolved 5 packages",
+        "    ... Installed 5 packages",
+    ]
+    tty, _out, live = _console(Mode.TTY)
+    tty.detail("Resolved 5 packages")
+    assert live.getvalue() == "\r\033[K    Resolved 5 packages"

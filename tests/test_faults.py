@@ -150,9 +150,13 @@ def test_two_builders_writing_the_same_output_leave_one_complete_artifact(
         subprocess.Popen(_command(out, image, "--force", *extra), env=env, stderr=subprocess.PIPE)
         for extra in ((), ("--bytecode", "checked-hash"))
     ]
-    errors = [b.communicate(timeout=180)[1] for b in builders]
-    assert [b.returncode for b in builders] == [0, 0], errors
-    _complete_pair(out)  # whichever came last, its zip and its manifest, together
+    errors = [b.communicate(timeout=180)[1].decode() for b in builders]
+    codes = [b.returncode for b in builders]
+    # the first to finish keeps the output; the other says it lost, and replaces nothing
+    assert sorted(codes) == [0, 5], errors
+    winner, loser = (errors[0], errors[1]) if codes[0] == 0 else (errors[1], errors[0])
+    assert "another build wrote" in loser
+    assert f"sha256 {_complete_pair(out)}" in winner  # what the winner printed is on disk
     assert sorted(p.name for p in out.iterdir()) == [
         "layer-python3.11-x86_64.manifest.json",
         "layer-python3.11-x86_64.zip",

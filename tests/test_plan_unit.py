@@ -100,6 +100,25 @@ UV_NO_WHEEL = """error: No solution found when resolving dependencies
   cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can conclude that your requirements are unsatisfiable."""
 UV_NO_PLATFORM_WHEEL = """  × No solution found when resolving dependencies:
   ╰─▶ Because numpy==2.4.6 has no wheels with a matching platform tag (e.g., `manylinux_2_26_x86_64`) and you require numpy==2.4.6, we can conclude that your requirements are unsatisfiable."""
+PIP_TLS = """WARNING: Retrying (Retry(total=4)) after connection broken by 'SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate (_ssl.c:1006)'))': https://index.invalid/simple/pydantic/
+ERROR: Could not find a version that satisfies the requirement pydantic==2.14.3 (from versions: none)
+ERROR: No matching distribution found for pydantic==2.14.3"""
+UV_TLS = """error: Failed to fetch: `https://index.invalid/simple/pydantic/`
+  Caused by: Request failed after 3 retries
+  Caused by: error sending request for url (https://index.invalid/simple/pydantic/)
+  Caused by: client error (Connect)
+  Caused by: invalid peer certificate: UnknownIssuer"""
+UV_DNS = """error: Failed to fetch: `https://index.invalid/simple/pydantic/`
+  Caused by: dns error: failed to lookup address information: Name or service not known"""
+UV_CONFLICT = """  × No solution found when resolving dependencies:
+  ╰─▶ Because you require pydantic==2.14.3 and pydantic==2.0, we can conclude that your requirements are unsatisfiable."""
+PIP_CONFLICT = """ERROR: Cannot install pydantic==2.14.3 and pydantic==2.0 because these package versions have conflicting dependencies.
+
+The conflict is caused by:
+    The user requested pydantic==2.14.3
+    The user requested pydantic==2.0
+
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/#dealing-with-dependency-conflicts"""
 PIP_HASH = """ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE."""
 UV_HASH = """error: Failed to download `typing-extensions==4.16.0`
   cause: Hash mismatch for `typing-extensions==4.16.0`"""
@@ -114,6 +133,19 @@ UV_HASH = """error: Failed to download `typing-extensions==4.16.0`
         (PIP_HASH, "a downloaded file does not match the hash in the requirements"),
         (UV_HASH, "a downloaded file does not match the hash in the requirements"),
         ("ERROR: something new", "uv failed in the python3.13 on arm64 image: something new"),
+        (PIP_TLS, "could not reach index.invalid: its TLS certificate is not trusted"),
+        (UV_TLS, "could not reach index.invalid: its TLS certificate is not trusted"),
+        (UV_DNS, "could not reach index.invalid: dns error"),
+        (
+            UV_CONFLICT,
+            "the requirements conflict: Because you require pydantic==2.14.3 and "
+            "pydantic==2.0, we can conclude that your requirements are unsatisfiable.",
+        ),
+        (
+            PIP_CONFLICT,
+            "the requirements conflict: The user requested pydantic==2.14.3 "
+            "The user requested pydantic==2.0",
+        ),
     ],
 )
 def test_installer_output_becomes_one_line(tmp_path: Path, output: str, message: str) -> None:

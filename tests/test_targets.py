@@ -95,7 +95,7 @@ def test_unknown_runtime_lists_the_valid_ones() -> None:
     [
         (["check", "x.zip", "--arch", "sparc", "--python", "3.13"], 2, "unknown architecture"),
         (["check", "x.zip", "--arch", "arm64", "--python", "2.7"], 2, "unknown Lambda Python"),
-        (["check", "x.zip", "--arch", "arm64"], 2, "the following arguments are required"),
+        (["check", "x.zip", "--arch", "arm64"], 2, "no --arch/--python, and no readable manifest"),
         (["check", "nowhere.zip", "--arch", "arm64", "--python", "3.13"], 4, "does not exist"),
         (["frobnicate"], 2, "invalid choice"),
         ([], 2, "required"),

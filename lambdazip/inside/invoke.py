@@ -7,7 +7,7 @@ The function is at /var/task and the layers at /opt (the host mounts both read-o
 read-only root file system and a writable /tmp, as Lambda does). sys.path is Lambda's: the task
 root, then the layers' site-packages and python/, then the runtime's own. The handler gets the
 event and a context object with the usual attributes. The function's output passes through; the
-last line is the outcome, after a record separator: contract.RESULT_MARKER + JSON.
+outcome is written as JSON to contract.OUTCOME (a volume), never through the output.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import importlib
 import json
 import os
+import platform
 import sys
 import time
 import traceback
@@ -72,11 +73,23 @@ def error(kind: str, message: str, stack: list[str] | None = None) -> dict[str, 
     return {"errorType": kind, "errorMessage": message, "stackTrace": stack or []}
 
 
+OUTCOME = contract.OUTCOME
+
+
 def outcome(**fields: Any) -> None:
+    """The outcome goes to a file, never through the output the engine may rotate or cut."""
     sys.stdout.flush()
     sys.stderr.flush()
-    sys.stdout.write("\n" + contract.RESULT_MARKER + json.dumps(fields, default=str) + "\n")
-    sys.stdout.flush()
+    partial = OUTCOME + ".partial"
+    with open(partial, "w") as fh:
+        json.dump(fields, fh, default=str)
+    os.replace(partial, OUTCOME)
+
+
+def exited(code: object) -> dict[str, Any]:
+    """What Lambda reports when the function's code ends the runtime's process."""
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    return error("Runtime.ExitError", f"Runtime exited with error: exit status {status}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-name", default="lambdazip-invoke")
     parser.add_argument("--memory", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--python", help="the target's version: refuse to run in another")
+    parser.add_argument("--machine", help="the target's CPU (uname -m): refuse another")
     args = parser.parse_args(argv)
+
+    here = "{}.{}".format(*sys.version_info[:2])
+    machine = platform.machine()
+    if (args.python and args.python != here) or (args.machine and args.machine != machine):
+        outcome(ok=False, image={"python": here, "machine": machine})
+        return contract.Exit.IMAGE_MISMATCH
 
     version = "{}.{}".format(*sys.version_info[:2])
     ours = contract.lambda_sys_path(version)
@@ -110,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         module = importlib.import_module(module_name.replace("/", "."))
+    except SystemExit as exc:
+        outcome(ok=False, error=exited(exc.code), init_ms=None)
+        return contract.Exit.HANDLER_FAILED
     except Exception as exc:
         message = f"Unable to import module '{module_name}': {exc}"
         outcome(ok=False, error=error("Runtime.ImportModuleError", message), init_ms=None)
@@ -125,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         result = function(event, context)
+    except SystemExit as exc:
+        duration_ms = (time.perf_counter() - started) * 1000
+        outcome(ok=False, error=exited(exc.code), init_ms=init_ms, duration_ms=duration_ms)
+        return contract.Exit.HANDLER_FAILED
     except Exception as exc:
         duration_ms = (time.perf_counter() - started) * 1000
         stack = traceback.format_tb(exc.__traceback__)

@@ -24,9 +24,11 @@ IN_DIR = f"{INSIDE_DIR}/in"  # what the host puts in: the requirements, the CA b
 OUT_DIR = f"{INSIDE_DIR}/out"  # what the host takes out: the probe's facts, the installer, timings
 CACHE_DIR = f"{INSIDE_DIR}/cache"  # the download cache volume
 EVENT_DIR = f"{INSIDE_DIR}/event"  # invoke's event volume
+OUTCOME_DIR = f"{INSIDE_DIR}/outcome"  # invoke's outcome volume, written by the handler's user
 REQUIREMENTS = f"{IN_DIR}/requirements.txt"
 CA_BUNDLE = f"{IN_DIR}/ca.pem"
 EVENT = f"{EVENT_DIR}/event.json"
+OUTCOME = f"{OUTCOME_DIR}/outcome.json"
 # files in OUT_DIR
 PROBE_FACTS = "probe.json"
 INSTALLER = "installer.txt"
@@ -35,8 +37,8 @@ TIMINGS = "timings.json"
 # what the build image carries (the Dockerfile copies these into INSIDE_DIR)
 FILES = ("install.py", "probe.py", "invoke.py", "lambdazip_contract.py", "uv-requirements.txt")
 
-# invoke.py prints the outcome on its last line, after this record separator
-RESULT_MARKER = "\x1eLAMBDAZIP-RESULT "
+# Lambda runs the handler as an unprivileged user (sbx_user1051); invoke does the same
+HANDLER_USER = "993:990"
 
 
 class Exit(enum.IntEnum):
@@ -48,6 +50,7 @@ class Exit(enum.IntEnum):
     PROBE_FAILED = 11  # the probe could not run; there are no facts
     INSTALLER_UNAVAILABLE = 12  # uv could not be installed by the image's pip
     HANDLER_FAILED = 13  # invoke: the handler could not be imported, or raised
+    IMAGE_MISMATCH = 14  # invoke: the image's Python or CPU is not the target's
 
 
 def install_root(kind: str) -> str:
