@@ -58,19 +58,6 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     network = _network_failure(text, plan)
     if network is not None:
         return network
-    conflict = re.search(
-        r"(?:The conflict is caused by:\n(?P<pip>(?:.*\n?){1,3}))"
-        r"|(?:(?:cause:|╰─▶) (?P<uv>Because .*))",
-        text,
-    )
-    resolver = "unsatisfiable" in text or "ResolutionImpossible" in text
-    no_wheel = "no usable wheels" in text or "matching platform tag" in text
-    if conflict and resolver and not no_wheel:
-        cause = " ".join((conflict["pip"] or conflict["uv"] or "").split())
-        return BuildFailed(
-            f"the requirements conflict: {cause}",
-            tip="relax or repin the conflicting requirements, then `make lock`",
-        )
     unknown = re.search(r"Because (\S+?) was not found in the package registry", text)
     if unknown:
         return BuildFailed(
@@ -95,6 +82,19 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
         return BuildFailed(
             "some requirements have hashes and some do not",
             tip="lock every requirement with hashes (`make lock`)",
+        )
+    conflict = re.search(
+        r"(?:The conflict is caused by:\n(?P<pip>(?:.*\n?){1,3}))"
+        r"|(?:(?:cause:|╰─▶) (?P<uv>Because .*))",
+        text,
+    )
+    resolver = "unsatisfiable" in text or "ResolutionImpossible" in text
+    no_wheel = "no usable wheels" in text or "matching platform tag" in text
+    if conflict and resolver and not no_wheel:
+        cause = " ".join((conflict["pip"] or conflict["uv"] or "").split())
+        return BuildFailed(
+            f"the requirements conflict: {cause}",
+            tip="relax or repin the conflicting requirements, then `make lock`",
         )
     errors = [line for line in lines if line.startswith(("ERROR:", "error:", "  \u00d7"))]
     last = errors[-1].split(":", 1)[-1].strip(" \u00d7") if errors else "see its output above"

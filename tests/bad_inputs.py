@@ -66,6 +66,24 @@ CASES: list[Case] = [
     Case("layer-arn-malformed", "a layer ARN without its version",
          ("check", "--layer-arn", "arn:aws:lambda:us-east-1:123456789012:layer:deps",
           "--region", "us-east-1"), 2, "is not a layer version ARN"),
+    Case("timeout-out-of-bounds", "an invoke timeout Lambda does not allow",
+         ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/event.json",
+          *T, "--timeout", "901"), 2, "--timeout 901 is outside what Lambda allows: 1-900 seconds"),
+    Case("memory-out-of-bounds", "an invoke memory size Lambda does not allow",
+         ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/event.json",
+          *T, "--memory", "64"), 2, "--memory 64 is outside what Lambda allows: 128-10240 MB"),
+    Case("src-secrets", "--src holding a .env file",
+         ("function", *T, "--src", "{w}/secrets", "-r", "{lock}", "-o", "{w}/dist"), 2,
+         "--src {w}/secrets holds files that typically hold secrets: .env"),
+    Case("src-link-out", "--src with a link out of it",
+         ("function", *T, "--src", "{w}/linked", "-r", "{lock}", "-o", "{w}/dist"), 2,
+         "is a link to {w}/src, outside --src"),
+    Case("src-root", "--src /",
+         ("function", *T, "--src", "/", "-r", "{lock}", "-o", "{w}/dist"), 2,
+         "--src / is the whole file system"),
+    Case("name-too-long", "an output name too long for a file name",
+         ("layer", *T, "-o", "{w}/dist", "-r", "{lock}", "--name", "n" * 250), 2,
+         "is too long for a file name"),
     Case("missing-requirements", "requirements that do not exist",
          (*LAYER, "-r", "{w}/nope.txt"), 2, "requirements file {w}/nope.txt does not exist"),
     Case("empty-requirements", "empty requirements (comments only)",
@@ -176,6 +194,12 @@ def make_workspace(w: Path) -> None:
     (w / "src").mkdir(parents=True)
     (w / "src" / "app.py").write_text("def handler(event, context):\n    return event\n")
     (w / "event.json").write_text('{"ok": true}\n')
+    (w / "secrets").mkdir()
+    (w / "secrets" / "app.py").write_text("def handler(event, context):\n    return event\n")
+    (w / "secrets" / ".env").write_text("API_KEY=x\n")
+    (w / "linked").mkdir()
+    (w / "linked" / "app.py").write_text("")
+    (w / "linked" / "shared").symlink_to(w / "src", target_is_directory=True)
     (w / "bad.json").write_text("{not json\n")
     (w / "empty.txt").write_text("# nothing yet\n\n")
     (w / "binary.txt").write_bytes(b"\xff\xfe\x00pydantic")

@@ -76,7 +76,7 @@ def test_a_zip_changed_after_its_build_is_refused(
     err = capsys.readouterr().err
     assert code == 12
     assert "it changed after it was built; rebuild it; nothing was published" in err
-    assert err.count("\n") == 2  # the step line, the error line
+    assert err.count("\n") == 3  # the step, its end ("failed after ..."), the error line
     assert _versions(aws, "changed") == []
 
 
