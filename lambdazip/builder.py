@@ -104,31 +104,34 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     )
 
 
-_NETWORK = re.compile(
-    r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|"
-    r"UnknownIssuer|Max retries exceeded|Failed to establish a new connection|"
-    r"Temporary failure in name resolution|Name or service not known|dns error|"
-    r"tcp connect error|Connection refused|Network is unreachable|No route to host|"
-    r"error sending request|ProxyError|timed out",
-    re.IGNORECASE,
-)
+# what goes wrong on the way to the index, most specific first, and how to say it
+_NETWORK = (
+    (r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|"
+     r"UnknownIssuer", "its TLS certificate is not trusted"),
+    (r"Connection refused", "Connection refused"),
+    (r"Temporary failure in name resolution|Name or service not known|dns error",
+     "its name does not resolve"),
+    (r"Network is unreachable|No route to host", "the network is unreachable"),
+    (r"timed out", "the connection timed out"),
+    (r"ProxyError|Unable to connect to proxy|proxy error", "the proxy failed"),
+    (r"Max retries exceeded|Failed to establish a new connection|tcp connect error|"
+     r"error sending request", "the connection failed"),
+)  # fmt: skip
 _URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?(?P<host>[^/:\s'\")]+)")
 
 
 def _network_failure(text: str, plan: BuildPlan) -> BuildFailed | None:
     """A failure to reach the index is said as that, never as a problem of the requirements."""
-    match = _NETWORK.search(text)
-    if match is None:
+    what = next((w for p, w in _NETWORK if re.search(p, text, re.IGNORECASE)), None)
+    if what is None:
         return None
     hosts = [m["host"] for m in _URL_HOST.finditer(text)]
     host = hosts[0] if hosts else "the package index"
-    tls = bool(re.search(r"SSLError|certificate|UnknownIssuer", text, re.IGNORECASE))
     ca = str(plan.ca_bundle) if plan.ca_bundle else "none (the image's own roots)"
-    what = "its TLS certificate is not trusted" if tls else match[0]
     tip = (
         f"the CA bundle in use: {ca}; pass the bundle that signs the index's certificate with "
         "--ca-bundle (or PIP_CERT)"
-        if tls
+        if what.startswith("its TLS")
         else "check the network, the proxy (HTTPS_PROXY) and PIP_INDEX_URL; the CA bundle in "
         f"use: {ca}"
     )

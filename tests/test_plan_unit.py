@@ -135,7 +135,7 @@ UV_HASH = """error: Failed to download `typing-extensions==4.16.0`
         ("ERROR: something new", "uv failed in the python3.13 on arm64 image: something new"),
         (PIP_TLS, "could not reach index.invalid: its TLS certificate is not trusted"),
         (UV_TLS, "could not reach index.invalid: its TLS certificate is not trusted"),
-        (UV_DNS, "could not reach index.invalid: dns error"),
+        (UV_DNS, "could not reach index.invalid: its name does not resolve"),
         (
             UV_CONFLICT,
             "the requirements conflict: Because you require pydantic==2.14.3 and "

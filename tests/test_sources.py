@@ -135,3 +135,13 @@ def test_the_smoke_event_and_handler_are_part_of_the_key(tmp_path: Path) -> None
     other = _plan(tmp_path, src, handler="app.handler", smoke_event=b'{"a": 2}')
     keys = {p.cache_key("sha256:base", "ctx") for p in (plain, smoked, other)}  # type: ignore[attr-defined]
     assert len(keys) == 3
+
+
+def test_requirements_written_with_a_bom_are_read(tmp_path: Path) -> None:
+    """Windows editors start UTF-8 files with a byte order mark; pip accepts it, so do we."""
+    from lambdazip.requirements import read_requirements
+
+    lock = tmp_path / "requirements.txt"
+    lock.write_bytes(b"\xef\xbb\xbf" + (REPO / "requirements.txt").read_bytes())
+    read = read_requirements(lock, allow_unhashed=False, allow_empty=False)
+    assert read.all_hashed

@@ -93,6 +93,27 @@ def install(plan: Plan, uv: str | None) -> int:
     return run(command)
 
 
+def report_unreachable_indexes() -> None:
+    """After a failed install: say whether the indexes the settings name can be reached at all
+    (an installer told not to retry says only "no matching distribution"). A fact, not a verdict:
+    the host reads this line."""
+    import urllib.error
+    import urllib.request
+
+    for name in ("PIP_INDEX_URL", "UV_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        for url in os.environ.get(name, "").split():
+            if not url.startswith(("http://", "https://")):
+                continue
+            try:
+                with urllib.request.urlopen(url, timeout=10):  # noqa: S310 - http(s) only
+                    pass
+            except urllib.error.HTTPError:
+                pass  # it answered: reachable
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                print(f"lambdazip: cannot reach the index {url}: {reason}", flush=True)
+
+
 def compile_bytecode(plan: Plan, bytecode: str) -> int:
     """PEP 552 hash-based pycs by the runtime's own compiler (its magic number), one process per
     core, with a fixed hash seed so that set and frozenset constants marshal the same every time."""
@@ -122,12 +143,14 @@ def main(argv: list[str]) -> int:
         if plan.installer == "uv":
             uv = uv_binary(plan)
             if uv is None:
+                report_unreachable_indexes()
                 return contract.Exit.INSTALLER_UNAVAILABLE
             timings["uv"] = time.perf_counter() - started
         with open(os.path.join(contract.OUT_DIR, contract.INSTALLER), "w") as fh:
             fh.write(installer_version(uv))
         started = time.perf_counter()
         if install(plan, uv) != 0:
+            report_unreachable_indexes()
             return contract.Exit.INSTALL_FAILED
         timings["install"] = time.perf_counter() - started
         if plan.bytecode:
