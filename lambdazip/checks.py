@@ -22,7 +22,7 @@ from .native import build_hint, check_abi3_tags, check_native
 from .rules import finding
 from .targets import RuntimeStatus, Target, python_of_magic
 
-__all__ = ["Kind", "check_artifact", "detect_kind", "import_roots", "module_name"]
+__all__ = ["Kind", "check_artifact", "detect_kind"]
 
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes; bigger zips go through S3
 UNZIPPED_LIMIT = 262_144_000  # bytes, a function and all its layers together
@@ -39,24 +39,6 @@ def detect_kind(facts: ArtifactFacts) -> Kind:
     if facts.files and not loose and tops <= set(LAYER_TOP_DIRS):
         return Kind.LAYER
     return Kind.FUNCTION
-
-
-def import_roots(kind: Kind, target: Target) -> tuple[str, ...]:
-    """The artifact's directories that are on the runtime's sys.path, longest first."""
-    if kind is Kind.LAYER:
-        return (f"python/lib/python{target.runtime.version}/site-packages", "python")
-    return ("",)
-
-
-def module_name(path: str, roots: Sequence[str]) -> str | None:
-    """The dotted module a file is imported as, or None if no root holds it."""
-    for root in roots:
-        prefix = f"{root}/" if root else ""
-        if path.startswith(prefix):
-            parts = list(PurePosixPath(path[len(prefix) :]).parts)
-            parts[-1] = parts[-1].split(".", 1)[0]
-            return ".".join(parts)
-    return None
 
 
 def _name(facts: ArtifactFacts) -> str:

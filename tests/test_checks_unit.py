@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdazip.checks import Kind, check_artifact, detect_kind, import_roots, module_name
+from lambdazip.checks import Kind, check_artifact, detect_kind
+from lambdazip.compose import compose
 from lambdazip.elf import ElfFacts, NotElf, read_elf
 from lambdazip.facts import ArtifactFacts, SharedObject, is_shared_object
 from lambdazip.findings import Finding, Severity
@@ -93,12 +94,24 @@ def test_windows_module_names_a_windows_build() -> None:
     assert "Lambda raises No module named 'pkg._m'" in findings[0].remedy
 
 
-def test_module_names_follow_the_import_roots() -> None:
-    roots = import_roots(Kind.LAYER, X86_312)
-    assert roots == ("python/lib/python3.12/site-packages", "python")
-    assert module_name("python/lib/python3.12/site-packages/a/b.cpython-312.so", roots) == "a.b"
-    assert module_name("python/a/_c.so", roots) == "a._c"
-    assert module_name("elsewhere/a.so", roots) is None
+def test_the_import_system_order_decides_what_is_loaded() -> None:
+    """FileFinder: a package first, then the runtime's extension suffixes in order, then .py,
+    then .pyc; on sys.path, the task root before the layers' site-packages before python/."""
+    so = "m.cpython-312-x86_64-linux-gnu.so"
+    layer = _facts(
+        ("python/m.py", _elf(None)),
+        (f"python/{so}", _elf(None)),
+        ("python/m.abi3.so", _elf(None)),
+        ("python/lib/python3.12/site-packages/n/__init__.py", _elf(None)),
+        ("python/n.py", _elf(None)),
+    )
+    composed = compose(layer, X86_312, Kind.LAYER)
+    assert composed.module_file("/opt/python", "m") == f"/opt/python/{so}"
+    assert composed.top_level_root("n") == "/opt/python/lib/python3.12/site-packages"
+    assert not composed.reachable("/opt/python/n.py")  # the site-packages package comes first
+    function = _facts(("n/__init__.py", _elf(None)))
+    with_layer = compose(function, X86_312, Kind.FUNCTION, [layer])
+    assert with_layer.top_level_root("n") == "/var/task"
 
 
 def test_kind_is_detected_from_the_layout() -> None:
