@@ -20,11 +20,12 @@ import hashlib
 import json
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import __version__
 from .archive import ZipResult, collect, output_lock, sha256_file, write_zip
@@ -38,7 +39,7 @@ from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode
 from .probe import ProbeFacts, check_probe
 from .report import BaseImageModel, DistModel, LeftOutModel, Manifest, TargetModel
-from .transfer import read_member, tar_files, tar_members, unpack
+from .transfer import read_in, tar_files, tar_members, unpack
 from .tree import open_tree
 
 
@@ -178,7 +179,9 @@ def build(
         probe, installer, timings = _install_in_image(engine, plan, image, progress, tree)
         dropped = _drop_installer_leftovers(tree, {m.arcname for m in plan.sources})
         progress.step("checking the result")
-        with open_tree(scratch) as opened:
+        # the zip is judged, once, as `check` judges it: the manifest carries the same warnings
+        packed = write_zip(Path(scratch_name) / "artifact.zip", collect(scratch), epoch=plan.epoch)
+        with open_tree(packed.path) as opened:
             facts = gather(opened)
         findings = check_artifact(facts, plan.target, plan.kind) + check_probe(probe, plan.target)
         errors = [f for f in findings if f.severity is Severity.ERROR]
@@ -193,17 +196,17 @@ def build(
             ) from exc
         staged = plan.output.with_name(f".{plan.output.name}.{secrets.token_hex(6)}.staged")
         try:
-            result = write_zip(staged, collect(scratch), epoch=plan.epoch)
-            with open_tree(staged) as written:  # judged as `check` judges the zip: same warnings
-                zipped = gather(written)
-            findings = check_artifact(zipped, plan.target, plan.kind) + check_probe(
-                probe, plan.target
-            )
+            try:
+                shutil.copyfile(packed.path, staged)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write {plan.output}: {exc.strerror}", tip="check the output directory"
+                ) from exc
+            result = dataclasses.replace(packed, path=staged)
             if verify is not None:
                 verify(staged)
-            manifest = _manifest(plan, key, base, installer, probe, facts, findings, result)
-            manifest = manifest.model_copy(
-                update={"left_out": manifest.left_out + [_left_out(d) for d in dropped]}
+            manifest = _manifest(
+                plan, key, base, installer, probe, facts, findings, result, dropped
             )
             with output_lock(plan.output):
                 _refuse_a_concurrent_result(plan.output, started, result.sha256)
@@ -260,10 +263,6 @@ def _drop_installer_leftovers(tree: Path, keep: set[str]) -> list[tuple[str, str
     return dropped
 
 
-def _left_out(dropped: tuple[str, str]) -> LeftOutModel:
-    return LeftOutModel(path=dropped[0], reason=dropped[1])
-
-
 def _install_in_image(
     engine: Engine, plan: BuildPlan, image: ImageInfo, progress: Progress, tree: Path
 ) -> tuple[ProbeFacts, str, dict[str, float]]:
@@ -317,22 +316,17 @@ def _install_in_image(
         progress.step("copying the result out of the container")
         out = list(container.get(contract.OUT_DIR))
         unpack(container.get(plan.install_root), tree, strip=1)
-    probe = read_out(out, contract.PROBE_FACTS)
+    probe = read_in(out, contract.OUT_DIR, contract.PROBE_FACTS)
     if probe is None:
         raise BuildFailed("the probe wrote no facts", tip="run again with -v to see its output")
-    installer = (read_out(out, contract.INSTALLER) or b"unknown").decode().strip()
-    timings = json.loads(read_out(out, contract.TIMINGS) or b"{}")
+    installer = (read_in(out, contract.OUT_DIR, contract.INSTALLER) or b"unknown").decode().strip()
+    timings = json.loads(read_in(out, contract.OUT_DIR, contract.TIMINGS) or b"{}")
     return ProbeFacts.model_validate_json(probe), installer, timings
 
 
 def _relative(path: str) -> str:
     """A path under INSIDE_DIR as a member name of the tar put there."""
     return path.removeprefix(contract.INSIDE_DIR + "/")
-
-
-def read_out(chunks: list[bytes], name: str) -> bytes | None:
-    """A file of OUT_DIR from its tar stream (whose members start with the directory's name)."""
-    return read_member(chunks, f"{PurePosixPath(contract.OUT_DIR).name}/{name}")
 
 
 def _manifest(
@@ -344,6 +338,7 @@ def _manifest(
     facts: ArtifactFacts,
     findings: list[Finding],
     result: ZipResult,
+    dropped: list[tuple[str, str]],
 ) -> Manifest:
     return Manifest(
         tool=f"lambdazip {__version__}",
@@ -365,7 +360,8 @@ def _manifest(
         installer=installer,
         bytecode=plan.bytecode.value,
         distributions=DistModel.all_of(facts),
-        left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out],
+        left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out]
+        + [LeftOutModel(path=path, reason=reason) for path, reason in dropped],
         probe=probe,
         findings=findings,
     )

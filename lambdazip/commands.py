@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import sha256_file, source_date_epoch
+from .archive import source_date_epoch
 from .builder import build
 from .carry import export_cache, import_cache
 from .checks import Kind, detect_kind
@@ -28,7 +28,6 @@ from .errors import (
     InvokeFailed,
     LambdaZipError,
     MatrixFailed,
-    OutputError,
     UsageError,
 )
 from .facts import gather
@@ -251,13 +250,6 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
         except LambdaZipError as exc:
             _report_build_failure(exc, console)
             raise
-    on_disk = sha256_file(result.zip.path) if result.zip.path.is_file() else "nothing"
-    if on_disk != result.zip.sha256:  # another builder wrote the same output after this one
-        raise OutputError(
-            f"another build replaced {result.zip.path} after this one wrote it: the file there "
-            f"now has sha256 {on_disk}, not this build's {result.zip.sha256}",
-            tip="give builds that run at the same time different -o or --name",
-        )
     if args.json:  # the warnings are in the manifest: stdout stays one JSON document
         console.result(result.manifest.model_dump_json(indent=2))
     else:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .builder import read_out
 from .checks import Kind
 from .engine import Engine, VolumeMount
 from .errors import ArtifactError, ContainerError, ImageError, InvokeFailed, TimedOut
@@ -18,7 +17,7 @@ from .images import Progress, job_image
 from .inside import lambdazip_contract as contract
 from .probe import ProbeFacts
 from .targets import Target
-from .transfer import read_member, tar_directory_entry, tar_files, tar_tree
+from .transfer import read_in, tar_directory_entry, tar_files, tar_tree
 from .tree import ReadError, open_tree
 
 
@@ -61,7 +60,7 @@ def probe_artifact(
         code = container.run(progress.detail)
         if code != contract.Exit.OK:
             raise ContainerError(f"the probe container exited with {code}", tip="run with -v")
-        facts = read_out(list(container.get(contract.OUT_DIR)), contract.PROBE_FACTS)
+        facts = read_in(container.get(contract.OUT_DIR), contract.OUT_DIR, contract.PROBE_FACTS)
     if facts is None:
         raise ContainerError("the probe wrote no facts", tip="run again with -v")
     return ProbeFacts.model_validate_json(facts)
@@ -157,7 +156,8 @@ def invoke(
                     f"{handler}: Task timed out after {timeout:g} seconds",
                     tip="the handler did not return in time; raise --timeout or look at -v output",
                 ) from exc
-            written = read_member(list(runner.get(contract.OUTCOME_DIR)), "outcome/outcome.json")
+            outcome_file = PurePosixPath(contract.OUTCOME).name
+            written = read_in(runner.get(contract.OUTCOME_DIR), contract.OUTCOME_DIR, outcome_file)
             out_of_memory = runner.out_of_memory()
     if written is None:
         if out_of_memory:

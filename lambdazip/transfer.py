@@ -150,6 +150,12 @@ def tar_tree(tree: Tree, prefix: str = "") -> bytes:
     )
 
 
+def read_in(chunks: Iterable[bytes], directory: str, name: str) -> bytes | None:
+    """The file ``name`` of ``directory`` from the tar stream of that directory (whose members
+    start with the directory's own name)."""
+    return read_member(chunks, f"{posixpath.basename(directory.rstrip('/'))}/{name}")
+
+
 def read_member(chunks: Iterable[bytes], name: str) -> bytes | None:
     """One file out of a tar stream, or None if it is not there."""
     with tarfile.open(fileobj=io.BytesIO(b"".join(chunks)), mode="r") as archive:
