@@ -236,9 +236,19 @@ def gather(tree: Tree) -> ArtifactFacts:
             or _may_be_executable(entry)
         ):
             candidates.append(entry)
+
     # inflating is most of the time, and zlib lets go of the GIL: read binaries side by side
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        binaries = [b for b in pool.map(lambda e: _binary(collector, e), candidates) if b]
+    # (a few small ones are not worth the threads)
+    def read(entry: Entry) -> SharedObject | None:
+        return _binary(collector, entry)
+
+    found: list[SharedObject | None]
+    if sum(e.size for e in candidates) < 8 * 1024 * 1024:
+        found = [read(e) for e in candidates]
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            found = list(pool.map(read, candidates))
+    binaries = [b for b in found if b is not None]
     return ArtifactFacts(
         source=str(tree.source),
         zipped_size=tree.zipped_size,

@@ -231,15 +231,14 @@ def check_native(
     placed paths whose wheel already has an abi3-python finding (not repeated per file)."""
     findings: list[Finding] = []
     modules: list[_Module] = []
+    pure = {id(part): _pure_wheel_files(part) for part in composed.parts}  # once per part
     for part, so in _binaries(composed):
         placed = part.placed(so.path)
         if composed.files.get(placed, (None,))[0] is not part:
             continue  # a later layer's file of the same path replaced it at /opt
         name = PurePosixPath(so.path).name
         stem = extension_stem(name)
-        if stem is None and (
-            has_foreign_name(name) or (so.foreign and so.path in _pure_wheel_files(part))
-        ):
+        if stem is None and (has_foreign_name(name) or (so.foreign and so.path in pure[id(part)])):
             findings.append(_foreign(part, so, target))
             continue
         issues = [] if name.endswith(".pyd") else _machine_findings(part, so, target, kind)
