@@ -66,6 +66,7 @@ lock-dev: venv
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) --output-file $(DEV_LOCK_OUTPUT)
 	$(BIN)/uv pip compile pyproject.toml --constraint $(DEV_LOCK_OUTPUT) $(LOCK_ARGS) \
 		--output-file $(TOOL_LOCK_OUTPUT)
+	$(BIN)/uv pip compile tests/standin-runtime.in $(LOCK_ARGS) --output-file tests/standin-runtime.txt
 
 # What the index serves today that the locks do not pin (never fails: information only).
 lock-check: venv

@@ -17,6 +17,7 @@ Needs root, debootstrap, and for arm64 on an x86_64 host, qemu-user-static with 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import inspect
 import shutil
@@ -24,19 +25,39 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import docker
 from docker.errors import ImageNotFound
 
 REPOSITORY = "lambdazip-standin"
+HERE = Path(__file__).resolve().parent
+# What the official image carries in /var/runtime (the AWS SDK, the runtime interface client),
+# hash-locked; installed into each stand-in for its Python and CPU.
+RUNTIME_LOCK = HERE / "standin-runtime.txt"
 
-# (python, arch) -> (Debian suite, Debian architecture, OCI platform)
-RECIPES: dict[tuple[str, str], tuple[str, str, str]] = {
-    ("3.11", "x86_64"): ("bookworm", "amd64", "linux/amd64"),
-    ("3.11", "arm64"): ("bookworm", "arm64", "linux/arm64"),
-    ("3.13", "x86_64"): ("trixie", "amd64", "linux/amd64"),
+
+class Recipe(NamedTuple):
+    suite: str  # the Debian suite that has this Python
+    debian_arch: str
+    platform: str  # OCI platform
+    interpreter: str  # the Debian package of the interpreter
+    slow: bool = False  # an emulated debootstrap of minutes: built and tested in CI, but last
+
+
+# (python, arch) -> how to make it. python3.10 and python3.12 are in no Debian suite (bookworm
+# has 3.11, trixie 3.13, forky and sid 3.13-3.15), so no stand-in can be made for them here.
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("3.11", "x86_64"): Recipe("bookworm", "amd64", "linux/amd64", "python3"),
+    ("3.11", "arm64"): Recipe("bookworm", "arm64", "linux/arm64", "python3"),
+    ("3.13", "x86_64"): Recipe("trixie", "amd64", "linux/amd64", "python3"),
+    ("3.13", "arm64"): Recipe("trixie", "arm64", "linux/arm64", "python3", slow=True),
+    ("3.14", "x86_64"): Recipe("forky", "amd64", "linux/amd64", "python3.14"),
 }
+# suites this host's debootstrap may not know by name, and the script that makes them
+SCRIPTS = {"forky": "sid"}
 
 ENTRYPOINT = """#!/bin/sh
 # Like the official image's: exactly one argument, the handler.
@@ -59,7 +80,7 @@ ENTRYPOINT ["/lambda-entrypoint.sh"]
 """
 
 
-PACKAGES = "python3,python3-pip,ca-certificates"
+PACKAGES = "python3-pip,ca-certificates"
 
 
 def recipe_hash() -> str:
@@ -70,6 +91,8 @@ def recipe_hash() -> str:
         PACKAGES,
         repr(sorted(RECIPES.items())),
         inspect.getsource(_shape),
+        inspect.getsource(_runtime_dir),
+        RUNTIME_LOCK.read_text(),
     ]
     return hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:12]
 
@@ -107,15 +130,55 @@ def _shape(root: Path, python: str) -> None:
         shutil.rmtree(root / cache, ignore_errors=True)
 
 
+def _runtime_dir(root: Path, python: str, arch: str) -> None:
+    """/var/runtime as the official image has it: boto3, botocore and awslambdaric (the runtime
+    interface client), for this Python and CPU, from the hash-locked pins, by the host's pip."""
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    command += ["--target", str(root / "var/runtime"), "--no-deps", "--require-hashes"]
+    command += ["--only-binary=:all:", "--implementation", "cp", "--python-version", python]
+    command += ["--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_17_{machine}"]
+    command += ["--no-compile", "-r", str(RUNTIME_LOCK)]
+    subprocess.run(command, check=True)
+    shutil.rmtree(root / "var/runtime/bin", ignore_errors=True)
+
+
+def _mirror() -> list[str]:
+    """The Debian mirror this host's apt uses (debootstrap needs it when naming a script)."""
+    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for source in sources:
+        try:
+            text = source.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] or words[:1] == ["deb"]:
+                uri = words[1] if words[0] == "URIs:" else words[-3]
+                if uri.rstrip("/").endswith("/debian"):
+                    return [uri]
+    raise SystemExit("cannot find a Debian mirror in /etc/apt/sources.list(.d); add one")
+
+
 def build(python: str, arch: str, client: docker.DockerClient) -> str:
+    """The stand-in's tag, built first if this engine does not have it; a build of the same tag
+    by another process on this machine is waited for, not repeated."""
     tag = tag_for(python, arch)
-    try:
-        client.images.get(tag)
-        return tag
-    except ImageNotFound:
-        pass
-    suite, debian_arch, platform = RECIPES[(python, arch)]
+    lock = Path(tempfile.gettempdir()) / f"{tag.replace(':', '-')}.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            client.images.get(tag)
+            return tag
+        except ImageNotFound:
+            return _build(tag, python, arch, client)
+
+
+def _build(tag: str, python: str, arch: str, client: docker.DockerClient) -> str:
+    suite, debian_arch, platform, interpreter, _ = RECIPES[(python, arch)]
     print(f"building {tag} from Debian {suite} ({debian_arch})", file=sys.stderr, flush=True)
+    script = SCRIPTS.get(suite)
+    where = [*_mirror(), f"/usr/share/debootstrap/scripts/{script}"] if script else []
     with tempfile.TemporaryDirectory(prefix="lambdazip-standin-") as scratch:
         root = Path(scratch) / "rootfs"
         subprocess.run(
@@ -123,14 +186,16 @@ def build(python: str, arch: str, client: docker.DockerClient) -> str:
                 "debootstrap",
                 "--variant=minbase",
                 f"--arch={debian_arch}",
-                "--include=python3,python3-pip,ca-certificates",
+                f"--include={interpreter},{PACKAGES}",
                 suite,
                 str(root),
+                *where,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
         _shape(root, python)
+        _runtime_dir(root, python, arch)
         context = Path(scratch) / "context"
         context.mkdir()
         with tarfile.open(context / "rootfs.tar", "w") as rootfs:
@@ -161,9 +226,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tag", nargs=2, metavar=("PYTHON", "ARCH"))
     args = parser.parse_args(argv)
     client = docker.from_env()
-    wanted = [tuple(args.tag)] if args.tag else list(RECIPES)
-    for python, arch in wanted:
+    if args.tag:
+        python, arch = args.tag
         print(build(python, arch, client))
+        return 0
+    # the emulated (arm64) debootstraps use one core for minutes, the native ones mostly wait on
+    # the network and the disk: two lanes, one per architecture, each slowest last
+    lanes = [
+        sorted((k for k in RECIPES if k[1] == arch), key=lambda k: RECIPES[k].slow)
+        for arch in ("x86_64", "arm64")
+    ]
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        done = [
+            pool.submit(lambda lane: [build(*key, client) for key in lane], lane) for lane in lanes
+        ]
+        for tags in done:
+            for tag in tags.result():
+                print(tag)
     return 0
 
 
