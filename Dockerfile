@@ -1,7 +1,8 @@
 # The build image: the Lambda Python image of the target (official by default, by digest if you
-# pin one) plus the standard-library scripts that run inside it (install, probe, invoke) and the
-# hash-locked pin of the optional installer uv. Nothing else is added, so
-# what is installed, probed and copied out is exactly what the runtime has.
+# pin one) plus the standard-library scripts that run inside it (install, probe, invoke, the zip
+# writer) and the hash-locked pin of the optional installer uv. Nothing else is added, so what is
+# installed, probed and packed is exactly what the runtime has, and the zip's deflated bytes are
+# the image's zlib's, whatever the host.
 #
 # build.py builds this through the engine's API for the target platform, with
 #   --build-arg BASE_IMAGE=public.ecr.aws/lambda/python:3.13-arm64 (or your --base-image)
@@ -10,7 +11,8 @@ ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.13-x86_64
 FROM ${BASE_IMAGE}
 
 COPY lambdazip/inside/install.py lambdazip/inside/probe.py lambdazip/inside/invoke.py \
-     lambdazip/inside/lambdazip_contract.py lambdazip/inside/uv-requirements.txt /lambdazip/
+     lambdazip/inside/lambdazip_contract.py lambdazip/inside/lambdazip_zip.py \
+     lambdazip/inside/uv-requirements.txt /lambdazip/
 WORKDIR /var/task
 # The official entrypoint wants exactly one argument, the handler; build work runs its own command.
 ENTRYPOINT []

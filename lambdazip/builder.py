@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .archive import ZipResult, collect, output_lock, sha256_file, write_zip
-from .checks import Kind, check_artifact
+from .archive import ZipResult, output_lock, sha256_file
+from .checks import check_artifact
 from .engine import Engine, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
 from .facts import ArtifactFacts, gather
@@ -38,8 +38,17 @@ from .images import Progress, build_context, job_image
 from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode
 from .probe import ProbeFacts, check_probe
-from .report import BaseImageModel, DistModel, LeftOutModel, Manifest, TargetModel
-from .transfer import read_in, tar_files, tar_members, unpack
+from .report import (
+    BaseImageModel,
+    DistModel,
+    InputsModel,
+    LeftOutModel,
+    Manifest,
+    PackerModel,
+    SourceModel,
+    TargetModel,
+)
+from .transfer import tar_files, tar_members, unpack
 from .tree import open_tree
 
 
@@ -69,10 +78,17 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
         r"([A-Za-z0-9_.\-]+(?:[=<>!~]=?[^\s,]+)?) has no (?:usable wheels|wheels with)", text
     )
     if missing:
+        runtime = plan.target.runtime
+        newest = (
+            runtime.uv_platform(plan.target.arch).split("-", 1)[1]
+            if plan.installer.value == "uv"
+            else f"manylinux_2_{runtime.glibc[1]}"
+        )
         return BuildFailed(
-            f"no wheel of {missing[1]} for {target}",
-            tip="choose a version that publishes a wheel for this runtime and CPU (source builds "
-            "are refused: they would compile on the build host's terms)",
+            f"no wheel of {missing[1]} for {target} (glibc {runtime.glibc_text}, "
+            f"{runtime.os}: {newest} or older)",
+            tip="choose a version that publishes such a wheel for this runtime and CPU (source "
+            "builds are refused: they would compile on the build host's terms)",
         )
     if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
         return BuildFailed(
@@ -174,13 +190,11 @@ def build(
             verify(plan.output)
         return reused
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
-        scratch = Path(scratch_name) / "tree"
-        tree = scratch / "python" if plan.kind is Kind.LAYER else scratch
-        probe, installer, timings = _install_in_image(engine, plan, image, progress, tree)
-        dropped = _drop_installer_leftovers(tree, {m.arcname for m in plan.sources})
+        scratch = Path(scratch_name)
+        built = _install_in_image(engine, plan, image, progress, scratch)
+        packed, probe = built.packed, built.probe
         progress.step("checking the result")
         # the zip is judged, once, as `check` judges it: the manifest carries the same warnings
-        packed = write_zip(Path(scratch_name) / "artifact.zip", collect(scratch), epoch=plan.epoch)
         with open_tree(packed.path) as opened:
             facts = gather(opened)
         findings = check_artifact(facts, plan.target, plan.kind) + check_probe(probe, plan.target)
@@ -205,9 +219,7 @@ def build(
             result = dataclasses.replace(packed, path=staged)
             if verify is not None:
                 verify(staged)
-            manifest = _manifest(
-                plan, key, base, installer, probe, facts, findings, result, dropped
-            )
+            manifest = _manifest(plan, key, base, built, facts, findings, result)
             with output_lock(plan.output):
                 _refuse_a_concurrent_result(plan.output, started, result.sha256)
                 write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
@@ -216,7 +228,7 @@ def build(
                 staged.unlink(missing_ok=True)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
     return BuildResult(
-        dataclasses.replace(result, path=plan.output), manifest, warnings, timings=timings
+        dataclasses.replace(result, path=plan.output), manifest, warnings, timings=built.timings
     )
 
 
@@ -239,34 +251,23 @@ def _refuse_a_concurrent_result(output: Path, started: float, ours: str) -> None
         )
 
 
-def _drop_installer_leftovers(tree: Path, keep: set[str]) -> list[tuple[str, str]]:
-    """What installers leave that Lambda never uses: uv's lock file, and console scripts in
-    bin/ (neither /opt/python/bin nor /var/task/bin is on Lambda's PATH). Files of the user's
-    own --src (``keep``) stay."""
-    dropped: list[tuple[str, str]] = []
-    lock = tree / ".lock"
-    if lock.is_file() and lock.stat().st_size == 0 and ".lock" not in keep:
-        lock.unlink()
-        dropped.append((".lock", "the installer's lock file"))
-    scripts = tree / "bin"
-    if scripts.is_dir() and not scripts.is_symlink():
-        for script in sorted(scripts.iterdir()):
-            if f"bin/{script.name}" in keep or not script.is_file():
-                continue
-            with script.open("rb") as fh:
-                shebang = fh.read(2) == b"#!"
-            if shebang:
-                script.unlink()
-                dropped.append((f"bin/{script.name}", "a console script: not on Lambda's PATH"))
-        if not any(scripts.iterdir()):
-            scripts.rmdir()
-    return dropped
+@dataclass(frozen=True)
+class _Built:
+    """What the build container made: the zip and the facts reported beside it."""
+
+    packed: ZipResult
+    probe: ProbeFacts
+    installer: str
+    producer: dict[str, object]
+    dropped: list[tuple[str, str]]
+    timings: dict[str, float]
 
 
 def _install_in_image(
-    engine: Engine, plan: BuildPlan, image: ImageInfo, progress: Progress, tree: Path
-) -> tuple[ProbeFacts, str, dict[str, float]]:
-    """Install, compile and probe in one container; the installed tree lands in ``tree``."""
+    engine: Engine, plan: BuildPlan, image: ImageInfo, progress: Progress, scratch: Path
+) -> _Built:
+    """Install, compile, probe and pack in one container; the zip and the facts land in
+    ``scratch``."""
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
     inside_plan = contract.InsidePlan(
         kind=plan.kind.value,
@@ -275,6 +276,13 @@ def _install_in_image(
         installer=plan.installer.value,
         cache=contract.CACHE_DIR if cache else None,
         bytecode=None if plan.bytecode is Bytecode.NONE else plan.bytecode.value,
+        platforms=plan.target.runtime.wheel_platform_tags(plan.target.arch),
+        uv_platform=plan.target.runtime.uv_platform(plan.target.arch),
+        pack=True,
+        epoch=plan.epoch,
+        keep=tuple(
+            m.arcname for m in plan.sources if m.arcname == ".lock" or m.arcname.startswith("bin/")
+        ),
     )
     inputs = {_relative(contract.REQUIREMENTS): plan.requirements.read_bytes()}
     if plan.ca_bundle is not None:
@@ -302,26 +310,64 @@ def _install_in_image(
             "compiling, probing"
         )
         code = container.run(keep)
-        if code in (contract.Exit.INSTALL_FAILED, contract.Exit.INSTALLER_UNAVAILABLE):
+        if code == contract.Exit.INSTALL_FAILED:
             raise _installer_error(output, plan)
+        if code == contract.Exit.INSTALLER_UNAVAILABLE:
+            cause = _installer_error(output, plan)
+            raise BuildFailed(
+                f"the image's pip could not install uv (for --installer uv): {cause.message}",
+                tip=f"{cause.tip}; or build with --installer pip",
+            )
         if code == contract.Exit.PROBE_FAILED:
             raise BuildFailed(
                 "the probe could not run in the image", tip="run again with -v to see its output"
+            )
+        if code == contract.Exit.PACK_FAILED:
+            said = next((x for x in output if x.startswith("lambdazip: cannot pack")), "")
+            raise BuildFailed(
+                said.removeprefix("lambdazip: ") or "the tree could not be packed",
+                tip="remove the link or special file from your --src (or report the package that "
+                "installs it)",
             )
         if code != contract.Exit.OK:
             raise BuildFailed(
                 f"the build container exited with {code}",
                 tip="run again with -v to see its output",
             )
-        progress.step("copying the result out of the container")
-        out = list(container.get(contract.OUT_DIR))
-        unpack(container.get(plan.install_root), tree, strip=1)
-    probe = read_in(out, contract.OUT_DIR, contract.PROBE_FACTS)
-    if probe is None:
-        raise BuildFailed("the probe wrote no facts", tip="run again with -v to see its output")
-    installer = (read_in(out, contract.OUT_DIR, contract.INSTALLER) or b"unknown").decode().strip()
-    timings = json.loads(read_in(out, contract.OUT_DIR, contract.TIMINGS) or b"{}")
-    return ProbeFacts.model_validate_json(probe), installer, timings
+        progress.step("copying the zip out of the container")
+        out = scratch / "out"
+        unpack(container.get(contract.OUT_DIR), out, strip=1)
+
+    def read(name: str) -> bytes | None:
+        path = out / name
+        return path.read_bytes() if path.is_file() else None
+
+    probe, packed_facts = read(contract.PROBE_FACTS), read(contract.PACKED)
+    if probe is None or packed_facts is None or not (out / contract.ARTIFACT).is_file():
+        raise BuildFailed(
+            "the build container left no facts or no zip", tip="run again with -v to see its output"
+        )
+    facts = json.loads(packed_facts)
+    zipped = facts["packed"]
+    packed = ZipResult(
+        out / contract.ARTIFACT,
+        zipped["sha256"],
+        zipped["zipped_size"],
+        zipped["unzipped_size"],
+        zipped["files"],
+    )
+    if sha256_file(packed.path) != packed.sha256:
+        raise BuildFailed(
+            "the zip changed on its way out of the container", tip="run the build again"
+        )
+    return _Built(
+        packed=packed,
+        probe=ProbeFacts.model_validate_json(probe),
+        installer=(read(contract.INSTALLER) or b"unknown").decode().strip(),
+        producer=facts["producer"],
+        dropped=[(str(path), str(reason)) for path, reason in facts["dropped"]],
+        timings=json.loads(read(contract.TIMINGS) or b"{}"),
+    )
 
 
 def _relative(path: str) -> str:
@@ -333,12 +379,10 @@ def _manifest(
     plan: BuildPlan,
     key: str,
     base: ImageInfo,
-    installer: str,
-    probe: ProbeFacts,
+    built: _Built,
     facts: ArtifactFacts,
     findings: list[Finding],
     result: ZipResult,
-    dropped: list[tuple[str, str]],
 ) -> Manifest:
     return Manifest(
         tool=f"lambdazip {__version__}",
@@ -357,12 +401,33 @@ def _manifest(
             repo_digests=list(base.repo_digests),
             architecture=base.architecture,
         ),
-        installer=installer,
+        installer=built.installer,
         bytecode=plan.bytecode.value,
+        packed_by=PackerModel.model_validate(built.producer),
+        inputs=InputsModel(
+            requirements=str(plan.requirements),
+            require_hashes=plan.require_hashes,
+            installer=plan.installer.value,
+            bytecode=plan.bytecode.value,
+            epoch=plan.epoch,
+            src=None if plan.src is None else str(plan.src),
+            include=list(plan.include),
+            sources=[
+                SourceModel(
+                    path=m.arcname,
+                    sha256=hashlib.sha256(Path(m.source).read_bytes()).hexdigest(),
+                    executable=m.executable,
+                )
+                for m in plan.sources
+            ],
+            handler=plan.handler,
+            name=plan.name,
+            environment=[k for k, _ in plan.environment],
+        ),
         distributions=DistModel.all_of(facts),
         left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out]
-        + [LeftOutModel(path=path, reason=reason) for path, reason in dropped],
-        probe=probe,
+        + [LeftOutModel(path=path, reason=reason) for path, reason in built.dropped],
+        probe=built.probe,
         findings=findings,
     )
 

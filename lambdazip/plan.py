@@ -80,6 +80,9 @@ class BuildPlan:
     sources: tuple[Member, ...] = ()  # what of --src is packed (source.py)
     left_out: tuple[LeftOut, ...] = ()  # and what is not, with why
     handler: str | None = None
+    include: tuple[
+        str, ...
+    ] = ()  # --include: what of --src was packed although left out by default
     smoke_event_sha256: str | None = None  # a verification the user asked for: part of the key
 
     @property
@@ -154,7 +157,7 @@ class BuildPlan:
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
-            digest.update(member.source.read_bytes() + b"\0")
+            digest.update(Path(member.source).read_bytes() + b"\0")
         return digest.hexdigest()
 
     def describe(self) -> list[str]:
@@ -260,6 +263,7 @@ def make_plan(
         force=force,
         require_hashes=locked.all_hashed,
         sources=selection.members if selection else (),
+        include=include,
         left_out=selection.left_out if selection else (),
         handler=handler,
         smoke_event_sha256=hashlib.sha256(smoke_event).hexdigest() if smoke_event else None,
@@ -271,8 +275,10 @@ def _check_source_size(src: Path | None, selection: Selection, kind: Kind) -> No
     size = selection.size
     if size <= UNZIPPED_LIMIT:
         return
-    largest = sorted(selection.members, key=lambda m: m.source.stat().st_size, reverse=True)[:3]
-    shown = ", ".join(f"{m.arcname} ({m.source.stat().st_size:,} bytes)" for m in largest)
+    largest = sorted(selection.members, key=lambda m: Path(m.source).stat().st_size, reverse=True)[
+        :3
+    ]
+    shown = ", ".join(f"{m.arcname} ({Path(m.source).stat().st_size:,} bytes)" for m in largest)
     raise UsageError(
         f"--src {src} is {size:,} bytes, over the {UNZIPPED_LIMIT:,} bytes Lambda allows a "
         f"{kind.value} unzipped; the largest: {shown}",

@@ -36,11 +36,18 @@ class DistModel(BaseModel):
     name: str
     version: str
     location: str
+    wheel_tags: list[str] = []  # the installed wheel's tags: which of its files was chosen
 
     @classmethod
     def all_of(cls, facts: ArtifactFacts) -> list[DistModel]:
         return [
-            cls(name=d.name, version=d.version, location=printable(d.location)) for d in facts.dists
+            cls(
+                name=d.name,
+                version=d.version,
+                location=printable(d.location),
+                wheel_tags=[printable(t) for t in d.tags],
+            )
+            for d in facts.dists
         ]
 
 
@@ -98,6 +105,46 @@ class LeftOutModel(BaseModel):
     reason: str
 
 
+class PackerModel(BaseModel):
+    """What deflated the zip: the image's interpreter and zlib (inside/lambdazip_zip.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    where: Literal["image"] = "image"
+    python: str
+    implementation: str
+    zlib: str
+    level: int
+
+
+class SourceModel(BaseModel):
+    """A file of the function's own code, as packed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    sha256: str
+    executable: bool = False
+
+
+class InputsModel(BaseModel):
+    """Everything besides the image that decides the zip's bytes: what `verify` rebuilds from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requirements: str  # the path given, as given
+    require_hashes: bool
+    installer: str
+    bytecode: str
+    epoch: int
+    src: str | None = None
+    include: list[str] = []
+    sources: list[SourceModel] = []
+    handler: str | None = None
+    name: str
+    environment: list[str] = []  # the names of the settings passed to the installer, not values
+
+
 class BaseImageModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -126,6 +173,8 @@ class Manifest(BaseModel):
     base_image: BaseImageModel
     installer: str
     bytecode: str
+    packed_by: PackerModel | None = None
+    inputs: InputsModel | None = None
     distributions: list[DistModel]
     left_out: list[LeftOutModel] = []  # of --src, by default rules, .lambdazipignore or secrets
     probe: ProbeFacts

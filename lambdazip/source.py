@@ -48,7 +48,7 @@ class Selection:
 
     @property
     def size(self) -> int:
-        return sum(m.source.stat().st_size for m in self.members)
+        return sum(Path(m.source).stat().st_size for m in self.members)
 
 
 Spec = pathspec.GitIgnoreSpec

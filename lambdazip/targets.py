@@ -131,13 +131,46 @@ class Runtime:
         return f"{self.glibc[0]}.{self.glibc[1]}"
 
     def wheel_platform_tags(self, arch: Arch) -> tuple[str, ...]:
-        """The manylinux platform tags installable here, best first (PEP 600 and legacy aliases)."""
+        """Every manylinux platform tag a wheel loadable here may carry, best first: PEP 600's
+        ``manylinux_2_Y`` from the runtime's glibc down to the oldest there is for the CPU, and
+        the legacy aliases (manylinux2014 = 2.17, manylinux2010 = 2.12, manylinux1 = 2.5)."""
         machine = arch.info.wheel_machine
         major, top = self.glibc
-        tags = [f"manylinux_{major}_{minor}_{machine}" for minor in range(top, 16, -1)]
+        oldest = 17 if arch is Arch.ARM64 else 5  # no aarch64 manylinux before manylinux2014
+        tags = [f"manylinux_{major}_{minor}_{machine}" for minor in range(top, oldest - 1, -1)]
         tags.append(f"manylinux2014_{machine}")
+        if arch is Arch.X86_64:
+            tags += [f"manylinux2010_{machine}", f"manylinux1_{machine}"]
         return tuple(tags)
 
+    def uv_platform(self, arch: Arch) -> str:
+        """uv's ``--python-platform`` for this runtime and CPU: the newest manylinux uv names
+        that is not newer than the runtime's glibc. uv names only some (UV_MANYLINUX): for
+        glibc 2.26 that is manylinux_2_17, so uv never takes a 2.24-2.26 wheel pip would take."""
+        minor = max(m for m in UV_MANYLINUX if m <= self.glibc[1])
+        return f"{arch.info.wheel_machine}-manylinux_2_{minor}"
+
+
+# What every Lambda Python runtime provides in /var/runtime (after the layers on sys.path): the AWS
+# SDK and its dependencies, and the runtime interface client. A function may bundle its own (AWS
+# recommends it, to choose the version); the probe reports the image's versions.
+RUNTIME_PROVIDED = (
+    "awslambdaric",
+    "boto3",
+    "botocore",
+    "jmespath",
+    "python-dateutil",
+    "s3transfer",
+    "six",
+    "urllib3",
+)
+# of those, each distribution pins these others to its own release line: bundle all or none, or
+# the runtime's copy of one meets the bundled copy of the other
+SDK_PINS = {"boto3": ("botocore", "s3transfer"), "s3transfer": ("botocore",)}
+
+# the manylinux_2_Y that uv (the pinned version, lambdazip/inside/uv-requirements.txt) accepts in
+# --python-platform (`uv pip install --help`)
+UV_MANYLINUX = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
 
 _AL2 = ("Amazon Linux 2", (2, 26))
 _AL2023 = ("Amazon Linux 2023", (2, 34))

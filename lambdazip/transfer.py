@@ -138,7 +138,7 @@ def tar_directory_entry(name: str, owner: str, mode: int = 0o700) -> bytes:
 
 def tar_members(members: Iterable[Member]) -> bytes:
     """A tar of chosen files (a function's selected sources), for put_archive."""
-    return _tar((m.arcname, m.source.read_bytes(), m.executable) for m in members)
+    return _tar((m.arcname, Path(m.source).read_bytes(), m.executable) for m in members)
 
 
 def tar_tree(tree: Tree, prefix: str = "") -> bytes:

@@ -131,17 +131,23 @@ def frozen_index() -> Path:
     return _built_once("frozen-index", key, fill)
 
 
-def tool_wheelhouse() -> Path:
-    """The wheels requirements-tool.txt pins for this host, downloaded once (hashes checked): what
-    a fresh venv installs the tool's dependencies from, without asking the index."""
+def tool_wheelhouse(python: str | None = None) -> Path:
+    """The wheels requirements-tool.txt pins for this host (or for CPython ``python`` on x86_64
+    Linux), downloaded once (hashes checked): what a fresh environment installs the tool's
+    dependencies from, without asking the index."""
 
     def fill(wheels: Path) -> None:
+        if python is not None:
+            _download(
+                TOOL_LOCK, wheels, python, RUNTIMES["3.14"].wheel_platform_tags(Arch.X86_64), "cp"
+            )
+            return
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
         command += ["--require-hashes", "--dest", str(wheels), "-r", str(TOOL_LOCK)]
         subprocess.run(command, check=True, env=clean_env())
 
-    key = TOOL_LOCK.read_text() + f"{sys.version_info[:2]} {sys.platform}"
-    return _built_once("tool-wheelhouse", key, fill)
+    where = f"{python} linux x86_64" if python else f"{sys.version_info[:2]} {sys.platform}"
+    return _built_once("tool-wheelhouse", TOOL_LOCK.read_text() + where, fill)
 
 
 def newer() -> int:

@@ -7,7 +7,7 @@ import os
 import stat
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,7 +127,7 @@ def test_a_link_out_of_the_tree_is_refused(tmp_path: Path) -> None:
     tree.mkdir()
     (tmp_path / "secret").write_text("token")
     (tree / "leak").symlink_to(tmp_path / "secret")
-    with pytest.raises(OutputError, match="not a regular file inside"):
+    with pytest.raises(OutputError, match="leak links outside the tree"):
         collect(tree)
 
 
@@ -137,3 +137,41 @@ def test_an_unwritable_destination_is_one_error(tmp_path: Path) -> None:
     (tree / "a.py").write_text("")
     with pytest.raises(OutputError, match="cannot write"):
         write_zip(tmp_path / "missing-dir" / "out.zip", collect(tree))
+
+
+def test_links_inside_the_tree_are_stored_as_what_they_point_to(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    (tree / "pkg" / "data").mkdir(parents=True)
+    (tree / "pkg" / "data" / "x.txt").write_text("x")
+    (tree / "pkg" / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "pkg" / "run.sh").chmod(0o755)
+    (tree / "pkg" / "alias.sh").symlink_to("run.sh")
+    (tree / "pkg" / "more").symlink_to("data")
+    members = {m.arcname: m for m in collect(tree, "python")}
+    assert sorted(members) == [
+        "python/pkg/alias.sh",
+        "python/pkg/data/x.txt",
+        "python/pkg/more/x.txt",
+        "python/pkg/run.sh",
+    ]
+    assert members["python/pkg/alias.sh"].executable
+    assert not members["python/pkg/more/x.txt"].executable
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda t: (t / "gone").symlink_to("nothing"), "gone links to nothing"),
+        (lambda t: (t / "loop").symlink_to("."), "loop links to a directory that contains it"),
+        (lambda t: os.mkfifo(t / "pipe"), "pipe is not a regular file"),
+    ],
+    ids=["dangling", "loop", "fifo"],
+)
+def test_what_cannot_be_a_zip_member_is_named(
+    tmp_path: Path, make: Callable[[Path], None], said: str
+) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    make(tree)
+    with pytest.raises(OutputError, match=said):
+        collect(tree)

@@ -190,7 +190,7 @@ def test_a_requirement_without_a_wheel_leaves_dist_untouched(
     )
     err = capsys.readouterr().err
     assert code == 9
-    assert "error: no wheel of docopt==0.6.2 for python3.11 on x86_64;" in err
+    assert "error: no wheel of docopt==0.6.2 for python3.11 on x86_64 (glibc 2.26, " in err
     assert "Traceback" not in err
     assert sorted(p.name for p in dist.iterdir()) == ["layer-python3.11-x86_64.zip"]
     assert previous.read_bytes() == b"the previous artifact"

@@ -127,9 +127,21 @@ UV_HASH = """error: Failed to download `typing-extensions==4.16.0`
 @pytest.mark.parametrize(
     ("output", "message"),
     [
-        (PIP_NO_WHEEL, "no wheel of docopt==0.6.2 for python3.13 on arm64"),
-        (UV_NO_WHEEL, "no wheel of docopt==0.6.2 for python3.13 on arm64"),
-        (UV_NO_PLATFORM_WHEEL, "no wheel of numpy==2.4.6 for python3.13 on arm64"),
+        (
+            PIP_NO_WHEEL,
+            "no wheel of docopt==0.6.2 for python3.13 on arm64 (glibc 2.34, "
+            "Amazon Linux 2023: manylinux_2_34 or older)",
+        ),
+        (
+            UV_NO_WHEEL,
+            "no wheel of docopt==0.6.2 for python3.13 on arm64 (glibc 2.34, "
+            "Amazon Linux 2023: manylinux_2_34 or older)",
+        ),
+        (
+            UV_NO_PLATFORM_WHEEL,
+            "no wheel of numpy==2.4.6 for python3.13 on arm64 (glibc 2.34, "
+            "Amazon Linux 2023: manylinux_2_34 or older)",
+        ),
         (PIP_HASH, "a downloaded file does not match the hash in the requirements"),
         (UV_HASH, "a downloaded file does not match the hash in the requirements"),
         ("ERROR: something new", "uv failed in the python3.13 on arm64 image: something new"),

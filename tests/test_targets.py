@@ -68,8 +68,22 @@ def test_runtime_table() -> None:
     assert r312.image(Arch.ARM64) == "public.ecr.aws/lambda/python:3.12-arm64"
     assert r312.cache_tag == "cpython-312"
     assert r311.wheel_platform_tags(Arch.X86_64)[0] == "manylinux_2_26_x86_64"
-    assert r311.wheel_platform_tags(Arch.X86_64)[-1] == "manylinux2014_x86_64"
+    assert r311.wheel_platform_tags(Arch.X86_64)[-3:] == (
+        "manylinux2014_x86_64",
+        "manylinux2010_x86_64",
+        "manylinux1_x86_64",
+    )
+    assert "manylinux_2_5_x86_64" in r311.wheel_platform_tags(Arch.X86_64)
     assert "manylinux_2_27_x86_64" not in r311.wheel_platform_tags(Arch.X86_64)
+    # aarch64 wheels start at manylinux2014 (glibc 2.17)
+    assert r312.wheel_platform_tags(Arch.ARM64)[0] == "manylinux_2_34_aarch64"
+    assert r312.wheel_platform_tags(Arch.ARM64)[-2:] == (
+        "manylinux_2_17_aarch64",
+        "manylinux2014_aarch64",
+    )
+    # uv names only some manylinux versions: the newest not past the runtime's glibc
+    assert r311.uv_platform(Arch.X86_64) == "x86_64-manylinux_2_17"
+    assert r312.uv_platform(Arch.ARM64) == "aarch64-manylinux_2_34"
     assert [v for v, r in RUNTIMES.items() if r.status is not RuntimeStatus.RETIRED] == [
         "3.10",
         "3.11",

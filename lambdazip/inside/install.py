@@ -15,14 +15,17 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if TYPE_CHECKING:
     from lambdazip.inside import lambdazip_contract as contract
+    from lambdazip.inside import lambdazip_zip
 else:
-    sys.path.append(HERE)  # the contract is beside this script
+    sys.path.append(HERE)  # the contract and the zip writer are beside this script
     import lambdazip_contract as contract
+    import lambdazip_zip
 
     sys.path.remove(HERE)
 
@@ -35,8 +38,10 @@ def run(command: list[str], **kwargs: Any) -> int:
     return subprocess.call(command, stdin=subprocess.DEVNULL, **kwargs)
 
 
-def pip_command(plan: Plan, target: str) -> list[str]:
+def pip_command(plan: Plan, target: str, platforms: tuple[str, ...] = ()) -> list[str]:
     command = [sys.executable, "-m", "pip", "install", "--target", target]
+    for tag in platforms:  # the runtime's tags, not the ones this image's libc would allow
+        command += ["--platform", tag]
     command += ["--no-compile", "--only-binary=:all:", "--no-input", "--disable-pip-version-check"]
     command += ["--progress-bar", "off", "--no-warn-script-location"]
     if plan.cache:
@@ -64,6 +69,8 @@ def uv_command(plan: Plan, uv: str) -> list[str]:
     target = contract.install_root(plan.kind)
     command = [uv, "pip", "install", "--python", sys.executable, "--target", target]
     command += ["--only-binary", ":all:", "--link-mode", "copy", "--no-progress"]
+    if plan.uv_platform:  # the runtime's glibc ceiling, not this image's
+        command += ["--python-platform", plan.uv_platform]
     if plan.cache:
         command += ["--cache-dir", os.path.join(plan.cache, "uv")]
     else:
@@ -86,7 +93,7 @@ def installer_version(uv: str | None) -> str:
 def install(plan: Plan, uv: str | None) -> int:
     target = contract.install_root(plan.kind)
     os.makedirs(target, exist_ok=True)
-    command = uv_command(plan, uv) if uv else pip_command(plan, target)
+    command = uv_command(plan, uv) if uv else pip_command(plan, target, plan.platforms)
     if plan.require_hashes:
         command.append("--require-hashes")
     command += ["-r", plan.requirements]
@@ -129,6 +136,49 @@ def probe(plan: Plan) -> int:
         return run(command, stdout=out, cwd="/")
 
 
+def drop_installer_leftovers(root: str, keep: tuple[str, ...]) -> list[list[str]]:
+    """What installers leave that Lambda never uses: uv's (empty) lock file, and console scripts
+    in bin/ (neither /opt/python/bin nor /var/task/bin is on Lambda's PATH). Files of the user's
+    own code (``keep``) stay. Returns [path, reason] pairs."""
+    dropped: list[list[str]] = []
+    lock = os.path.join(root, ".lock")
+    if ".lock" not in keep and os.path.isfile(lock) and os.path.getsize(lock) == 0:
+        os.unlink(lock)
+        dropped.append([".lock", "the installer's lock file"])
+    scripts = os.path.join(root, "bin")
+    if os.path.isdir(scripts) and not os.path.islink(scripts):
+        for name in sorted(os.listdir(scripts)):
+            path = os.path.join(scripts, name)
+            if f"bin/{name}" in keep or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as fh:
+                shebang = fh.read(2) == b"#!"
+            if shebang:
+                os.unlink(path)
+                dropped.append([f"bin/{name}", "a console script: not on Lambda's PATH"])
+        if not os.listdir(scripts):
+            os.rmdir(scripts)
+    return dropped
+
+
+def pack(plan: Plan) -> int:
+    """The zip, made here by this image's interpreter and zlib: its bytes depend on the inputs and
+    the image alone. Beside it, what made it and what was left out."""
+    root = contract.install_root(plan.kind)
+    dropped = drop_installer_leftovers(root, plan.keep)
+    prefix = "python" if plan.kind == "layer" else ""
+    artifact = os.path.join(contract.OUT_DIR, contract.ARTIFACT)
+    try:
+        packed = lambdazip_zip.write(artifact, lambdazip_zip.collect(root, prefix), plan.epoch)
+    except (lambdazip_zip.NotPackable, OSError) as exc:
+        print(f"lambdazip: cannot pack {root}: {exc}", flush=True)
+        return contract.Exit.PACK_FAILED
+    facts = {"packed": asdict(packed), "producer": lambdazip_zip.producer(), "dropped": dropped}
+    with open(os.path.join(contract.OUT_DIR, contract.PACKED), "w") as fh:
+        json.dump(facts, fh)
+    return contract.Exit.OK
+
+
 def main(argv: list[str]) -> int:
     try:
         plan = Plan.from_json(argv[0])
@@ -162,6 +212,12 @@ def main(argv: list[str]) -> int:
     if probe(plan) != 0:
         return contract.Exit.PROBE_FAILED
     timings["probe"] = time.perf_counter() - started
+    if plan.pack:
+        started = time.perf_counter()
+        code = pack(plan)
+        if code != contract.Exit.OK:
+            return code
+        timings["pack"] = time.perf_counter() - started
     with open(os.path.join(contract.OUT_DIR, contract.TIMINGS), "w") as fh:
         json.dump(timings, fh)
     return contract.Exit.OK

@@ -19,6 +19,7 @@ PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official i
 TASK_ROOT = "/var/task"  # where Lambda unpacks a function
 OPT = "/opt"  # where Lambda unpacks the layers
 LAYER_ROOT = "/opt/python"  # where a layer's packages go
+RUNTIME_DIR = "/var/runtime"  # the runtime's own: AWS's client (awslambdaric), boto3, botocore
 INSIDE_DIR = "/lambdazip"  # where the Dockerfile puts FILES
 IN_DIR = f"{INSIDE_DIR}/in"  # what the host puts in: the requirements, the CA bundle
 OUT_DIR = f"{INSIDE_DIR}/out"  # what the host takes out: the probe's facts, the installer, timings
@@ -33,9 +34,20 @@ OUTCOME = f"{OUTCOME_DIR}/outcome.json"
 PROBE_FACTS = "probe.json"
 INSTALLER = "installer.txt"
 TIMINGS = "timings.json"
+ARTIFACT = "artifact.zip"  # the zip, packed in the image (lambdazip_zip)
+PACKED = "packed.json"  # what packed it, and what was left out of it
 
 # what the build image carries (the Dockerfile copies these into INSIDE_DIR)
-FILES = ("install.py", "probe.py", "invoke.py", "lambdazip_contract.py", "uv-requirements.txt")
+FILES = (
+    "install.py",
+    "probe.py",
+    "invoke.py",
+    "lambdazip_contract.py",
+    "lambdazip_zip.py",
+    "uv-requirements.txt",
+)
+
+INIT_LIMIT = 10.0  # seconds: Lambda's limit on the init phase of an on-demand function
 
 # Lambda runs the handler as an unprivileged user (sbx_user1051); invoke does the same
 HANDLER_USER = "993:990"
@@ -51,6 +63,8 @@ class Exit(enum.IntEnum):
     INSTALLER_UNAVAILABLE = 12  # uv could not be installed by the image's pip
     HANDLER_FAILED = 13  # invoke: the handler could not be imported, or raised
     IMAGE_MISMATCH = 14  # invoke: the image's Python or CPU is not the target's
+    PACK_FAILED = 15  # the tree could not be packed (a link out of it, a special file)
+    NO_RUNTIME_CLIENT = 16  # invoke: the image has no awslambdaric in RUNTIME_DIR
 
 
 def install_root(kind: str) -> str:
@@ -68,6 +82,16 @@ def lambda_sys_path(version: str, task_root: str = TASK_ROOT, opt: str = OPT) ->
     ]
 
 
+def runtime_sys_path(version: str) -> list[str]:
+    """All of sys.path that Lambda puts before the standard library: lambda_sys_path, then the
+    runtime's site-packages, then RUNTIME_DIR (the runtime's own boto3 comes after the layers)."""
+    return [
+        *lambda_sys_path(version),
+        f"/var/lang/lib/python{version}/site-packages",
+        RUNTIME_DIR,
+    ]
+
+
 @dataclass(frozen=True)
 class InsidePlan:
     """What install.py is asked to do; the host makes it, install.py reads it (one JSON argument).
@@ -78,6 +102,12 @@ class InsidePlan:
     installer       "pip" (the image's own) or "uv" (pinned, hash-verified, installed by that pip)
     cache           a directory that outlives the container (a named volume), or None
     bytecode        "checked-hash", "unchecked-hash" or None: PEP 552 pycs
+    platforms       the wheel platform tags the runtime can load, best first (its glibc ceiling,
+                    not the build image's): pip's --platform values; empty: the image's own
+    uv_platform     the same for uv's --python-platform, or None: the image's own
+    pack            whether to pack the zip (OUT_DIR/ARTIFACT) after the probe
+    epoch           the one timestamp of every member of the zip (SOURCE_DATE_EPOCH)
+    keep            files of the user's own code that the installer's leftovers rule spares
     """
 
     kind: str
@@ -87,6 +117,11 @@ class InsidePlan:
     installer: str = "pip"
     cache: str | None = None
     bytecode: str | None = None
+    platforms: tuple[str, ...] = ()
+    uv_platform: str | None = None
+    pack: bool = False
+    epoch: int = 315532800
+    keep: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)
@@ -104,6 +139,10 @@ class InsidePlan:
         unknown = sorted(set(document) - known)
         if unknown:
             raise ValueError(f"unknown plan keys: {', '.join(unknown)}")
+        for name in ("platforms", "keep"):
+            if not isinstance(document.get(name, []), list):
+                raise ValueError(f"{name} is not a list")
+            document[name] = tuple(document.get(name, ()))
         plan = cls(**document)
         if plan.kind not in ("layer", "function"):
             raise ValueError(f"unknown kind {plan.kind!r}")
