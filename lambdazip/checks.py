@@ -20,7 +20,7 @@ from .facts import ArtifactFacts, Dist, Pyc
 from .findings import Finding, Severity
 from .native import build_hint, check_abi3_tags, check_native
 from .rules import finding
-from .targets import RuntimeStatus, Target, python_of_magic
+from .targets import SDK_PINS, RuntimeStatus, Target, python_of_magic
 
 __all__ = ["Kind", "check_artifact", "detect_kind"]
 
@@ -185,6 +185,30 @@ def _pinned_core(dist: Dist) -> str | None:
             if pins:
                 return pins[0]
     return None
+
+
+def check_sdk(composed: Composed) -> list[Finding]:
+    """The AWS SDK bundled in part: a distribution that pins another (boto3 -> botocore) with
+    only one of the two in the zip and its layers, so the runtime's copy supplies the other."""
+    bundled = composed.effective_dists()
+    findings: list[Finding] = []
+    for dependent, pinned in sorted(SDK_PINS.items()):
+        for other in pinned:
+            if (dependent in bundled) == (other in bundled):
+                continue
+            have, lack = (dependent, other) if dependent in bundled else (other, dependent)
+            part, dist = bundled[have]
+            findings.append(
+                finding(
+                    code="sdk-split",
+                    path=part.show(dist.dist_info or dist.name),
+                    expected=f"{dependent} and {other} both bundled, or neither",
+                    found=f"{have} {dist.version} bundled, {lack} from the runtime",
+                    remedy=f"bundle {lack} at the version {dependent} pins (install both from "
+                    f"one lock), or leave {have} out to use the runtime's pair",
+                )
+            )
+    return findings
 
 
 def check_pydantic_core(composed: Composed, target: Target, kind: Kind) -> list[Finding]:
@@ -387,6 +411,7 @@ def check_artifact(
         findings += check_layout(part, target, part_kind)
         findings += check_bytecode(part, target)
     findings += check_pydantic_core(composed, target, kind)
+    findings += check_sdk(composed)
     findings += check_size(composed)
     order = {Severity.ERROR: 0, Severity.WARNING: 1}
     return sorted(findings, key=lambda f: (order[f.severity], f.path, f.code))

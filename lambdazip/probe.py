@@ -57,6 +57,7 @@ class ProbeFacts(BaseModel):
     sys_path: list[str]
     pydantic_core: PydanticCoreFiles | None
     distributions: list[ProbeDistribution]
+    runtime_distributions: list[ProbeDistribution] = []  # in /var/runtime: boto3, awslambdaric
     imports: list[ImportResult]
     pydantic: PydanticValidation | None
 

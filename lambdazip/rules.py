@@ -74,6 +74,10 @@ _TABLE = (
          "layers"),
     Rule("zipped-size", W, "over 50 MiB zipped: upload through S3"),
     Rule("runtime-deprecated", W, "the runtime is deprecated by AWS Lambda"),
+    Rule("sdk-split", W, "the zip (with its layers) bundles boto3 without the botocore or "
+         "s3transfer it pins, or those without boto3: Python then pairs the bundled one with "
+         "the runtime's copy of the other (`/var/runtime`), versions that were never released "
+         "together"),
     # what the probe saw inside the image
     Rule("image-machine", E, "the image's CPU is not the target's"),
     Rule("image-ext-suffix", E, "the image's Python is not the target's (EXT_SUFFIX)"),

@@ -74,6 +74,11 @@ class Invocation:
     init_ms: float | None
     duration_ms: float | None
     logs: list[str]  # what the function (and the interpreter) printed
+    request_id: str | None = None
+    billed_ms: int | None = None
+    memory_mb: int | None = None
+    max_memory_mb: int | None = None
+    report: str | None = None  # CloudWatch's REPORT line
 
 
 def invoke(
@@ -122,7 +127,8 @@ def invoke(
             # the handler runs unprivileged: the outcome volume is the one place it may write
             loader.put(contract.INSIDE_DIR, tar_directory_entry("outcome", contract.HANDLER_USER))
         invoke_py = f"{contract.INSIDE_DIR}/invoke.py"
-        command = [contract.PYTHON, *python_flags, "-I", invoke_py, "--handler", handler]
+        command = [contract.PYTHON, "-I", invoke_py, "--handler", handler]
+        command += [f"--python-flag={flag}" for flag in python_flags]
         command += ["--event", contract.EVENT, "--timeout", str(timeout), "--memory", str(memory)]
         command += ["--python", target.runtime.version, "--machine", target.arch.info.uname_machine]
         with engine.container(
@@ -145,12 +151,15 @@ def invoke(
             progress.step(f"invoking {handler} in {reference}")
             logs: list[str] = []
 
-            def keep(line: str) -> None:
-                logs.append(line)
-                progress.detail(line)
+            def keep(output: str) -> None:
+                # the runtime client writes a multi-line record (a traceback) as one line, its
+                # line breaks as \r, for CloudWatch to keep together: shown here as lines
+                for line in output.split("\r"):
+                    logs.append(line)
+                    progress.detail(line)
 
-            try:
-                code = runner.run(keep, timeout=timeout)
+            try:  # invoke.py keeps Lambda's limits; this is the net under it
+                code = runner.run(keep, timeout=max(contract.INIT_LIMIT, timeout) + timeout + 30)
             except TimedOut as exc:
                 raise InvokeFailed(
                     f"{handler}: Task timed out after {timeout:g} seconds",
@@ -172,6 +181,12 @@ def invoke(
             "code); run with -v for its output",
         )
     fields = json.loads(written)
+    if code == contract.Exit.NO_RUNTIME_CLIENT:
+        raise ImageError(
+            f"{reference} has no Lambda runtime interface client (awslambdaric in "
+            f"{contract.RUNTIME_DIR}): nothing was run",
+            tip="use the official Lambda Python image (or a --base-image built on it)",
+        )
     if code == contract.Exit.IMAGE_MISMATCH:
         seen = fields.get("image") or {}
         raise ImageError(
@@ -187,4 +202,9 @@ def invoke(
         init_ms=fields.get("init_ms"),
         duration_ms=fields.get("duration_ms"),
         logs=[line for line in logs if line != ""],
+        request_id=fields.get("request_id"),
+        billed_ms=fields.get("billed_ms"),
+        memory_mb=fields.get("memory_mb"),
+        max_memory_mb=fields.get("max_memory_mb"),
+        report=fields.get("report"),
     )

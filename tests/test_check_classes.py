@@ -467,3 +467,42 @@ def test_check_into_a_closed_pipe(tmp_path: Path) -> None:
         assert result.stdout.startswith("warning: python/pkg/helper")
         assert result.stdout.count("\n") == 1
         assert result.stderr.strip().splitlines()[-1] == "141"
+
+
+def _sdk(project: str) -> Path:
+    """The AWS SDK's pure wheels, at the versions the stand-ins' /var/runtime pins."""
+    text = (wheels.REPO / "tests" / "standin-runtime.txt").read_text()
+    version = text.split(f"\n{project}==", 1)[1].split()[0]
+    return wheels.fetch(project, version)
+
+
+@pytest.mark.parametrize(
+    ("bundled", "split"),
+    [
+        (
+            ("boto3",),
+            {
+                "boto3 1.43.123 bundled, botocore from the runtime",
+                "boto3 1.43.123 bundled, s3transfer from the runtime",
+            },
+        ),
+        (
+            ("botocore",),
+            {
+                "botocore 1.43.123 bundled, boto3 from the runtime",
+                "botocore 1.43.123 bundled, s3transfer from the runtime",
+            },
+        ),
+        (("boto3", "botocore", "s3transfer"), set()),
+    ],
+    ids=["boto3-alone", "botocore-alone", "the-whole-sdk"],
+)
+def test_an_sdk_bundled_in_part_meets_the_runtimes_copy(
+    tmp_path: Path, check: CheckRunner, bundled: tuple[str, ...], split: set[str]
+) -> None:
+    function = wheels.pack(tmp_path / "f.zip", [_sdk(p) for p in bundled], prefix="")
+    result = check(function, "x86_64", "3.13", "--json")
+    assert result.code == 0, result.err
+    found = json.loads(result.out)["findings"]
+    assert {f["found"] for f in found if f["code"] == "sdk-split"} == split
+    assert all(f["severity"] == "warning" for f in found if f["code"] == "sdk-split")

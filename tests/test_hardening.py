@@ -5,6 +5,7 @@ ends, Lambda's bounds and user, and the image's own Python checked before anythi
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -119,8 +120,20 @@ def greedy(event, context):
     hog = bytearray(400 * 1024 * 1024)
     return len(hog)
 def who(event, context):
-    return {"uid": os.getuid(), "memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]}
+    return {"uid": os.getuid(), "memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+            "left_ms": context.get_remaining_time_in_millis(), "id": context.aws_request_id}
+def sdk(event, context):
+    import boto3  # not in the zip: the runtime's own, as on Lambda
+    return {"boto3": boto3.__version__, "from": boto3.__file__}
+def raises(event, context):
+    raise ValueError("no such order")
 """
+ERROR = "Runtime exited with error"
+REPORT = re.compile(
+    r"REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>[0-9.]+) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<size>\d+) MB\t"
+    r"Max Memory Used: (?P<used>\d+) MB\tInit Duration: (?P<init>[0-9.]+) ms"
+)
 
 
 def test_invoke_reports_what_happened_whatever_the_handler_does(
@@ -136,13 +149,39 @@ def test_invoke_reports_what_happened_whatever_the_handler_does(
     assert main([*base, "--handler", "app.loud"], env={}) == 0
     assert json.loads(capsys.readouterr().out)["result"] == {"printed": 6}
     assert main([*base, "--handler", "app.leaves"], env={}) == 10
-    assert "Runtime.ExitError: Runtime exited with error: exit status 3" in capsys.readouterr().err
+    assert re.search(
+        rf"Runtime.ExitError: RequestId: \S+ Error: {ERROR}: exit status 3$",
+        capsys.readouterr().err.splitlines()[-1].split(";")[0],
+    )
     assert main([*base, "--handler", "app.vanishes"], env={}) == 10
-    assert "Runtime.ExitError: the runtime exited with status 4" in capsys.readouterr().err
+    assert "Runtime.ExitError: RequestId: " in (err := capsys.readouterr().err)
+    assert f"{ERROR}: exit status 4" in err
     assert main([*base, "--handler", "app.greedy", "--memory", "128"], env={}) == 10
-    assert "Runtime.OutOfMemory: it used more than 128 MB" in capsys.readouterr().err
-    assert main([*base, "--handler", "app.who", "--memory", "256"], env={}) == 0
-    assert json.loads(capsys.readouterr().out)["result"] == {"uid": 993, "memory": "256"}
+    err = capsys.readouterr().err
+    assert "Runtime.OutOfMemory: RequestId: " in err, err
+    assert f"{ERROR}: signal: killed" in err, err
+    assert "raise --memory" in err
+
+    # the runtime's own error document, through AWS's client
+    assert main([*base, "--handler", "app.raises"], env={}) == 10
+    err = capsys.readouterr().err
+    assert "app.raises failed: ValueError: no such order" in err, err
+
+    assert main([*base, "--handler", "app.who", "--memory", "256", "--timeout", "7"], env={}) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["result"]["uid"] == 993
+    assert out["result"]["memory"] == "256"
+    assert 0 < out["result"]["left_ms"] <= 7000
+    report = REPORT.fullmatch(out["report"])
+    assert report, out["report"]
+    assert report["id"] == out["request_id"] == out["result"]["id"]
+    assert report["size"] == "256"
+    assert 0 < int(report["used"]) < 256
+    assert int(report["billed"]) >= float(report["duration"]) + float(report["init"])
+
+    assert main([*base, "--handler", "app.sdk"], env={}) == 0
+    result = json.loads(capsys.readouterr().out)["result"]
+    assert result["from"].startswith("/var/runtime/boto3/"), result
 
 
 def test_invoke_refuses_an_image_of_another_python(

@@ -4,6 +4,7 @@ as Lambda calls a handler, the build cache, and the parallel matrix."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import time
@@ -273,5 +274,9 @@ def test_a_handler_that_does_not_return_in_time_is_stopped(
     )
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 10
-    assert last.startswith("error: slow.handler: Task timed out after 3 seconds;")
+    assert re.match(
+        r"error: slow.handler failed: Sandbox.Timedout: RequestId: \S+ Error: Task timed out "
+        r"after 3.00 seconds;",
+        last,
+    ), last
     assert time.monotonic() - started < 60

@@ -69,11 +69,13 @@ def pydantic_core_facts() -> dict[str, Any] | None:
     return {"version": dist.version, "files": sorted(set(files))}
 
 
-def distributions() -> list[dict[str, str]]:
+def distributions(path: list[str] | None = None) -> list[dict[str, str]]:
+    """The distributions on sys.path (or on ``path``), each as importlib finds it first."""
     from importlib import metadata
 
     seen: dict[str, dict[str, str]] = {}
-    for dist in metadata.distributions():
+    found = metadata.distributions() if path is None else metadata.distributions(path=path)
+    for dist in found:
         name = dist.metadata["Name"]
         if name and name.lower() not in seen:
             seen[name.lower()] = {"name": name, "version": dist.version}
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         "sys_path": sys.path,
         "pydantic_core": pydantic_core_facts(),
         "distributions": distributions(),
+        # what the runtime itself provides, after the layers: the AWS SDK, the runtime client
+        "runtime_distributions": distributions([contract.RUNTIME_DIR]),
         "imports": import_all(modules),
     }
     facts["pydantic"] = validate_pydantic() if facts["pydantic_core"] is not None else None
