@@ -27,6 +27,7 @@ from .options import (
     Options,
     ProbeOptions,
     PublishOptions,
+    VerifyOptions,
 )
 from .plan import DEFAULT_BYTECODE, DEFAULT_INSTALLER, Bytecode, Installer
 from .targets import SUPPORTED_VERSIONS, parse_arch, parse_runtime
@@ -71,6 +72,7 @@ def _build_parser(prog: str = "lambdazip") -> argparse.ArgumentParser:
     _add_matrix(sub)
     _add_publish(sub)
     _add_cache(sub)
+    _add_verify(sub)
     return parser
 
 
@@ -339,6 +341,29 @@ def _add_cache(sub: _Commands) -> None:
     cache.add_argument("--base-image", help="default: the official image of the target")
     _add_verbosity(cache)
     cache.set_defaults(func=commands.run_cache, options=CacheOptions)
+
+
+def _add_verify(sub: _Commands) -> None:
+    verify = sub.add_parser(
+        "verify",
+        help="rebuild a zip from its manifest alone and compare the bytes",
+        description="An independent rebuild: the base image by the ID (or digest) the manifest "
+        "records, the requirements and the function's code checked against the sha256 it "
+        "records, the same options; then 'reproduced', or the first member that differs and why. "
+        "Exit 0 only when the bytes are equal.",
+    )
+    verify.add_argument("zip", type=Path, help="the zip (its .manifest.json beside it)")
+    verify.add_argument(
+        "-r", "--requirements", type=Path, help="default: the path the manifest records"
+    )
+    verify.add_argument("--src", type=Path, help="a function's code (default: the manifest's)")
+    verify.add_argument("--ca-bundle", type=Path, help="as for build (default: PIP_CERT, ...)")
+    verify.add_argument(
+        "-o", "--output-dir", type=Path, help="keep the rebuild here (default: nowhere)"
+    )
+    verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    _add_verbosity(verify)
+    verify.set_defaults(func=commands.run_verify, options=VerifyOptions)
 
 
 def _add_target(

@@ -5,6 +5,7 @@ errors into a line and a code."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import tempfile
@@ -15,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import source_date_epoch
+from .archive import sha256_file, source_date_epoch
 from .builder import build
 from .carry import export_cache, import_cache
 from .checks import Kind, detect_kind
@@ -25,9 +26,11 @@ from .engine import Engine
 from .errors import (
     BuildChecksFailed,
     CheckFailed,
+    ImageError,
     InvokeFailed,
     LambdaZipError,
     MatrixFailed,
+    NotReproduced,
     UsageError,
 )
 from .facts import gather
@@ -41,11 +44,12 @@ from .options import (
     MatrixOptions,
     ProbeOptions,
     PublishOptions,
+    VerifyOptions,
 )
-from .plan import BuildPlan, cache_volume_name, make_plan
+from .plan import BuildPlan, Bytecode, Installer, cache_volume_name, make_plan
 from .probe import check_probe
 from .publish import publish
-from .report import Manifest, check_report
+from .report import Manifest, SourceModel, check_report
 from .runner import invoke, probe_artifact
 from .targets import (
     RUNTIMES,
@@ -57,6 +61,7 @@ from .targets import (
     parse_runtime,
 )
 from .tree import open_tree
+from .verify import first_difference
 
 
 def _manifest(path: Path) -> Manifest | None:
@@ -273,13 +278,17 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
     return 0
 
 
-def _invoke_error(error: dict[str, object] | None, handler: str, consequence: str) -> InvokeFailed:
+def _invoke_error(
+    error: dict[str, object] | None, handler: str, consequence: str, memory: int | None = None
+) -> InvokeFailed:
     error = error or {}
     kind, message = error.get("errorType", "Error"), error.get("errorMessage", "")
-    return InvokeFailed(
-        f"{handler} failed: {kind}: {message}",
-        tip=f"{consequence}; run with -v for the function's output",
-    )
+    tip = f"{consequence}; run with -v for the function's output"
+    if kind == "Runtime.OutOfMemory":
+        tip = f"it used more than its {memory} MB: raise --memory (Lambda's memory size)"
+    elif kind == "Sandbox.Timedout":
+        tip = "the handler did not return in time: raise --timeout, or look at -v output"
+    return InvokeFailed(f"{handler} failed: {kind}: {message}", tip=tip)
 
 
 def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
@@ -307,12 +316,15 @@ def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) ->
         for line in outcome.logs:
             console.info(f"    {line}")
     if not outcome.ok:
-        raise _invoke_error(outcome.error, args.handler, "see the function's output above")
+        raise _invoke_error(
+            outcome.error, args.handler, "see the function's output above", outcome.memory_mb
+        )
     if not args.json:
         console.result(json.dumps(outcome.result, indent=2))
     console.success(
         f"ok: {args.handler} in {target}: init {outcome.init_ms or 0:.0f} ms, "
-        f"duration {outcome.duration_ms or 0:.0f} ms"
+        f"duration {outcome.duration_ms or 0:.0f} ms, max memory {outcome.max_memory_mb} of "
+        f"{outcome.memory_mb} MB"
     )
     return 0
 
@@ -410,3 +422,117 @@ def run_cache(args: CacheOptions, console: Console, env: Mapping[str, str]) -> i
             size = import_cache(engine, target, image, args.file, console)
             console.success(f"ok: {args.file} imported into {volume} ({size:,} bytes)")
     return 0
+
+
+def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
+    """Rebuild ``args.zip`` from what its manifest records, and compare the bytes."""
+    manifest_path = args.zip.with_suffix(".manifest.json")
+    if not args.zip.is_file():
+        raise UsageError(f"{args.zip} does not exist", tip="pass a zip built by lambdazip")
+    manifest = _manifest(args.zip)
+    if manifest is None:
+        raise UsageError(
+            f"no readable manifest {manifest_path}",
+            tip="verify rebuilds from the manifest written beside the zip: keep the two together",
+        )
+    inputs = manifest.inputs
+    if inputs is None:
+        raise UsageError(
+            f"{manifest_path} records no build inputs (written by an older lambdazip)",
+            tip="rebuild the zip with this version, then verify it",
+        )
+    if sha256_file(args.zip) != manifest.sha256:
+        raise NotReproduced(
+            f"{args.zip} is not the zip its manifest describes (sha256 {sha256_file(args.zip)}, "
+            f"the manifest says {manifest.sha256})",
+            tip="find the zip that belongs to this manifest",
+        )
+    requirements = args.requirements or Path(inputs.requirements)
+    if not requirements.is_file():
+        raise UsageError(
+            f"{requirements} (the requirements {args.zip.name} was built from) does not exist here",
+            tip="run from the directory of the build, or pass -r PATH",
+        )
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if digest != manifest.requirements_sha256:
+        raise UsageError(
+            f"{requirements} is not the file {args.zip.name} was built from (sha256 {digest}, "
+            f"the manifest records {manifest.requirements_sha256})",
+            tip="pass -r with the requirements of that build (e.g. from its commit)",
+        )
+    target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
+    src = args.src or (Path(inputs.src) if inputs.src else None)
+    with Engine.connect(env) as engine, ExitStack() as stack:
+        base = manifest.base_image
+        if engine.image(base.id) is not None:
+            image = base.id
+        elif base.repo_digests:
+            image = base.repo_digests[0]  # pulled by digest: the same bytes, or nothing
+        else:
+            raise ImageError(
+                f"the base image {args.zip.name} was built on ({base.id}, then {base.reference}) "
+                "is no longer on this engine, and no registry digest was recorded",
+                tip="load that exact image again; a tag may have moved since the build",
+            )
+        out_dir = args.output_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="lambdazip-verify-"))
+        )
+        plan = make_plan(
+            kind=manifest.kind,
+            target=target,
+            requirements=requirements,
+            src=src,
+            out_dir=out_dir,
+            name=inputs.name,
+            base_image=image,
+            ca_bundle=args.ca_bundle,
+            env=env,
+            epoch=inputs.epoch,
+            installer=Installer(inputs.installer),
+            bytecode=Bytecode(inputs.bytecode),
+            cache=True,
+            force=True,
+            allow_unhashed=not inputs.require_hashes,
+            handler=inputs.handler,
+            include=tuple(inputs.include),
+        )
+        _same_sources(plan, inputs.sources, args.zip.name)
+        rebuilt = build(engine, plan, console)
+        difference = None
+        if rebuilt.zip.sha256 != manifest.sha256:
+            difference = first_difference(args.zip, rebuilt.zip.path, manifest, rebuilt.manifest)
+    verdict = {
+        "zip": str(args.zip),
+        "reproduced": difference is None,
+        "sha256": manifest.sha256,
+        "rebuilt_sha256": rebuilt.zip.sha256,
+        "base_image": image,
+        "difference": None if difference is None else dataclasses.asdict(difference),
+    }
+    if args.json:
+        console.result(json.dumps(verdict, indent=2))
+    if difference is not None:
+        raise NotReproduced(
+            f"not reproduced: {args.zip.name} (sha256 {manifest.sha256}) rebuilt as sha256 "
+            f"{rebuilt.zip.sha256}; first difference: {difference.member}: {difference.original} "
+            f"vs {difference.rebuilt}: {difference.why}",
+            tip="the manifest's inputs no longer make these bytes: see the difference, and "
+            "-o DIR to keep the rebuild",
+        )
+    console.success(
+        f"reproduced: {args.zip} (sha256 {manifest.sha256}) from {requirements.name} in {image}"
+    )
+    return 0
+
+
+def _same_sources(plan: BuildPlan, recorded: Sequence[SourceModel], zip_name: str) -> None:
+    """The function's code selected now must be what was packed then, file by file."""
+    now = {m.arcname: hashlib.sha256(Path(m.source).read_bytes()).hexdigest() for m in plan.sources}
+    then = {s.path: s.sha256 for s in recorded}
+    for name in sorted(set(now) | set(then)):
+        if now.get(name) != then.get(name):
+            state = "is new" if name not in then else "is gone" if name not in now else "differs"
+            raise UsageError(
+                f"{name} in --src {plan.src} {state} since {zip_name} was built",
+                tip="verify from the code of that build (e.g. its commit), or pass --src",
+            )

@@ -124,6 +124,12 @@ class TimedOut(LambdaZipError):
     exit_code = 14
 
 
+class NotReproduced(LambdaZipError):
+    """`verify`: the rebuild from the manifest's inputs did not give the same bytes."""
+
+    exit_code = 16
+
+
 INTERRUPTED = 130  # Ctrl-C or SIGTERM: everything was cleaned up, nothing was written
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any program whose reader went away
 
@@ -145,6 +151,7 @@ for _class in (
     UnsafeArchive,
     TimedOut,
     DeployedError,
+    NotReproduced,
 ):
     assert _class.exit_code not in EXIT_CODES, f"exit code {_class.exit_code} is taken"
     EXIT_CODES[_class.exit_code] = (_class.__name__, (_class.__doc__ or "").strip())

@@ -104,6 +104,16 @@ class CacheOptions:
     base_image: str | None
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    zip: Path  # its .manifest.json beside it says what it was built from
+    requirements: Path | None  # default: the path the manifest records
+    src: Path | None  # a function's; default: the manifest's
+    ca_bundle: Path | None
+    output_dir: Path | None  # keep the rebuild here (default: a temporary directory)
+    json: bool
+
+
 Options = (
     CheckOptions
     | ProbeOptions
@@ -112,4 +122,5 @@ Options = (
     | InvokeOptions
     | PublishOptions
     | CacheOptions
+    | VerifyOptions
 )
