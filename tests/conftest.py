@@ -74,15 +74,19 @@ def images(engine: Engine) -> dict[tuple[str, str], str]:
 
 @pytest.fixture(autouse=True)
 def _nothing_of_ours_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After every integration test: no container and no temporary volume of ours remains."""
+    """After every integration test: no container and no temporary volume of ours remains, and
+    no container at all that the test (or a helper of it) made."""
     if not request.node.get_closest_marker("integration"):
         yield
         return
     engine: Engine = request.getfixturevalue("engine")
     containers, volumes = set(engine.our_containers()), set(engine.our_volumes())
+    every = {c.id for c in engine.client.containers.list(all=True)}
     yield
     assert set(engine.our_containers()) - containers == set(), f"containers labelled {LABEL}"
     assert set(engine.our_volumes()) - volumes == set(), f"volumes labelled {LABEL}"
+    left = {c.id for c in engine.client.containers.list(all=True)} - every
+    assert left == set(), f"containers left behind: {sorted(left)}"
 
 
 def host_env() -> dict[str, str]:

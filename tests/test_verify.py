@@ -118,7 +118,9 @@ def test_an_image_no_longer_on_the_engine_is_said(
     (context / "Dockerfile").write_text(
         f"FROM {images['3.11', 'x86_64']}\nLABEL lambdazip.test=verify-{tmp_path.name}\n"
     )
-    image, _ = client.images.build(path=str(context), tag=f"lambdazip-verify-test:{tmp_path.name}")
+    image, _ = client.images.build(
+        path=str(context), tag=f"lambdazip-verify-test:{tmp_path.name}", rm=True, forcerm=True
+    )
     try:
         src = tmp_path / "src"
         src.mkdir()
