@@ -230,19 +230,12 @@ def main(argv: list[str]) -> int:
         python, arch = args.tag
         print(build(python, arch, client))
         return 0
-    # the emulated (arm64) debootstraps use one core for minutes, the native ones mostly wait on
-    # the network and the disk: two lanes, one per architecture, each slowest last
-    lanes = [
-        sorted((k for k in RECIPES if k[1] == arch), key=lambda k: RECIPES[k].slow)
-        for arch in ("x86_64", "arm64")
-    ]
-    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-        done = [
-            pool.submit(lambda lane: [build(*key, client) for key in lane], lane) for lane in lanes
-        ]
-        for tags in done:
-            for tag in tags.result():
-                print(tag)
+    # two at a time, the longest first (emulated, then slow): the emulated debootstraps keep one
+    # core busy for minutes, the native ones mostly wait on the network and the disk
+    order = sorted(RECIPES, key=lambda k: (not RECIPES[k].slow, k[1] != "arm64", k))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for tag in pool.map(lambda key: build(key[0], key[1], client), order):
+            print(tag)
     return 0
 
 

@@ -50,7 +50,8 @@ def test_signals_at_random_points_of_20_builds(
 ) -> None:
     out = tmp_path / "dist"
     image = images[("3.11", "x86_64")]
-    env = {**os.environ, **host_env()}
+    # PYTHONFAULTHANDLER: a build that hangs can be made to print every thread's stack (SIGABRT)
+    env = {**os.environ, **host_env(), "PYTHONFAULTHANDLER": "1"}
     subprocess.run(_command(out, image), env=env, check=True)
     previous = _complete_pair(out)
     timing = time.monotonic()
@@ -66,7 +67,12 @@ def test_signals_at_random_points_of_20_builds(
         )
         time.sleep(rng.uniform(0.0, full))
         process.send_signal(which)
-        _, err = process.communicate(timeout=120)
+        try:
+            _, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _, err = process.communicate(timeout=60)
+            pytest.fail(f"build {attempt} did not end within 120 s of {which.name}:\n{err}")
         assert "Traceback" not in err, err
         key = "finished" if process.returncode == 0 else f"interrupted ({process.returncode})"
         outcomes[key] = outcomes.get(key, 0) + 1
