@@ -74,14 +74,30 @@ def test_the_plan_round_trips_and_refuses_what_it_does_not_know() -> None:
         contract.InsidePlan.from_json(json.dumps({**document, "schema_version": 99}))
     with pytest.raises(ValueError, match="unknown kind"):
         contract.InsidePlan.from_json(json.dumps({**document, "kind": "tool"}))
+    full = contract.InsidePlan(
+        kind="function",
+        platforms=("manylinux_2_26_x86_64", "manylinux2014_x86_64"),
+        uv_platform="x86_64-manylinux_2_17",
+        pack=True,
+        epoch=1_700_000_000,
+        keep=("bin/tool",),
+    )
+    assert contract.InsidePlan.from_json(full.to_json()) == full
+    with pytest.raises(ValueError, match="platforms is not a list"):
+        contract.InsidePlan.from_json(json.dumps({**document, "platforms": "manylinux1_x86_64"}))
 
 
 def test_lambdas_sys_path_order() -> None:
-    """LAMBDA.md: /var/task, then the layers' site-packages, then /opt/python."""
+    """LAMBDA.md: /var/task, then the layers' site-packages, then /opt/python; then the
+    runtime's site-packages and /var/runtime (its boto3), before the standard library."""
     assert contract.lambda_sys_path("3.13") == [
         "/var/task",
         "/opt/python/lib/python3.13/site-packages",
         "/opt/python",
+    ]
+    assert contract.runtime_sys_path("3.13")[3:] == [
+        "/var/lang/lib/python3.13/site-packages",
+        "/var/runtime",
     ]
 
 

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the runtime's wheel platforms, packing in the image
 
 # -- paths in the image -------------------------------------------------------------------------
 PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
