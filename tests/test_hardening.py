@@ -127,6 +127,8 @@ def sdk(event, context):
     return {"boto3": boto3.__version__, "from": boto3.__file__}
 def raises(event, context):
     raise ValueError("no such order")
+def large(event, context):
+    return "x" * 6_300_000
 """
 ERROR = "Runtime exited with error"
 REPORT = re.compile(
@@ -161,6 +163,13 @@ def test_invoke_reports_what_happened_whatever_the_handler_does(
     assert "Runtime.OutOfMemory: RequestId: " in err, err
     assert f"{ERROR}: signal: killed" in err, err
     assert "raise --memory" in err
+
+    # Lambda's limit on a synchronous response
+    assert main([*base, "--handler", "app.large"], env={}) == 10
+    assert (
+        "app.large failed: Function.ResponseSizeTooLarge: Response payload size exceeded maximum "
+        "allowed payload size (6291556 bytes)." in capsys.readouterr().err
+    )
 
     # the runtime's own error document, through AWS's client
     assert main([*base, "--handler", "app.raises"], env={}) == 10

@@ -297,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
             failure = error(
                 "Runtime.ExitError", f"{where} Runtime exited with error: exit status {code}"
             )
+    elif invocation.response is not None and len(invocation.response) > contract.RESPONSE_LIMIT:
+        failure = error(
+            "Function.ResponseSizeTooLarge",
+            "Response payload size exceeded maximum allowed payload size "
+            f"({contract.RESPONSE_LIMIT} bytes).",
+        )
     # billed: the duration rounded up to the ms, and since August 2025 the init phase with it
     billed = math.ceil(duration_ms + init_ms)
     report = (

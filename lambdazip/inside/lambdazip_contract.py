@@ -48,6 +48,7 @@ FILES = (
 )
 
 INIT_LIMIT = 10.0  # seconds: Lambda's limit on the init phase of an on-demand function
+RESPONSE_LIMIT = 6_291_556  # bytes: the largest response of a synchronous invocation
 
 # Lambda runs the handler as an unprivileged user (sbx_user1051); invoke does the same
 HANDLER_USER = "993:990"
