@@ -414,9 +414,7 @@ def _manifest(
             include=list(plan.include),
             sources=[
                 SourceModel(
-                    path=m.arcname,
-                    sha256=hashlib.sha256(Path(m.source).read_bytes()).hexdigest(),
-                    executable=m.executable,
+                    path=m.arcname, sha256=plan.source_digests[m.arcname], executable=m.executable
                 )
                 for m in plan.sources
             ],

@@ -441,9 +441,10 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             f"{manifest_path} records no build inputs (written by an older lambdazip)",
             tip="rebuild the zip with this version, then verify it",
         )
-    if sha256_file(args.zip) != manifest.sha256:
+    actual = sha256_file(args.zip)
+    if actual != manifest.sha256:
         raise NotReproduced(
-            f"{args.zip} is not the zip its manifest describes (sha256 {sha256_file(args.zip)}, "
+            f"{args.zip} is not the zip its manifest describes (sha256 {actual}, "
             f"the manifest says {manifest.sha256})",
             tip="find the zip that belongs to this manifest",
         )
@@ -527,7 +528,7 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
 
 def _same_sources(plan: BuildPlan, recorded: Sequence[SourceModel], zip_name: str) -> None:
     """The function's code selected now must be what was packed then, file by file."""
-    now = {m.arcname: hashlib.sha256(Path(m.source).read_bytes()).hexdigest() for m in plan.sources}
+    now = plan.source_digests
     then = {s.path: s.sha256 for s in recorded}
     for name in sorted(set(now) | set(then)):
         if now.get(name) != then.get(name):

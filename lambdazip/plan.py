@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import os
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
-from .archive import Member
+from .archive import Member, sha256_file
 from .checks import UNZIPPED_LIMIT, Kind
 from .errors import OutputError, UsageError
 from .inside.lambdazip_contract import install_root
@@ -157,8 +158,14 @@ class BuildPlan:
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
-            digest.update(Path(member.source).read_bytes() + b"\0")
+            digest.update(f"{self.source_digests[member.arcname]}\0".encode())
         return digest.hexdigest()
+
+    @functools.cached_property
+    def source_digests(self) -> dict[str, str]:
+        """The sha256 of each packed file of --src, read once for the up-to-date key, the
+        manifest and verify."""
+        return {m.arcname: sha256_file(m.source) for m in self.sources}
 
     def describe(self) -> list[str]:
         passed = ", ".join(k for k, _ in self.environment) or "(nothing)"  # names, not values
@@ -275,10 +282,9 @@ def _check_source_size(src: Path | None, selection: Selection, kind: Kind) -> No
     size = selection.size
     if size <= UNZIPPED_LIMIT:
         return
-    largest = sorted(selection.members, key=lambda m: Path(m.source).stat().st_size, reverse=True)[
-        :3
-    ]
-    shown = ", ".join(f"{m.arcname} ({Path(m.source).stat().st_size:,} bytes)" for m in largest)
+    sizes = {m.arcname: Path(m.source).stat().st_size for m in selection.members}
+    largest = sorted(selection.members, key=lambda m: sizes[m.arcname], reverse=True)[:3]
+    shown = ", ".join(f"{m.arcname} ({sizes[m.arcname]:,} bytes)" for m in largest)
     raise UsageError(
         f"--src {src} is {size:,} bytes, over the {UNZIPPED_LIMIT:,} bytes Lambda allows a "
         f"{kind.value} unzipped; the largest: {shown}",
