@@ -3,11 +3,12 @@ and the rebuild, member by member: pure, over two zip files."""
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import Manifest
+from .report import Manifest, PackerModel
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,22 @@ def _describe(info: zipfile.ZipInfo | None) -> str:
     return f"size {info.file_size:,}, CRC {info.CRC:#010x}, stored {info.compress_size:,}"
 
 
+def _stored(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes as stored in the zip (deflated, not inflated): after its local header,
+    whose name and extra-field lengths are at offset 26."""
+    fh = archive.fp
+    assert fh is not None
+    fh.seek(info.header_offset + 26)
+    name_length, extra_length = struct.unpack("<HH", fh.read(4))
+    fh.seek(info.header_offset + 30 + name_length + extra_length)
+    return fh.read(info.compress_size)
+
+
 def first_difference(
-    original: Path, rebuilt: Path, manifest: Manifest, rebuilt_manifest: Manifest | None
-) -> Difference | None:
-    """None when every member is equal in name, content and stored bytes."""
+    original: Path, rebuilt: Path, manifest: Manifest, rebuilt_manifest: Manifest
+) -> Difference:
+    """The first member (by name) whose name, metadata or stored bytes differ; for two zips of
+    different bytes with equal members, the archive itself."""
     with zipfile.ZipFile(original) as a, zipfile.ZipFile(rebuilt) as b:
         left = {i.filename: i for i in a.infolist()}
         right = {i.filename: i for i in b.infolist()}
@@ -40,7 +53,7 @@ def first_difference(
                 and two is not None
                 and (one.CRC, one.file_size, one.compress_size, one.external_attr, one.date_time)
                 == (two.CRC, two.file_size, two.compress_size, two.external_attr, two.date_time)
-                and a.open(one).read() == b.open(two).read()
+                and _stored(a, one) == _stored(b, two)
             )
             if not same:
                 return Difference(
@@ -49,7 +62,13 @@ def first_difference(
                     _describe(two),
                     _why(one, two, name, manifest, rebuilt_manifest),
                 )
-    return None
+        order = list(left) != list(right)
+    return Difference(
+        "(the zip itself)",
+        "members in another order" if order else "equal members",
+        "members in archive order" if order else "equal members",
+        "the members are equal; the archive's own records (order, headers) differ",
+    )
 
 
 def _why(
@@ -57,35 +76,33 @@ def _why(
     two: zipfile.ZipInfo | None,
     name: str,
     manifest: Manifest,
-    rebuilt: Manifest | None,
+    rebuilt: Manifest,
 ) -> str:
     before = {d.name: d.version for d in manifest.distributions}
-    after = {d.name: d.version for d in rebuilt.distributions} if rebuilt else {}
+    after = {d.name: d.version for d in rebuilt.distributions}
     moved = sorted(
         f"{n} {before.get(n, 'absent')} -> {after.get(n, 'absent')}"
         for n in set(before) | set(after)
         if before.get(n) != after.get(n)
     )
-    if rebuilt is not None and moved:
+    if moved:
         return "the installer chose other distributions: " + ", ".join(moved[:3])
     if one is None or two is None:
         return "the file is only in the " + ("rebuild" if one is None else "original")
     if (one.CRC, one.file_size) == (two.CRC, two.file_size):
-        packer = manifest.packed_by, rebuilt.packed_by if rebuilt else None
+        then, now = manifest.packed_by, rebuilt.packed_by
+        if (one.external_attr, one.date_time) != (two.external_attr, two.date_time):
+            return "the same content with other metadata (mode or time)"
         return (
-            "the same content deflated differently (packed by "
-            f"{_packer(packer[0])} then, {_packer(packer[1])} now)"
-            if one.compress_size != two.compress_size or packer[0] != packer[1]
-            else "the same content with other metadata (mode or time)"
+            f"the same content deflated differently (packed by {_packer(then)} then, "
+            f"{_packer(now)} now)"
         )
     if name.endswith(".pyc"):
         return "the bytecode differs (another compiler, or sources that differ)"
     return "the content differs"
 
 
-def _packer(packer: object) -> str:
+def _packer(packer: PackerModel | None) -> str:
     if packer is None:
         return "the host (an older lambdazip)"
-    python = getattr(packer, "python", "?")
-    zlib = getattr(packer, "zlib", "?")
-    return f"Python {python} with zlib {zlib} in the image"
+    return f"Python {packer.python} with zlib {packer.zlib} in the image"
