@@ -187,6 +187,12 @@ def oom_kills() -> int:
     return 0
 
 
+def ended_process(pid: int) -> tuple[int, Any] | None:
+    """(wait status, rusage) of the child ``pid`` if it has ended (reaped), else None."""
+    done, status, usage = os.wait4(pid, os.WNOHANG)
+    return (status, usage) if done else None
+
+
 def outcome(**fields: Any) -> None:
     """The outcome goes to a file, never through the output the engine may rotate or cut."""
     sys.stdout.flush()
@@ -237,26 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         stdin=subprocess.DEVNULL,
     )
     timed_out = False
-    reaped: tuple[int, Any] | None = None  # (wait status, rusage) once the process has ended
-    while not invocation.done.is_set():
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            reaped = (status, usage)
-            break
+    reaped = None
+    while not invocation.done.is_set() and (reaped := ended_process(child.pid)) is None:
         now = time.perf_counter()
-        if invocation.started is None and now - spawned > max(contract.INIT_LIMIT, args.timeout):
-            timed_out = True
-            break
-        if invocation.started is not None and now - invocation.started > args.timeout:
+        limit = args.timeout if invocation.started else max(contract.INIT_LIMIT, args.timeout)
+        if now - (invocation.started or spawned) > limit:
             timed_out = True
             break
         invocation.done.wait(0.005)
     ended = invocation.ended or time.perf_counter()
     if reaped is None and invocation.init_error is not None:
         for _ in range(400):  # the client exits after posting an init error
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                reaped = (status, usage)
+            if (reaped := ended_process(child.pid)) is not None:
                 break
             time.sleep(0.005)
     if reaped is None:  # Lambda freezes the sandbox after the response; here the process ends
