@@ -17,7 +17,7 @@ import pytest
 
 from lambdazip.cli import main
 from lambdazip.engine import Engine
-from tests import index, lockfile, wheels
+from tests import deflate, index, lockfile, wheels
 from tests.conftest import host_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -151,29 +151,6 @@ def test_a_pin_with_only_newer_glibc_wheels_fails_naming_the_glibc(
     assert not (tmp_path / "layer-python3.11-x86_64.zip").exists()
 
 
-# the host's zlib replaced by zlib-ng (another deflate: other bytes for the same input) before
-# anything imports it, then the command line as a user runs it
-WITH_ZLIB_NG = """
-import sys
-import zlib_ng.zlib_ng as zlib_ng
-sys.modules["zlib"] = zlib_ng
-import zipfile
-assert zipfile.zlib is zlib_ng
-sys.argv[0] = "lambdazip"
-from lambdazip.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-HOST_WRITER = """
-import sys
-if sys.argv[1] == "zlib-ng":
-    import zlib_ng.zlib_ng as zlib_ng
-    sys.modules["zlib"] = zlib_ng
-from pathlib import Path
-from lambdazip.archive import collect, write_zip
-print(write_zip(Path(sys.argv[3]), collect(Path(sys.argv[2]))).sha256)
-"""
-
-
 def test_the_zip_is_the_same_bytes_whatever_deflates_on_the_host(
     images: dict[tuple[str, str], str], tmp_path: Path
 ) -> None:
@@ -184,7 +161,7 @@ def test_the_zip_is_the_same_bytes_whatever_deflates_on_the_host(
     digests = {}
     for how, command in (
         ("zlib", [sys.executable, "-m", "lambdazip"]),
-        ("zlib-ng", [sys.executable, "-c", WITH_ZLIB_NG]),
+        ("zlib-ng", [sys.executable, "-c", deflate.LAMBDAZIP_WITH_ZLIB_NG]),
     ):
         out = tmp_path / how
         done = subprocess.run(
@@ -206,13 +183,7 @@ def test_the_zip_is_the_same_bytes_whatever_deflates_on_the_host(
     with zipfile.ZipFile(tmp_path / "zlib" / "layer-python3.11-x86_64.zip") as archive:
         archive.extractall(tree)
     host = {
-        how: subprocess.run(
-            [sys.executable, "-c", HOST_WRITER, how, str(tree), str(tmp_path / f"{how}.zip")],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        for how in ("zlib", "zlib-ng")
+        how: deflate.host_zip(tree, tmp_path / f"{how}.zip", how) for how in ("zlib", "zlib-ng")
     }
     assert host["zlib"] != host["zlib-ng"]
 

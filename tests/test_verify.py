@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from lambdazip.archive import sha256_file
 from lambdazip.cli import main
+from tests import deflate
 from tests.conftest import host_env
 from tests.wheels import REPO
 
@@ -37,7 +36,7 @@ def _verify(zip_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> 
     return code, captured.out + captured.err
 
 
-def _rewrite(zip_path: Path, change: str | None = None, deflate: str = "zlib") -> None:
+def _rewrite(zip_path: Path, change: str | None = None, how: str = "zlib") -> None:
     """Repack the zip (a file's content changed, or deflated by another zlib), and make its
     manifest say so: a zip that its manifest describes, but that its inputs do not make."""
     tree = zip_path.parent / "tree"
@@ -45,17 +44,11 @@ def _rewrite(zip_path: Path, change: str | None = None, deflate: str = "zlib") -
         archive.extractall(tree)
     if change:
         (tree / change).write_bytes((tree / change).read_bytes() + b"\n# changed\n")
-    repack = (
-        "import sys\nif sys.argv[1] == 'zlib-ng':\n    import zlib_ng.zlib_ng as z\n"
-        "    sys.modules['zlib'] = z\nfrom pathlib import Path\n"
-        "from lambdazip.archive import collect, write_zip\n"
-        "write_zip(Path(sys.argv[3]), collect(Path(sys.argv[2])))\n"
-    )
     zip_path.unlink()
-    subprocess.run([sys.executable, "-c", repack, deflate, str(tree), str(zip_path)], check=True)
+    digest = deflate.host_zip(tree, zip_path, how)
     manifest_path = zip_path.with_suffix(".manifest.json")
     manifest = json.loads(manifest_path.read_text())
-    manifest["sha256"] = sha256_file(zip_path)
+    manifest["sha256"] = digest
     manifest_path.write_text(json.dumps(manifest))
     shutil.rmtree(tree)
 
@@ -85,7 +78,7 @@ def test_the_first_differing_member_is_named_with_why(
 def test_a_zip_deflated_elsewhere_is_told_apart_from_other_content(
     built: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _rewrite(built, deflate="zlib-ng")
+    _rewrite(built, how="zlib-ng")
     code, said = _verify(built, capsys)
     assert code == 16, said
     assert "the same content deflated differently" in said, said
