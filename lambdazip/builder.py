@@ -182,7 +182,8 @@ def build(
     ``verify`` (given the finished zip before it is put in place) included."""
     started = time.time()  # a result another build puts in place after this is not ours to replace
     base, image = job_image(engine, plan.base_image, plan.target, progress)
-    key = plan.cache_key(base.id, build_context()[1])
+    digests = plan.source_digests()  # read once: for the key and the manifest
+    key = plan.cache_key(base.id, build_context()[1], digests)
     reused = up_to_date(plan, key)
     if reused is not None:
         if verify is not None:  # every check the user asked for runs, also on a reused zip
@@ -219,7 +220,7 @@ def build(
             result = dataclasses.replace(packed, path=staged)
             if verify is not None:
                 verify(staged)
-            manifest = _manifest(plan, key, base, built, facts, findings, result)
+            manifest = _manifest(plan, key, digests, base, built, facts, findings, result)
             with output_lock(plan.output):
                 _refuse_a_concurrent_result(plan.output, started, result.sha256)
                 write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
@@ -378,6 +379,7 @@ def _relative(path: str) -> str:
 def _manifest(
     plan: BuildPlan,
     key: str,
+    digests: dict[str, str],
     base: ImageInfo,
     built: _Built,
     facts: ArtifactFacts,
@@ -413,9 +415,7 @@ def _manifest(
             src=None if plan.src is None else str(plan.src),
             include=list(plan.include),
             sources=[
-                SourceModel(
-                    path=m.arcname, sha256=plan.source_digests[m.arcname], executable=m.executable
-                )
+                SourceModel(path=m.arcname, sha256=digests[m.arcname], executable=m.executable)
                 for m in plan.sources
             ],
             handler=plan.handler,

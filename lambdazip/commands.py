@@ -528,7 +528,7 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
 
 def _same_sources(plan: BuildPlan, recorded: Sequence[SourceModel], zip_name: str) -> None:
     """The function's code selected now must be what was packed then, file by file."""
-    now = plan.source_digests
+    now = plan.source_digests()
     then = {s.path: s.sha256 for s in recorded}
     for name in sorted(set(now) | set(then)):
         if now.get(name) != then.get(name):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import enum
-import functools
 import hashlib
 import os
 import re
@@ -137,8 +136,15 @@ class BuildPlan:
             environment.update(dict.fromkeys(CA_VARIABLES, ca_path))
         return environment
 
-    def cache_key(self, base_image_id: str, build_context_digest: str) -> str:
-        """A digest of every input that decides the artifact's bytes."""
+    def cache_key(
+        self,
+        base_image_id: str,
+        build_context_digest: str,
+        source_digests: Mapping[str, str] | None = None,
+    ) -> str:
+        """A digest of every input that decides the artifact's bytes; ``source_digests``: the
+        sources' digests as already read (source_digests()), else read now."""
+        sources = self.source_digests() if source_digests is None else source_digests
         digest = hashlib.sha256()
         parts = [
             f"lambdazip {__version__}",
@@ -158,13 +164,11 @@ class BuildPlan:
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
-            digest.update(f"{self.source_digests[member.arcname]}\0".encode())
+            digest.update(f"{sources[member.arcname]}\0".encode())
         return digest.hexdigest()
 
-    @functools.cached_property
     def source_digests(self) -> dict[str, str]:
-        """The sha256 of each packed file of --src, read once for the up-to-date key, the
-        manifest and verify."""
+        """The sha256 of each packed file of --src, as the files are now."""
         return {m.arcname: sha256_file(m.source) for m in self.sources}
 
     def describe(self) -> list[str]:
