@@ -36,8 +36,9 @@ from .facts import ArtifactFacts, gather
 from .findings import Finding, Severity, printable
 from .images import Progress, build_context, job_image
 from .inside import lambdazip_contract as contract
-from .plan import BuildPlan, Bytecode
+from .plan import BuildPlan, Bytecode, Installer
 from .probe import ProbeFacts, check_probe
+from .project import read_locked
 from .report import (
     BaseImageModel,
     DistModel,
@@ -91,6 +92,13 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
             "builds are refused: they would compile on the build host's terms)",
         )
     if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
+        locked = plan.locked
+        if locked is not None and locked.format != "requirements":
+            return BuildFailed(
+                f"a downloaded file does not match the hash {locked.path.name} locks",
+                tip=f"regenerate {locked.path.name} (`uv lock`, then export it again for a "
+                "pylock.toml) or check what your index serves",
+            )
         return BuildFailed(
             "a downloaded file does not match the hash in the requirements",
             tip="regenerate the lock (`make lock`) or check what your index serves",
@@ -194,6 +202,7 @@ def build(
         scratch = Path(scratch_name)
         built = _install_in_image(engine, plan, image, progress, scratch)
         packed, probe = built.packed, built.probe
+        _same_selection(plan, probe.python_version)
         progress.step("checking the result")
         # the zip is judged, once, as `check` judges it: the manifest carries the same warnings
         with open_tree(packed.path) as opened:
@@ -231,6 +240,30 @@ def build(
     return BuildResult(
         dataclasses.replace(result, path=plan.output), manifest, warnings, timings=built.timings
     )
+
+
+def _same_selection(plan: BuildPlan, full_version: str) -> None:
+    """A lock whose markers read the Python's patch version was selected for X.Y.0; the image's
+    interpreter says which it is: the selection must not depend on the difference."""
+    locked = plan.locked
+    if locked is None or locked.full_version_assumed in (None, full_version):
+        return
+    again = read_locked(
+        locked.path,
+        plan.target,
+        uv_platform=plan.installer is Installer.UV,
+        groups=locked.groups,
+        extras=locked.extras,
+        allow_empty=True,
+        python_full_version=full_version,
+    )
+    if again.text != locked.text:
+        raise BuildFailed(
+            f"{locked.path} selects other packages for Python {full_version} (the image's) than "
+            f"for {locked.full_version_assumed}",
+            tip="lock without markers on python_full_version, or build on an image of the "
+            "runtime's exact version",
+        )
 
 
 def _refuse_a_concurrent_result(output: Path, started: float, ours: str) -> None:
@@ -285,7 +318,7 @@ def _install_in_image(
             m.arcname for m in plan.sources if m.arcname == ".lock" or m.arcname.startswith("bin/")
         ),
     )
-    inputs = {_relative(contract.REQUIREMENTS): plan.requirements.read_bytes()}
+    inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
         inputs[_relative(contract.CA_BUNDLE)] = plan.ca_bundle.read_bytes()
     output: list[str] = []
@@ -408,6 +441,10 @@ def _manifest(
         packed_by=PackerModel.model_validate(built.producer),
         inputs=InputsModel(
             requirements=str(plan.requirements),
+            format=plan.locked.format if plan.locked else "requirements",
+            groups=list(plan.locked.groups) if plan.locked else [],
+            extras=list(plan.locked.extras) if plan.locked else [],
+            installed=plan.locked.lines if plan.locked else [],
             require_hashes=plan.require_hashes,
             installer=plan.installer.value,
             bytecode=plan.bytecode.value,

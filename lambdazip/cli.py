@@ -146,8 +146,31 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "-r",
         "--requirements",
         type=Path,
-        default=Path("requirements.txt"),
-        help="what to install (default: requirements.txt); hashes are checked when present",
+        help="what to install: a hash-locked requirements file, a pylock.toml or a uv.lock "
+        "(default: the first of pylock.toml, uv.lock, requirements.txt in --project or here)",
+    )
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="a project directory: its lock is installed as locked, never re-resolved; a "
+        "function's code defaults to its src/ (or the directory itself)",
+    )
+    parser.add_argument(
+        "--group",
+        dest="groups",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a dependency group of the lock to install (PEP 735; may repeat)",
+    )
+    parser.add_argument(
+        "--extra",
+        dest="extras",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an extra of the project to install (may repeat)",
     )
     parser.add_argument(
         "-o", "--output-dir", type=Path, default=Path("dist"), help="default: dist/"
@@ -212,7 +235,9 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
     _add_target(builder)
     if kind is Kind.FUNCTION:
         builder.add_argument(
-            "--src", type=Path, required=True, help="the directory with your handler code"
+            "--src",
+            type=Path,
+            help="the directory with your handler code (default: --project's src/, or --project)",
         )
         builder.add_argument(
             "--handler", help="MODULE.FUNCTION: checked against --src; needed by --smoke-event"

@@ -48,6 +48,7 @@ from .options import (
 )
 from .plan import BuildPlan, Bytecode, Installer, cache_volume_name, make_plan
 from .probe import check_probe
+from .project import discover
 from .publish import publish
 from .report import Manifest, SourceModel, check_report
 from .runner import invoke, probe_artifact
@@ -198,11 +199,14 @@ def _plan(
     base_image: str | None,
     function: BuildOptions | None = None,
 ) -> BuildPlan:
+    src = function.src if function else None
+    if function is not None and src is None and args.project is not None:
+        src = args.project / "src" if (args.project / "src").is_dir() else args.project
     return make_plan(
         kind=kind,
         target=target,
-        requirements=args.requirements,
-        src=function.src if function else None,
+        requirements=discover(args.project, args.requirements, Path.cwd()),
+        src=src,
         out_dir=args.output_dir,
         name=function.name if function else None,
         base_image=base_image,
@@ -219,6 +223,8 @@ def _plan(
         smoke_event=_read_event(function.smoke_event)
         if function and function.smoke_event
         else None,
+        groups=args.groups,
+        extras=args.extras,
     )
 
 
@@ -496,6 +502,8 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             allow_unhashed=not inputs.require_hashes,
             handler=inputs.handler,
             include=tuple(inputs.include),
+            groups=tuple(inputs.groups),
+            extras=tuple(inputs.extras),
         )
         _same_sources(plan, inputs.sources, args.zip.name)
         rebuilt = build(engine, plan, console)

@@ -39,7 +39,7 @@ class ProbeOptions:
 class InstallOptions:
     """What every build (layer, function, each target of matrix) is given."""
 
-    requirements: Path
+    requirements: Path | None  # None: found in --project (or the current directory)
     output_dir: Path
     ca_bundle: Path | None
     installer: Installer
@@ -48,6 +48,9 @@ class InstallOptions:
     force: bool
     allow_unhashed: bool
     json: bool
+    project: Path | None  # pylock.toml, uv.lock or requirements.txt found there
+    groups: tuple[str, ...]  # a lock's dependency groups (PEP 735) and extras
+    extras: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from .archive import Member, sha256_file
 from .checks import UNZIPPED_LIMIT, Kind
 from .errors import OutputError, UsageError
 from .inside.lambdazip_contract import install_root
-from .requirements import read_requirements
+from .project import Locked, read_locked
 from .source import IGNORE_FILE, LeftOut, Selection, select
 from .targets import Target
 
@@ -64,7 +64,7 @@ def cache_volume_name(target: Target) -> str:
 class BuildPlan:
     kind: Kind
     target: Target
-    requirements: Path
+    requirements: Path  # the file read: a requirements file, pylock.toml or uv.lock
     src: Path | None
     out_dir: Path
     name: str
@@ -84,6 +84,12 @@ class BuildPlan:
         str, ...
     ] = ()  # --include: what of --src was packed although left out by default
     smoke_event_sha256: str | None = None  # a verification the user asked for: part of the key
+    locked: Locked | None = None  # what is installed (project.py); None: an empty function
+
+    @property
+    def installed_requirements(self) -> bytes:
+        """The hash-locked requirements the installer is given."""
+        return self.locked.text.encode() if self.locked is not None else b""
 
     @property
     def output(self) -> Path:
@@ -160,7 +166,7 @@ class BuildPlan:
         parts += [f"{key}={value}" for key, value in self.environment]
         for part in parts:
             digest.update(part.encode() + b"\0")
-        digest.update(self.requirements.read_bytes() + b"\0")
+        digest.update(self.installed_requirements + b"\0")
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
@@ -178,7 +184,22 @@ class BuildPlan:
             f"target:        {self.target.runtime.name} on {self.target.arch.value} "
             f"({self.platform}, {self.target.runtime.os}, glibc {self.target.runtime.glibc_text})",
             f"base image:    {self.base_image}",
-            f"requirements:  {self.requirements}",
+            f"requirements:  {self.requirements}"
+            + (
+                f" ({self.locked.format})"
+                if self.locked and self.locked.format != "requirements"
+                else ""
+            )
+            + (
+                f", groups {', '.join(self.locked.groups)}"
+                if self.locked and self.locked.groups
+                else ""
+            )
+            + (
+                f", extras {', '.join(self.locked.extras)}"
+                if self.locked and self.locked.extras
+                else ""
+            ),
             f"source:        {self.src}" if self.src else "source:        (none: a layer)",
             f"install into:  {self.install_root} inside the image, with {self.installer.value}",
             f"bytecode:      {self.bytecode.value}",
@@ -224,10 +245,19 @@ def make_plan(
     handler: str | None = None,
     include: tuple[str, ...] = (),
     smoke_event: bytes | None = None,
+    groups: tuple[str, ...] = (),
+    extras: tuple[str, ...] = (),
 ) -> BuildPlan:
-    """Validate the options and freeze them. Reads nothing but the file system's answers."""
-    locked = read_requirements(
-        requirements, allow_unhashed=allow_unhashed, allow_empty=kind is Kind.FUNCTION
+    """Validate the options and freeze them. Reads nothing but the file system's answers (and
+    the pinned uv's export of a uv.lock)."""
+    locked = read_locked(
+        requirements,
+        target,
+        uv_platform=installer is Installer.UV,
+        groups=groups,
+        extras=extras,
+        allow_unhashed=allow_unhashed,
+        allow_empty=kind is Kind.FUNCTION,
     )
     if kind is Kind.FUNCTION and (src is None or not src.is_dir()):
         raise UsageError(
@@ -278,6 +308,7 @@ def make_plan(
         left_out=selection.left_out if selection else (),
         handler=handler,
         smoke_event_sha256=hashlib.sha256(smoke_event).hexdigest() if smoke_event else None,
+        locked=locked,
     )
 
 

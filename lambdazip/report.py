@@ -132,7 +132,11 @@ class InputsModel(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    requirements: str  # the path given, as given
+    requirements: str  # the path given, as given: a requirements file, pylock.toml or uv.lock
+    format: str = "requirements"  # or "pylock", "uv.lock" (project.py)
+    groups: list[str] = []  # a lock's dependency groups and extras, as selected
+    extras: list[str] = []
+    installed: list[str] = []  # the hash-locked requirements the installer was given
     require_hashes: bool
     installer: str
     bytecode: str
