@@ -46,9 +46,13 @@ from .report import (
     LeftOutModel,
     Manifest,
     PackerModel,
+    SlimModel,
     SourceModel,
     TargetModel,
 )
+from .rules import finding
+from .sbom import sbom_json
+from .targets import RUNTIME_PROVIDED
 from .transfer import tar_files, tar_members, unpack
 from .tree import open_tree
 
@@ -194,6 +198,8 @@ def build(
     key = plan.cache_key(base.id, build_context()[1], digests)
     reused = up_to_date(plan, key)
     if reused is not None:
+        if not plan.sbom_path.is_file():  # made from the manifest alone: no container
+            write_sbom(plan.sbom_path, reused.manifest)
         if verify is not None:  # every check the user asked for runs, also on a reused zip
             progress.step(f"{plan.output.name} is up to date: verifying it again")
             verify(plan.output)
@@ -208,6 +214,7 @@ def build(
         with open_tree(packed.path) as opened:
             facts = gather(opened)
         findings = check_artifact(facts, plan.target, plan.kind) + check_probe(probe, plan.target)
+        findings += _excluded_sdk(plan, probe)
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:
             raise BuildChecksFailed(errors)
@@ -233,6 +240,7 @@ def build(
             with output_lock(plan.output):
                 _refuse_a_concurrent_result(plan.output, started, result.sha256)
                 write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
+                write_sbom(plan.sbom_path, manifest)
         finally:
             with contextlib.suppress(OSError):  # never hide the error on its way out
                 staged.unlink(missing_ok=True)
@@ -240,6 +248,23 @@ def build(
     return BuildResult(
         dataclasses.replace(result, path=plan.output), manifest, warnings, timings=built.timings
     )
+
+
+def _excluded_sdk(plan: BuildPlan, probe: ProbeFacts) -> list[Finding]:
+    """--exclude of what the runtime also provides: allowed, and said with the runtime's version."""
+    runtime = {d.name: d.version for d in probe.runtime_distributions}
+    unknown = "(unknown version)"
+    return [
+        finding(
+            "sdk-excluded",
+            name,
+            f"{name} bundled, the version your code is tested with",
+            f"left out by --exclude; the runtime has {name} {runtime.get(name, unknown)}",
+            f"keep {name} in the zip unless you accept whatever version the runtime updates to",
+        )
+        for name in plan.exclude
+        if name in RUNTIME_PROVIDED
+    ]
 
 
 def _same_selection(plan: BuildPlan, full_version: str) -> None:
@@ -295,6 +320,8 @@ class _Built:
     producer: dict[str, object]
     dropped: list[tuple[str, str]]
     timings: dict[str, float]
+    wheels: dict[str, tuple[str, str]]  # {name: (wheel file, sha256)} where known
+    slimmed: list[dict[str, object]]  # [{path, reason, bytes}] of --exclude/--prune/--strip
 
 
 def _install_in_image(
@@ -317,6 +344,11 @@ def _install_in_image(
         keep=tuple(
             m.arcname for m in plan.sources if m.arcname == ".lock" or m.arcname.startswith("bin/")
         ),
+        # a lock names each file already; a requirements file's hashes do not say which was used
+        report=plan.locked is not None and not plan.locked.wheels and bool(plan.locked.lines),
+        exclude=plan.exclude,
+        prune=plan.prune,
+        strip=plan.strip,
     )
     inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
@@ -363,6 +395,12 @@ def _install_in_image(
                 tip="remove the link or special file from your --src (or report the package that "
                 "installs it)",
             )
+        if code == contract.Exit.NO_STRIP:
+            raise BuildFailed(
+                f"--strip: the image {plan.base_image} has no `strip` (binutils)",
+                tip="build on an image that has it (FROM the official image, RUN dnf install -y "
+                "binutils; pass it as --base-image), or drop --strip",
+            )
         if code != contract.Exit.OK:
             raise BuildFailed(
                 f"the build container exited with {code}",
@@ -394,7 +432,14 @@ def _install_in_image(
         raise BuildFailed(
             "the zip changed on its way out of the container", tip="run the build again"
         )
+    reported = json.loads(read(contract.WHEELS) or b"{}")
+    if plan.locked is not None and plan.locked.wheels:
+        wheels = {w.name: (w.filename, w.sha256) for w in plan.locked.wheels}
+    else:
+        wheels = {name: (w["filename"], w["sha256"]) for name, w in reported.items()}
     return _Built(
+        wheels=wheels,
+        slimmed=json.loads(read(contract.SLIMMED) or b"[]"),
         packed=packed,
         probe=ProbeFacts.model_validate_json(probe),
         installer=(read(contract.INSTALLER) or b"unknown").decode().strip(),
@@ -458,13 +503,31 @@ def _manifest(
             handler=plan.handler,
             name=plan.name,
             environment=[k for k, _ in plan.environment],
+            exclude=list(plan.exclude),
+            prune=plan.prune,
+            strip=plan.strip,
         ),
-        distributions=DistModel.all_of(facts),
+        distributions=DistModel.all_of(facts, built.wheels),
+        slimmed=[SlimModel.model_validate(x) for x in built.slimmed],
         left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out]
         + [LeftOutModel(path=path, reason=reason) for path, reason in built.dropped],
         probe=built.probe,
         findings=findings,
     )
+
+
+def write_sbom(path: Path, manifest: Manifest) -> None:
+    """The CycloneDX SBOM of the manifest's artifact beside it (sbom.py), replaced atomically."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        temporary.write_text(sbom_json(manifest))
+        temporary.replace(path)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror}", tip="check the output directory"
+        ) from exc
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_manifest(

@@ -205,6 +205,26 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         const=Bytecode.NONE,
         help="ship no .pyc: the smallest zip, the slowest cold start",
     )
+    slim = parser.add_argument_group("smaller, on request (each removal is in the manifest)")
+    slim.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="remove an installed distribution (e.g. boto3, which the runtime also has: a "
+        "warning says its version there); may repeat",
+    )
+    slim.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove tests/, test/, docs/, doc/, examples/ folders inside distributions "
+        "(type stubs stay)",
+    )
+    slim.add_argument(
+        "--strip",
+        action="store_true",
+        help="strip debug symbols from shared objects, with the image's strip (binutils)",
+    )
     parser.add_argument(
         "--no-cache",
         action="store_true",

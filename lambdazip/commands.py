@@ -200,15 +200,17 @@ def _plan(
     function: BuildOptions | None = None,
 ) -> BuildPlan:
     src = function.src if function else None
-    if function is not None and src is None and args.project is not None:
+    name = function.name if function else None
+    if kind is Kind.FUNCTION and function is not None and src is None and args.project:
         src = args.project / "src" if (args.project / "src").is_dir() else args.project
+        name = name or args.project.resolve().name  # the project's, not "src"
     return make_plan(
         kind=kind,
         target=target,
         requirements=discover(args.project, args.requirements, Path.cwd()),
         src=src,
         out_dir=args.output_dir,
-        name=function.name if function else None,
+        name=name,
         base_image=base_image,
         ca_bundle=args.ca_bundle,
         env=env,
@@ -225,6 +227,9 @@ def _plan(
         else None,
         groups=args.groups,
         extras=args.extras,
+        exclude=args.exclude,
+        prune=args.prune,
+        strip=args.strip,
     )
 
 
@@ -504,6 +509,9 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             include=tuple(inputs.include),
             groups=tuple(inputs.groups),
             extras=tuple(inputs.extras),
+            exclude=tuple(inputs.exclude),
+            prune=inputs.prune,
+            strip=inputs.strip,
         )
         _same_sources(plan, inputs.sources, args.zip.name)
         rebuilt = build(engine, plan, console)

@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import struct
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -79,6 +80,7 @@ class Dist:
     tags: tuple[str, ...] = ()  # the wheel's tags (WHEEL's Tag lines): "cp312-abi3-manylinux..."
     files: tuple[str, ...] = ()  # RECORD, as paths in the artifact
     dist_info: str = ""  # the .dist-info directory's path in the artifact
+    license: str | None = None  # what its metadata says (_license)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,26 @@ def _dist(collector: _Collector, entry: Entry, paths: frozenset[str]) -> Dist | 
         tags,
         files,
         str(dist_info),
+        _license(raw),
     )
+
+
+def _license(raw: Mapping[str, object]) -> str | None:
+    """What the metadata says of the license: License-Expression (core metadata 2.4), else a
+    short License field, else the license classifiers; None when it says nothing."""
+    expression = raw.get("license_expression")
+    if isinstance(expression, str) and expression.strip():
+        return expression.strip()
+    text = raw.get("license")
+    if isinstance(text, str) and text.strip() and "\n" not in text.strip() and len(text) <= 100:
+        return text.strip()  # a name, not the license's whole text
+    classifiers = raw.get("classifiers")
+    found = [
+        c.split("::")[-1].strip()
+        for c in (classifiers if isinstance(classifiers, list) else [])
+        if isinstance(c, str) and c.startswith("License ::") and c.count("::") >= 2
+    ]
+    return " OR ".join(found) if found else None
 
 
 def _may_be_executable(entry: Entry) -> bool:

@@ -51,6 +51,9 @@ class InstallOptions:
     project: Path | None  # pylock.toml, uv.lock or requirements.txt found there
     groups: tuple[str, ...]  # a lock's dependency groups (PEP 735) and extras
     extras: tuple[str, ...]
+    exclude: tuple[str, ...]  # slimming, on request
+    prune: bool
+    strip: bool
 
 
 @dataclass(frozen=True)

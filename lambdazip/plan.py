@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from packaging.utils import canonicalize_name
+
 from . import __version__
 from .archive import Member, sha256_file
 from .checks import UNZIPPED_LIMIT, Kind
@@ -85,6 +87,20 @@ class BuildPlan:
     ] = ()  # --include: what of --src was packed although left out by default
     smoke_event_sha256: str | None = None  # a verification the user asked for: part of the key
     locked: Locked | None = None  # what is installed (project.py); None: an empty function
+    exclude: tuple[str, ...] = ()  # slimming, on request: distributions removed after install
+    prune: bool = False  # tests/, docs/, examples/ inside distributions
+    strip: bool = False  # debug symbols of shared objects, by the image's strip
+
+    @property
+    def slimming(self) -> str:
+        parts = [f"--exclude {name}" for name in self.exclude]
+        parts += ["--prune"] * self.prune + ["--strip"] * self.strip
+        return " ".join(parts)
+
+    @property
+    def sbom_path(self) -> Path:
+        """The CycloneDX SBOM beside the zip (sbom.py)."""
+        return self.output.with_suffix(".cdx.json")
 
     @property
     def installed_requirements(self) -> bytes:
@@ -168,6 +184,7 @@ class BuildPlan:
             digest.update(part.encode() + b"\0")
         digest.update(self.installed_requirements + b"\0")
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
+        digest.update(f"slim={self.slimming}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
             digest.update(f"{sources[member.arcname]}\0".encode())
@@ -203,12 +220,14 @@ class BuildPlan:
             f"source:        {self.src}" if self.src else "source:        (none: a layer)",
             f"install into:  {self.install_root} inside the image, with {self.installer.value}",
             f"bytecode:      {self.bytecode.value}",
+            f"slimming:      {self.slimming or '(none)'}",
             f"cache:         {self.cache_volume or '(off)'}"
             + (" (rebuild forced)" if self.force else ""),
             f"ca bundle:     {self.ca_bundle or '(none)'}",
             f"passed in:     {passed}",
             f"output:        {self.output}",
             f"manifest:      {self.manifest_path}",
+            f"sbom:          {self.sbom_path}",
             f"zip timestamp: {self.epoch} (SOURCE_DATE_EPOCH)",
         ]
 
@@ -247,6 +266,9 @@ def make_plan(
     smoke_event: bytes | None = None,
     groups: tuple[str, ...] = (),
     extras: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    prune: bool = False,
+    strip: bool = False,
 ) -> BuildPlan:
     """Validate the options and freeze them. Reads nothing but the file system's answers (and
     the pinned uv's export of a uv.lock)."""
@@ -259,6 +281,7 @@ def make_plan(
         allow_unhashed=allow_unhashed,
         allow_empty=kind is Kind.FUNCTION,
     )
+    excluded = _excluded(exclude, locked)
     if kind is Kind.FUNCTION and (src is None or not src.is_dir()):
         raise UsageError(
             f"--src {src} is not a directory" if src else "a function needs --src DIR",
@@ -309,7 +332,27 @@ def make_plan(
         handler=handler,
         smoke_event_sha256=hashlib.sha256(smoke_event).hexdigest() if smoke_event else None,
         locked=locked,
+        exclude=excluded,
+        prune=prune,
+        strip=strip,
     )
+
+
+def _excluded(names: tuple[str, ...], locked: Locked) -> tuple[str, ...]:
+    """--exclude names, canonical, each one of the distributions the lock installs."""
+    installed = {
+        canonicalize_name(re.split(r"[=<>!~;\[ @]", line, maxsplit=1)[0]) for line in locked.lines
+    }
+    result = []
+    for name in names:
+        canonical = canonicalize_name(name)
+        if canonical not in installed:
+            raise UsageError(
+                f"--exclude {name}: {locked.path} installs no such distribution",
+                tip=f"name one of: {', '.join(sorted(installed)) or '(none)'}",
+            )
+        result.append(canonical)
+    return tuple(sorted(set(result)))
 
 
 def _check_source_size(src: Path | None, selection: Selection, kind: Kind) -> None:

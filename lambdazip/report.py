@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -37,18 +38,38 @@ class DistModel(BaseModel):
     version: str
     location: str
     wheel_tags: list[str] = []  # the installed wheel's tags: which of its files was chosen
+    wheel: str | None = None  # the file it was installed from (the lock's, or pip's report)
+    wheel_sha256: str | None = None
+    license: str | None = None  # what its metadata says
 
     @classmethod
-    def all_of(cls, facts: ArtifactFacts) -> list[DistModel]:
+    def all_of(
+        cls, facts: ArtifactFacts, wheels: Mapping[str, tuple[str, str]] | None = None
+    ) -> list[DistModel]:
+        """``wheels``: {name: (file name, sha256)} of the files installed, where known."""
+        wheels = wheels or {}
         return [
             cls(
                 name=d.name,
                 version=d.version,
                 location=printable(d.location),
                 wheel_tags=[printable(t) for t in d.tags],
+                wheel=wheels[d.name][0] if d.name in wheels else None,
+                wheel_sha256=wheels[d.name][1] if d.name in wheels else None,
+                license=None if d.license is None else printable(d.license),
             )
             for d in facts.dists
         ]
+
+
+class SlimModel(BaseModel):
+    """One removal of --exclude, --prune or --strip, and the bytes it saved (unzipped)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    reason: str
+    bytes: int
 
 
 class CheckReport(BaseModel):
@@ -147,6 +168,9 @@ class InputsModel(BaseModel):
     handler: str | None = None
     name: str
     environment: list[str] = []  # the names of the settings passed to the installer, not values
+    exclude: list[str] = []  # slimming asked for: --exclude, --prune, --strip
+    prune: bool = False
+    strip: bool = False
 
 
 class BaseImageModel(BaseModel):
@@ -181,5 +205,6 @@ class Manifest(BaseModel):
     inputs: InputsModel | None = None
     distributions: list[DistModel]
     left_out: list[LeftOutModel] = []  # of --src, by default rules, .lambdazipignore or secrets
+    slimmed: list[SlimModel] = []  # what --exclude, --prune and --strip removed
     probe: ProbeFacts
     findings: list[Finding]

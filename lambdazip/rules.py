@@ -78,6 +78,9 @@ _TABLE = (
          "s3transfer it pins, or those without boto3: Python then pairs the bundled one with "
          "the runtime's copy of the other (`/var/runtime`), versions that were never released "
          "together"),
+    Rule("sdk-excluded", W, "`--exclude` left out a distribution the runtime also provides "
+         "(boto3, botocore, ...): the function runs on the runtime's copy, whose version AWS "
+         "changes without notice; AWS recommends bundling the SDK you test with"),
     # what the probe saw inside the image
     Rule("image-machine", E, "the image's CPU is not the target's"),
     Rule("image-ext-suffix", E, "the image's Python is not the target's (EXT_SUFFIX)"),

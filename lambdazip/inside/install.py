@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -90,14 +93,160 @@ def installer_version(uv: str | None) -> str:
         return "pip (unknown version)"
 
 
+REPORT = os.path.join(contract.INSIDE_DIR, "pip-report.json")
+
+
 def install(plan: Plan, uv: str | None) -> int:
     target = contract.install_root(plan.kind)
     os.makedirs(target, exist_ok=True)
     command = uv_command(plan, uv) if uv else pip_command(plan, target, plan.platforms)
+    if plan.report and not uv:
+        command += ["--report", REPORT]  # pip's own account of the files it installed
     if plan.require_hashes:
         command.append("--require-hashes")
     command += ["-r", plan.requirements]
     return run(command)
+
+
+def report_wheels(plan: Plan, uv: str | None) -> None:
+    """OUT_DIR/WHEELS: the file each distribution was installed from and its sha256, from pip's
+    installation report (PEP-style JSON, pip 22.2+). After uv, pip is asked the same question in
+    a dry run (no download: the index gives each file's hash) with uv's platform ceiling. A fact
+    or nothing: without it the SBOM names no wheel hash."""
+    if uv is not None:
+        scratch = os.path.join(contract.INSIDE_DIR, "report-target")
+        platforms = plan.platforms
+        if plan.uv_platform:  # the tags uv saw: its ceiling and below
+            ceiling = plan.uv_platform.split("-", 1)[1]
+            top = next((i for i, t in enumerate(platforms) if t.startswith(ceiling)), 0)
+            platforms = platforms[top:]
+        command = pip_command(plan, scratch, platforms)
+        command += ["--dry-run", "--no-deps", "--ignore-installed", "--quiet", "--report", REPORT]
+        if plan.require_hashes:
+            command.append("--require-hashes")
+        if run([*command, "-r", plan.requirements]) != 0:
+            print("lambdazip: pip could not report the installed files", flush=True)
+            return
+    try:
+        with open(REPORT) as fh:
+            report = json.load(fh)
+    except (OSError, ValueError):
+        return
+    wheels: dict[str, dict[str, str]] = {}
+    for item in report.get("install", []):
+        info = item.get("download_info") or {}
+        archive = info.get("archive_info") or {}
+        digest = (archive.get("hashes") or {}).get("sha256")
+        if not digest and str(archive.get("hash", "")).startswith("sha256="):
+            digest = archive["hash"].split("=", 1)[1]
+        url = str(info.get("url", ""))
+        name = str((item.get("metadata") or {}).get("name", ""))
+        if digest and url and name:
+            filename = urllib.parse.unquote(url.split("#", 1)[0].rsplit("/", 1)[-1])
+            key = re.sub(r"[-_.]+", "-", name).lower()
+            wheels[key] = {"filename": filename, "sha256": digest}
+    with open(os.path.join(contract.OUT_DIR, contract.WHEELS), "w") as fh:
+        json.dump(wheels, fh, sort_keys=True)
+
+
+PRUNED = ("tests", "test", "docs", "doc", "examples", "example")
+KEPT = (".pyi", "py.typed")  # type stubs: what the diagnostic and type checkers read
+
+
+def _records(root: str) -> dict[str, str]:
+    """{dist-info directory: canonical distribution name} in ``root``."""
+    found = {}
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".dist-info") and os.path.isfile(os.path.join(root, name, "RECORD")):
+            dist = name[: -len(".dist-info")].rsplit("-", 1)[0]
+            found[name] = re.sub(r"[-_.]+", "-", dist).lower()
+    return found
+
+
+def _record_paths(root: str, dist_info: str) -> list[str]:
+    import csv
+
+    with open(os.path.join(root, dist_info, "RECORD"), newline="") as fh:
+        return [row[0] for row in csv.reader(fh) if row and not row[0].startswith("..")]
+
+
+def _forget(root: str, dist_info: str, removed: set[str]) -> None:
+    """RECORD lists no removed file: what stays is what importlib.metadata finds."""
+    import csv
+
+    path = os.path.join(root, dist_info, "RECORD")
+    with open(path, newline="") as fh:
+        rows = [row for row in csv.reader(fh) if row and row[0] not in removed]
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def _remove(root: str, relative: str) -> int:
+    path = os.path.join(root, relative)
+    if os.path.islink(path) or not os.path.isfile(path):
+        return 0
+    size = os.path.getsize(path)
+    os.unlink(path)
+    parent = os.path.dirname(path)
+    while parent != root and os.path.isdir(parent) and not os.listdir(parent):
+        os.rmdir(parent)
+        parent = os.path.dirname(parent)
+    return size
+
+
+def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
+    """--exclude, --prune, --strip: what each removed, and its bytes. Only files of installed
+    distributions (their RECORD) are touched, never the user's own code."""
+    root = contract.install_root(plan.kind)
+    removals: list[dict[str, object]] = []
+    records = _records(root)
+    for dist_info, name in records.items():
+        if name not in plan.exclude:
+            continue
+        paths = _record_paths(root, dist_info)
+        size = sum(_remove(root, p) for p in paths if not p.startswith(dist_info + "/"))
+        for leftover in sorted(os.listdir(os.path.join(root, dist_info))):
+            size += _remove(root, os.path.join(dist_info, leftover))
+        if os.path.isdir(os.path.join(root, dist_info)):
+            os.rmdir(os.path.join(root, dist_info))
+        removals.append({"path": dist_info, "reason": f"--exclude {name}", "bytes": size})
+    for dist_info in sorted(set(records) & set(os.listdir(root))):
+        if not plan.prune:
+            break
+        pruned: dict[str, int] = {}
+        removed: set[str] = set()
+        for path in _record_paths(root, dist_info):
+            parts = path.split("/")
+            folders = [i for i, part in enumerate(parts[1:-1], 1) if part in PRUNED]
+            if not folders or path.endswith(KEPT) or path.startswith(dist_info + "/"):
+                continue
+            folder = "/".join(parts[: folders[0] + 1])
+            size = _remove(root, path)
+            if size or not os.path.exists(os.path.join(root, path)):
+                removed.add(path)
+                pruned[folder] = pruned.get(folder, 0) + size
+        for folder, size in sorted(pruned.items()):
+            removals.append({"path": folder + "/", "reason": "--prune", "bytes": size})
+        if removed:
+            _forget(root, dist_info, removed)
+    if plan.strip:
+        strip = shutil.which("strip")
+        if strip is None:
+            print("lambdazip: --strip: this image has no `strip` (binutils)", flush=True)
+            return removals, contract.Exit.NO_STRIP
+        for dirpath, _dirs, files in os.walk(root):
+            for name in sorted(files):
+                path = os.path.join(dirpath, name)
+                if os.path.islink(path) or not re.search(r"\.so(\.\d+)*$", name):
+                    continue
+                before = os.path.getsize(path)
+                if run([strip, "--strip-debug", "--preserve-dates", path]) != 0:
+                    continue  # not ELF, or not ours to strip: left as it was
+                saved = before - os.path.getsize(path)
+                if saved > 0:
+                    relative = os.path.relpath(path, root)
+                    removals.append({"path": relative, "reason": "--strip", "bytes": saved})
+    return removals, contract.Exit.OK
 
 
 def report_unreachable_indexes() -> None:
@@ -203,6 +352,18 @@ def main(argv: list[str]) -> int:
             report_unreachable_indexes()
             return contract.Exit.INSTALL_FAILED
         timings["install"] = time.perf_counter() - started
+        if plan.report:
+            started = time.perf_counter()
+            report_wheels(plan, uv)
+            timings["report"] = time.perf_counter() - started
+        if plan.exclude or plan.prune or plan.strip:
+            started = time.perf_counter()
+            removals, code = slim(plan)
+            if code != contract.Exit.OK:
+                return code
+            with open(os.path.join(contract.OUT_DIR, contract.SLIMMED), "w") as fh:
+                json.dump(removals, fh)
+            timings["slim"] = time.perf_counter() - started
         if plan.bytecode:
             started = time.perf_counter()
             if compile_bytecode(plan, plan.bytecode) != 0:

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 
-SCHEMA_VERSION = 2  # 2: the runtime's wheel platforms, packing in the image
+SCHEMA_VERSION = 3  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming
 
 # -- paths in the image -------------------------------------------------------------------------
 PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
@@ -36,6 +36,8 @@ INSTALLER = "installer.txt"
 TIMINGS = "timings.json"
 ARTIFACT = "artifact.zip"  # the zip, packed in the image (lambdazip_zip)
 PACKED = "packed.json"  # what packed it, and what was left out of it
+WHEELS = "wheels.json"  # {name: {"filename", "sha256"}}: the file each distribution came from
+SLIMMED = "slimmed.json"  # [{"path", "reason", "bytes"}]: what --exclude/--prune/--strip removed
 
 # what the build image carries (the Dockerfile copies these into INSIDE_DIR)
 FILES = (
@@ -65,6 +67,7 @@ class Exit(enum.IntEnum):
     HANDLER_FAILED = 13  # invoke: the handler could not be imported, or raised
     IMAGE_MISMATCH = 14  # invoke: the image's Python or CPU is not the target's
     PACK_FAILED = 15  # the tree could not be packed (a link out of it, a special file)
+    NO_STRIP = 17  # --strip, and the image has no `strip` (binutils)
     NO_RUNTIME_CLIENT = 16  # invoke: the image has no awslambdaric in RUNTIME_DIR
 
 
@@ -109,6 +112,10 @@ class InsidePlan:
     pack            whether to pack the zip (OUT_DIR/ARTIFACT) after the probe
     epoch           the one timestamp of every member of the zip (SOURCE_DATE_EPOCH)
     keep            files of the user's own code that the installer's leftovers rule spares
+    report          write OUT_DIR/WHEELS from pip's installation report (for the SBOM)
+    exclude         distributions to remove after the install (canonical names)
+    prune           remove tests/, docs/ and examples/ folders inside distributions
+    strip           strip debug symbols from shared objects with the image's `strip`
     """
 
     kind: str
@@ -123,6 +130,10 @@ class InsidePlan:
     pack: bool = False
     epoch: int = 315532800
     keep: tuple[str, ...] = ()
+    report: bool = False
+    exclude: tuple[str, ...] = ()
+    prune: bool = False
+    strip: bool = False
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)
@@ -140,7 +151,7 @@ class InsidePlan:
         unknown = sorted(set(document) - known)
         if unknown:
             raise ValueError(f"unknown plan keys: {', '.join(unknown)}")
-        for name in ("platforms", "keep"):
+        for name in ("platforms", "keep", "exclude"):
             if not isinstance(document.get(name, []), list):
                 raise ValueError(f"{name} is not a list")
             document[name] = tuple(document.get(name, ()))
