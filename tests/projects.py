@@ -41,6 +41,8 @@ fast = ["orjson==3.11.5"]
 [dependency-groups]
 dev = ["iniconfig==2.3.1"]
 lambda = ["typing-inspection=={locked_version("typing-inspection")}"]
+aws = ["jmespath==1.1.0"]  # the runtime has it too (boto3's)
+science = ["numpy==2.2.6"]  # tests/ folders inside, for --prune
 
 [build-system]
 requires = ["uv_build>=0.8,<0.14"]

@@ -205,10 +205,10 @@ def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
             continue
         paths = _record_paths(root, dist_info)
         size = sum(_remove(root, p) for p in paths if not p.startswith(dist_info + "/"))
-        for leftover in sorted(os.listdir(os.path.join(root, dist_info))):
-            size += _remove(root, os.path.join(dist_info, leftover))
-        if os.path.isdir(os.path.join(root, dist_info)):
-            os.rmdir(os.path.join(root, dist_info))
+        metadata = os.path.join(root, dist_info)
+        for dirpath, _dirs, files in os.walk(metadata):  # licenses/ and what RECORD omits
+            size += sum(os.lstat(os.path.join(dirpath, f)).st_size for f in files)
+        shutil.rmtree(metadata, ignore_errors=True)
         removals.append({"path": dist_info, "reason": f"--exclude {name}", "bytes": size})
     for dist_info in sorted(set(records) & set(os.listdir(root))):
         if not plan.prune:
