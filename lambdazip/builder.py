@@ -51,6 +51,7 @@ from .report import (
     TargetModel,
 )
 from .rules import finding
+from .runner import tar_artifact
 from .sbom import sbom_json
 from .targets import RUNTIME_PROVIDED
 from .transfer import tar_files, tar_members, unpack
@@ -371,6 +372,8 @@ def _install_in_image(
         container.put(contract.INSIDE_DIR, tar_files(inputs))
         if plan.src is not None:
             container.put(contract.TASK_ROOT, tar_members(plan.sources))
+        for layer in plan.layers:  # where Lambda puts them: the probe imports through them
+            container.put(contract.OPT, tar_artifact(layer))
         progress.step(
             f"installing {plan.requirements.name} with {plan.installer.value} in the image, "
             "compiling, probing"

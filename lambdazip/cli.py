@@ -26,6 +26,7 @@ from .options import (
     MatrixOptions,
     Options,
     ProbeOptions,
+    ProjectOptions,
     PublishOptions,
     VerifyOptions,
 )
@@ -73,6 +74,7 @@ def _build_parser(prog: str = "lambdazip") -> argparse.ArgumentParser:
     _add_publish(sub)
     _add_cache(sub)
     _add_verify(sub)
+    _add_project_build(sub)
     return parser
 
 
@@ -409,6 +411,55 @@ def _add_verify(sub: _Commands) -> None:
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
     _add_verbosity(verify)
     verify.set_defaults(func=commands.run_verify, options=VerifyOptions)
+
+
+def _add_project_build(sub: _Commands) -> None:
+    project = sub.add_parser(
+        "build",
+        help="build every layer and function that pyproject.toml's [tool.lambdazip] declares",
+        description="Build the layers first (each target once), then the functions, each without "
+        "what its layers already provide, and check each function with its layers in Lambda's "
+        "order. One summary table; a non-zero exit if any failed. Options here override the file.",
+    )
+    project.add_argument("--project", type=Path, metavar="DIR", help="default: here")
+    project.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="build these (may repeat)"
+    )
+    project.add_argument(
+        "--python", dest="pythons", action="extend", nargs="+", type=parse_runtime, default=[]
+    )
+    project.add_argument(
+        "--arch", dest="arches", action="extend", nargs="+", type=parse_arch, default=[]
+    )
+    project.add_argument(
+        "--base-image",
+        dest="base_images",
+        action="append",
+        default=[],
+        metavar="PY/ARCH=IMAGE",
+        help="the image for one target (default: the official one)",
+    )
+    project.add_argument("-o", "--output-dir", type=Path, help="default: the file's output-dir")
+    project.add_argument("--ca-bundle", type=Path, help="as for layer")
+    project.add_argument(
+        "--installer",
+        type=Installer,
+        choices=list(Installer),
+        metavar="{" + ",".join(i.value for i in Installer) + "}",
+        default=DEFAULT_INSTALLER,
+    )
+    project.add_argument(
+        "--bytecode",
+        type=Bytecode,
+        choices=list(Bytecode),
+        metavar="{" + ",".join(b.value for b in Bytecode) + "}",
+        default=DEFAULT_BYTECODE,
+    )
+    project.add_argument("--no-cache", action="store_true")
+    project.add_argument("--force", action="store_true")
+    project.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_verbosity(project)
+    project.set_defaults(func=commands.run_project, options=ProjectOptions)
 
 
 def _add_target(

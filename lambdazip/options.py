@@ -79,6 +79,24 @@ class MatrixOptions(InstallOptions):
 
 
 @dataclass(frozen=True)
+class ProjectOptions:
+    """`lambdazip build`: every layer and function [tool.lambdazip] declares."""
+
+    project: Path | None  # default: the current directory
+    only: tuple[str, ...]  # these artifacts (and the layers they use)
+    pythons: tuple[Runtime, ...]  # override the file's targets
+    arches: tuple[Arch, ...]
+    base_images: tuple[str, ...]  # PY/ARCH=IMAGE
+    output_dir: Path | None  # default: the file's output-dir
+    ca_bundle: Path | None
+    installer: Installer
+    bytecode: Bytecode
+    no_cache: bool
+    force: bool
+    json: bool
+
+
+@dataclass(frozen=True)
 class InvokeOptions:
     zip: Path
     handler: str
@@ -129,4 +147,5 @@ Options = (
     | PublishOptions
     | CacheOptions
     | VerifyOptions
+    | ProjectOptions
 )

@@ -90,6 +90,7 @@ class BuildPlan:
     exclude: tuple[str, ...] = ()  # slimming, on request: distributions removed after install
     prune: bool = False  # tests/, docs/, examples/ inside distributions
     strip: bool = False  # debug symbols of shared objects, by the image's strip
+    layers: tuple[Path, ...] = ()  # a function's layer zips: at /opt while it is probed
 
     @property
     def slimming(self) -> str:
@@ -185,6 +186,8 @@ class BuildPlan:
         digest.update(self.installed_requirements + b"\0")
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
         digest.update(f"slim={self.slimming}\0".encode())
+        for layer in self.layers:
+            digest.update(f"layer={sha256_file(layer)}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
             digest.update(f"{sources[member.arcname]}\0".encode())
@@ -269,6 +272,8 @@ def make_plan(
     exclude: tuple[str, ...] = (),
     prune: bool = False,
     strip: bool = False,
+    layers: tuple[Path, ...] = (),
+    provided: Mapping[str, str] | None = None,
 ) -> BuildPlan:
     """Validate the options and freeze them. Reads nothing but the file system's answers (and
     the pinned uv's export of a uv.lock)."""
@@ -281,6 +286,10 @@ def make_plan(
         allow_unhashed=allow_unhashed,
         allow_empty=kind is Kind.FUNCTION,
     )
+    provided_by: tuple[LeftOut, ...] = ()
+    if provided:  # what the function's layers already hold, at the same version, stays out
+        locked, gone = locked.without(provided)
+        provided_by = tuple(LeftOut(g, "provided by its layers, at this version") for g in gone)
     excluded = _excluded(exclude, locked)
     if kind is Kind.FUNCTION and (src is None or not src.is_dir()):
         raise UsageError(
@@ -328,13 +337,14 @@ def make_plan(
         require_hashes=locked.all_hashed,
         sources=selection.members if selection else (),
         include=include,
-        left_out=selection.left_out if selection else (),
+        left_out=(selection.left_out if selection else ()) + provided_by,
         handler=handler,
         smoke_event_sha256=hashlib.sha256(smoke_event).hexdigest() if smoke_event else None,
         locked=locked,
         exclude=excluded,
         prune=prune,
         strip=strip,
+        layers=layers,
     )
 
 

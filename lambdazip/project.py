@@ -23,7 +23,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,12 @@ from packaging.pylock import (
     PylockValidationError,
     is_valid_pylock_path,
 )
+from packaging.requirements import Requirement
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
 
 from .errors import UsageError
-from .requirements import read_requirements
+from .requirements import HASH, logical_lines, read_requirements
 from .targets import Target
 
 if sys.version_info >= (3, 11):
@@ -81,7 +82,25 @@ class Locked:
 
     @property
     def lines(self) -> list[str]:
-        return [line for line in self.text.splitlines() if line and not line.startswith("#")]
+        """One requirement per line, continuations joined, comments dropped."""
+        return [line for _number, line in logical_lines(self.text)]
+
+    def without(self, provided: Mapping[str, str]) -> tuple[Locked, list[str]]:
+        """These requirements less those pinned to the very version ``provided`` ({name:
+        version}, e.g. by the function's layers), and the ``name==version`` left out."""
+        kept, gone = [], []
+        for line in self.lines:
+            requirement = Requirement(HASH.split(line, maxsplit=1)[0].strip())
+            name = canonicalize_name(requirement.name)
+            pins = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
+            if name in provided and pins == [provided[name]]:
+                gone.append(f"{name}=={provided[name]}")
+            else:
+                kept.append(line)
+        names = {g.split("==", 1)[0] for g in gone}
+        wheels = tuple(w for w in self.wheels if w.name not in names)
+        text = "\n".join(kept) + "\n" if kept else ""
+        return dataclasses.replace(self, text=text, wheels=wheels), gone
 
 
 def input_format(path: Path) -> str:

@@ -11,7 +11,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import UsageError
 
-_HASH = re.compile(r"\s--hash[=\s]+(\S+)")
+HASH = re.compile(r"\s--hash[=\s]+(\S+)")
 _TIP_LOCK = "lock them with hashes (`make lock`), or pass --allow-unhashed"
 
 
@@ -27,7 +27,7 @@ class Requirements:
         return bool(self.hashed) and all(self.hashed)
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
+def logical_lines(text: str) -> list[tuple[int, str]]:
     """(first line number, line) with continuations joined and comments dropped, as pip reads."""
     lines: list[tuple[int, str]] = []
     pending, start = "", 0
@@ -67,14 +67,14 @@ def read_requirements(path: Path, *, allow_unhashed: bool, allow_empty: bool) ->
         ) from None
     requirements: list[str] = []
     hashed: list[bool] = []
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         if line.startswith("-"):
             raise UsageError(
                 f"{path}:{number}: the option {line.split()[0]!r} is not supported here",
                 tip="keep only requirements (with --hash) in the file; index settings go in "
                 "PIP_INDEX_URL / PIP_EXTRA_INDEX_URL",
             )
-        spec = _HASH.split(line, maxsplit=1)[0].strip()
+        spec = HASH.split(line, maxsplit=1)[0].strip()
         try:
             Requirement(spec)
         except InvalidRequirement as exc:
@@ -84,7 +84,7 @@ def read_requirements(path: Path, *, allow_unhashed: bool, allow_empty: bool) ->
                 tip="write it as NAME==VERSION, e.g. pydantic==2.14.3",
             ) from None
         requirements.append(spec)
-        hashed.append(bool(_HASH.search(f" {line}")))
+        hashed.append(bool(HASH.search(f" {line}")))
     if not requirements and not allow_empty:
         raise UsageError(
             f"requirements file {path} lists nothing to install",

@@ -21,7 +21,7 @@ from .transfer import read_in, tar_directory_entry, tar_files, tar_tree
 from .tree import ReadError, open_tree
 
 
-def _tar_artifact(path: Path, prefix: str = "") -> bytes:
+def tar_artifact(path: Path, prefix: str = "") -> bytes:
     try:
         with open_tree(path) as tree:
             return tar_tree(tree, prefix)
@@ -55,7 +55,7 @@ def probe_artifact(
         purpose="probe",
     ) as container:
         place = contract.OPT if kind is Kind.LAYER else contract.TASK_ROOT
-        container.put(place, _tar_artifact(artifact))
+        container.put(place, tar_artifact(artifact))
         progress.step(f"probing {artifact.name} in {reference}")
         code = container.run(progress.detail)
         if code != contract.Exit.OK:
@@ -120,9 +120,9 @@ def invoke(
             ],
         ) as loader:
             if function is not None:
-                loader.put(contract.TASK_ROOT, _tar_artifact(function))
+                loader.put(contract.TASK_ROOT, tar_artifact(function))
             for layer in layers:
-                loader.put(contract.OPT, _tar_artifact(layer))
+                loader.put(contract.OPT, tar_artifact(layer))
             loader.put(contract.EVENT_DIR, tar_files({PurePosixPath(contract.EVENT).name: event}))
             # the handler runs unprivileged: the outcome volume is the one place it may write
             loader.put(contract.INSIDE_DIR, tar_directory_entry("outcome", contract.HANDLER_USER))

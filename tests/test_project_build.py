@@ -1,0 +1,98 @@
+"""`lambdazip build`: the layers and functions pyproject.toml's [tool.lambdazip] declares, layers
+first, each function without what its layers provide, checked with them; one summary."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lambdazip.cli import main
+from tests.conftest import host_env
+from tests.projects import uv_project
+
+TOOL = """
+[tool.lambdazip]
+python = ["3.11"]
+arch = ["x86_64"]
+
+[tool.lambdazip.layers.deps]
+
+[tool.lambdazip.functions.api]
+src = "src"
+handler = "orders.app.handler"
+layers = ["deps"]
+extra = ["fast"]
+smoke-event = "event.json"
+
+[tool.lambdazip.functions.worker]
+src = "src"
+handler = "orders.app.handler"
+layers = ["deps"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('[tool.lambdazip.functions.api]\nsrc = "src"\nhandlr = "a.b"\n',
+         "[tool.lambdazip.functions.api.handlr] is not a known key"),
+        ('[tool.lambdazip.functions.api]\nsrc = "src"\nlayers = ["nope"]\n',
+         "functions.api uses layer 'nope', which is not declared"),
+        ('[tool.lambdazip]\npython = ["3.11"]\n',
+         "declares no [tool.lambdazip] layers or functions"),
+        ('[tool.lambdazip.layers.deps]\nlock = "a"\nrequirements = "b"\n',
+         "[tool.lambdazip.layers.deps] give lock or requirements, not both"),
+    ],
+)  # fmt: skip
+def test_a_wrong_table_is_one_line_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, words: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n' + table)
+    assert main(["build", "--project", str(tmp_path)], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert words in err[0]
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_layers_first_then_functions_without_what_the_layers_hold(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = uv_project(tmp_path / "orders")
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(TOOL)
+    (project / "event.json").write_text('{"id": 1, "items": ["x"]}')
+    image = f"3.11/x86_64={images['3.11', 'x86_64']}"
+    code = main(["build", "--project", str(project), "--base-image", image], env=host_env())
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    table = [line.split() for line in captured.out.splitlines() if line.strip()]
+    assert [row[:4] for row in table[1:]] == [
+        ["deps", "layer", "python3.11-x86_64", "built"],
+        ["api", "function", "python3.11-x86_64", "built"],
+        ["worker", "function", "python3.11-x86_64", "built"],
+    ]
+    dist = project / "dist"
+    with zipfile.ZipFile(dist / "deps-python3.11-x86_64.zip") as layer:
+        assert "python/pydantic/__init__.py" in layer.namelist()
+    with zipfile.ZipFile(dist / "api-python3.11-x86_64.zip") as api:
+        names = api.namelist()
+    assert "orders/app.py" in names
+    assert any(n.startswith("orjson/") for n in names)  # its own extra: not in the layer
+    assert not any(n.startswith(("pydantic/", "pydantic_core/")) for n in names)
+    manifest = json.loads((dist / "api-python3.11-x86_64.manifest.json").read_text())
+    left = {x["path"]: x["reason"] for x in manifest["left_out"]}
+    assert left[next(p for p in left if p.startswith("pydantic=="))] == (
+        "provided by its layers, at this version"
+    )
+    assert {d["name"] for d in manifest["distributions"]} == {"orjson"}
+    with zipfile.ZipFile(dist / "worker-python3.11-x86_64.zip") as worker:
+        assert not any(".dist-info/" in n for n in worker.namelist())  # all in the layer
+    # nothing changed: every artifact is reused, no container
+    assert main(["build", "--project", str(project), "--base-image", image], env=host_env()) == 0
+    out = capsys.readouterr().out
+    assert out.count(" reused ") == 3
