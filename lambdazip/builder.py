@@ -506,6 +506,7 @@ def _manifest(
             handler=plan.handler,
             name=plan.name,
             environment=[k for k, _ in plan.environment],
+            layers=[str(p) for p in plan.layers],
             exclude=list(plan.exclude),
             prune=plan.prune,
             strip=plan.strip,

@@ -477,6 +477,13 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
         )
     target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
     src = args.src or (Path(inputs.src) if inputs.src else None)
+    layers = tuple(Path(p) for p in inputs.layers)
+    for layer in layers:
+        if not layer.is_file():
+            raise UsageError(
+                f"{layer} (a layer {args.zip.name} was built with) does not exist here",
+                tip="run from the directory of the build, with its layers built",
+            )
     with Engine.connect(env) as engine, ExitStack() as stack:
         base = manifest.base_image
         if engine.image(base.id) is not None:
@@ -515,6 +522,8 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             exclude=tuple(inputs.exclude),
             prune=inputs.prune,
             strip=inputs.strip,
+            layers=layers,
+            provided=_provided(layers),
         )
         _same_sources(plan, inputs.sources, args.zip.name)
         rebuilt = build(engine, plan, console)
@@ -543,6 +552,19 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
         f"reproduced: {args.zip} (sha256 {manifest.sha256}) from {requirements.name} in {image}"
     )
     return 0
+
+
+def _provided(layers: Sequence[Path]) -> dict[str, str]:
+    """{name: version} of what these layers hold, from the manifests beside them."""
+    provided: dict[str, str] = {}
+    for layer in layers:
+        manifest = _manifest(layer)
+        if manifest is None:
+            raise UsageError(
+                f"no readable manifest beside the layer {layer}", tip="build the layer again"
+            )
+        provided.update({d.name: d.version for d in manifest.distributions})
+    return provided
 
 
 def _same_sources(plan: BuildPlan, recorded: Sequence[SourceModel], zip_name: str) -> None:

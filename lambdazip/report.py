@@ -168,6 +168,7 @@ class InputsModel(BaseModel):
     handler: str | None = None
     name: str
     environment: list[str] = []  # the names of the settings passed to the installer, not values
+    layers: list[str] = []  # a function's layer zips (`build`): what it was probed with
     exclude: list[str] = []  # slimming asked for: --exclude, --prune, --strip
     prune: bool = False
     strip: bool = False

@@ -42,6 +42,10 @@ def _complete_pair(out: Path) -> str:
     assert manifest["sha256"] == digest
     with zipfile.ZipFile(zip_path) as archive:
         assert archive.testzip() is None
+    sbom = zip_path.with_suffix(".cdx.json")
+    if sbom.exists():  # written after the pair, from the manifest: it names the same zip
+        subject = json.loads(sbom.read_text())["metadata"]["component"]
+        assert subject["hashes"][0]["content"] == digest
     return digest
 
 
@@ -164,6 +168,7 @@ def test_two_builders_writing_the_same_output_leave_one_complete_artifact(
     assert "another build wrote" in loser
     assert f"sha256 {_complete_pair(out)}" in winner  # what the winner printed is on disk
     assert sorted(p.name for p in out.iterdir()) == [
+        "layer-python3.11-x86_64.cdx.json",
         "layer-python3.11-x86_64.manifest.json",
         "layer-python3.11-x86_64.zip",
     ]

@@ -92,6 +92,9 @@ def test_layers_first_then_functions_without_what_the_layers_hold(
     assert {d["name"] for d in manifest["distributions"]} == {"orjson"}
     with zipfile.ZipFile(dist / "worker-python3.11-x86_64.zip") as worker:
         assert not any(".dist-info/" in n for n in worker.namelist())  # all in the layer
+    # the function rebuilt from its manifest alone (its lock, extra and layers): the same bytes
+    assert main(["verify", str(dist / "api-python3.11-x86_64.zip")], env=host_env()) == 0
+    assert "reproduced: " in capsys.readouterr().err
     # nothing changed: every artifact is reused, no container
     assert main(["build", "--project", str(project), "--base-image", image], env=host_env()) == 0
     out = capsys.readouterr().out

@@ -3,6 +3,8 @@ with its bytes in the manifest, the probe and the check run on what is left."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from lambdazip.cli import main
+from lambdazip.engine import Engine
+from tests.binutils import with_strip
 from tests.conftest import host_env
 from tests.projects import uv_project
 
@@ -93,3 +97,39 @@ def test_an_unknown_exclude_and_a_missing_strip_are_one_line(
         "as --base-image), or drop --strip"
     ]
     assert not (tmp_path / "b").exists()
+
+
+def test_strip_with_the_images_binutils_rewrites_record_and_still_imports(
+    tmp_path: Path, images: dict[tuple[str, str], str], engine: Engine
+) -> None:
+    image = with_strip(engine.client, images["3.11", "x86_64"])
+    if image is None:
+        pytest.skip("this host has no bookworm x86_64 strip to copy into the stand-in")
+    project = uv_project(tmp_path / "orders")
+    out = tmp_path / "dist"
+    argv = ["layer", "--arch", "x86_64", "--python", "3.11", "--project", str(project)]
+    argv += ["--group", "science", "--strip", "--base-image", image, "-o", str(out)]
+    assert main(argv, env=host_env()) == 0
+    zip_path = out / "layer-python3.11-x86_64.zip"
+    manifest = json.loads(zip_path.with_suffix(".manifest.json").read_text())
+    slimmed = {x["path"]: x for x in manifest["slimmed"]}
+    # numpy's OpenBLAS carries debug sections, but auditwheel's patchelf rewrote it, and GNU strip
+    # makes such a file unloadable: checked by the loader, it is kept as it was
+    blas = next(p for p in slimmed if p.startswith("numpy.libs/libscipy_openblas"))
+    assert slimmed[blas]["reason"].startswith("--strip left it as it was")
+    assert slimmed[blas]["bytes"] == 0
+    stripped = {p: x["bytes"] for p, x in slimmed.items() if x["reason"] == "--strip"}
+    assert stripped
+    assert all(size > 0 for size in stripped.values())
+    core = next(p for p in stripped if p.startswith("numpy/_core/_multiarray_umath"))
+    assert stripped[core] > 10_000
+    assert all(i["ok"] for i in manifest["probe"]["imports"])  # and numpy still imports
+    with zipfile.ZipFile(zip_path) as archive:
+        record = next(
+            n for n in archive.namelist() if n.startswith("python/numpy-") and n.endswith("RECORD")
+        )
+        rows = {r.split(",")[0]: r.split(",") for r in archive.read(record).decode().splitlines()}
+        data = archive.read(f"python/{core}")
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    assert rows[core][1:] == [f"sha256={digest}", str(len(data))]
+    assert main(["check", str(zip_path), "-q"], env={}) == 0

@@ -112,7 +112,20 @@ def report_wheels(plan: Plan, uv: str | None) -> None:
     """OUT_DIR/WHEELS: the file each distribution was installed from and its sha256, from pip's
     installation report (PEP-style JSON, pip 22.2+). After uv, pip is asked the same question in
     a dry run (no download: the index gives each file's hash) with uv's platform ceiling. A fact
-    or nothing: without it the SBOM names no wheel hash."""
+    or nothing: without it the SBOM names no wheel hash. The answer depends on the requirements
+    (hash-pinned files, which never change) and the platform alone: it is kept in the cache volume,
+    so only the first build of a requirements file asks pip (seconds; more under emulation)."""
+    import hashlib
+
+    with open(plan.requirements, "rb") as fh:
+        question = [fh.read().decode("utf-8", "replace"), list(plan.platforms), plan.uv_platform]
+    question += [sys.version, "uv" if uv else "pip"]
+    key = hashlib.sha256(json.dumps(question).encode()).hexdigest()
+    kept = os.path.join(plan.cache, "reports", key + ".json") if plan.cache else None
+    answer = os.path.join(contract.OUT_DIR, contract.WHEELS)
+    if kept is not None and os.path.isfile(kept):
+        shutil.copyfile(kept, answer)
+        return
     if uv is not None:
         scratch = os.path.join(contract.INSIDE_DIR, "report-target")
         platforms = plan.platforms
@@ -145,8 +158,13 @@ def report_wheels(plan: Plan, uv: str | None) -> None:
             filename = urllib.parse.unquote(url.split("#", 1)[0].rsplit("/", 1)[-1])
             key = re.sub(r"[-_.]+", "-", name).lower()
             wheels[key] = {"filename": filename, "sha256": digest}
-    with open(os.path.join(contract.OUT_DIR, contract.WHEELS), "w") as fh:
+    with open(answer, "w") as fh:
         json.dump(wheels, fh, sort_keys=True)
+    if kept is not None and wheels:
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        staged = f"{kept}.{os.getpid()}"
+        shutil.copyfile(answer, staged)
+        os.replace(staged, kept)  # parallel builds sharing the volume: one complete file wins
 
 
 PRUNED = ("tests", "test", "docs", "doc", "examples", "example")
@@ -177,6 +195,39 @@ def _forget(root: str, dist_info: str, removed: set[str]) -> None:
     path = os.path.join(root, dist_info, "RECORD")
     with open(path, newline="") as fh:
         rows = [row for row in csv.reader(fh) if row and row[0] not in removed]
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def _loads(path: str) -> bool:
+    """Whether the dynamic loader takes ``path`` (dlopen in a fresh interpreter, with everything
+    it needs resolved): a stripped file must still load."""
+    check = "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", check, path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _rehash(root: str, dist_info: str, changed: set[str]) -> None:
+    """RECORD's sha256 and size of each file ``changed`` (stripped), as the file now is."""
+    import base64
+    import csv
+    import hashlib
+
+    path = os.path.join(root, dist_info, "RECORD")
+    with open(path, newline="") as fh:
+        rows = [row for row in csv.reader(fh) if row]
+    for row in rows:
+        if row[0] in changed and len(row) >= 3:
+            with open(os.path.join(root, row[0]), "rb") as fh:
+                data = fh.read()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            row[1], row[2] = "sha256=" + digest.decode(), str(len(data))
     with open(path, "w", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
 
@@ -234,18 +285,40 @@ def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
         if strip is None:
             print("lambdazip: --strip: this image has no `strip` (binutils)", flush=True)
             return removals, contract.Exit.NO_STRIP
-        for dirpath, _dirs, files in os.walk(root):
-            for name in sorted(files):
-                path = os.path.join(dirpath, name)
-                if os.path.islink(path) or not re.search(r"\.so(\.\d+)*$", name):
-                    continue
-                before = os.path.getsize(path)
+        owner = {
+            p: dist_info
+            for dist_info in sorted(set(records) & set(os.listdir(root)))
+            for p in _record_paths(root, dist_info)
+        }
+        stripped: dict[str, set[str]] = {}
+        for relative in sorted(owner):  # shared objects of distributions, not the user's code
+            path = os.path.join(root, relative)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            if not re.search(r"\.so(\.\d+)*$", relative):
+                continue
+            before = os.path.getsize(path)
+            backup = path + ".lambdazip-unstripped"
+            shutil.copy2(path, backup)
+            try:
                 if run([strip, "--strip-debug", "--preserve-dates", path]) != 0:
-                    continue  # not ELF, or not ours to strip: left as it was
-                saved = before - os.path.getsize(path)
-                if saved > 0:
-                    relative = os.path.relpath(path, root)
-                    removals.append({"path": relative, "reason": "--strip", "bytes": saved})
+                    shutil.copy2(backup, path)  # not ELF, or not one strip can write: as it was
+                    continue
+                if not _loads(path):
+                    # strip can break what patchelf rewrote (auditwheel's vendored libraries):
+                    # the loader refuses the result, so the original stays
+                    shutil.copy2(backup, path)
+                    reason = "--strip left it as it was: stripped, the loader refused it"
+                    removals.append({"path": relative, "reason": reason, "bytes": 0})
+                    continue
+            finally:
+                os.unlink(backup)
+            saved = before - os.path.getsize(path)
+            if saved > 0:
+                removals.append({"path": relative, "reason": "--strip", "bytes": saved})
+                stripped.setdefault(owner[relative], set()).add(relative)
+        for dist_info, changed in stripped.items():
+            _rehash(root, dist_info, changed)
     return removals, contract.Exit.OK
 
 
