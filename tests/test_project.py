@@ -297,3 +297,38 @@ def test_a_lock_whose_hash_the_index_does_not_serve_fails_in_one_line(
         "(`uv lock`, then export it again for a pylock.toml) or check what your index serves"
     ]
     assert not out.exists()
+
+
+def test_a_marker_on_the_patch_version_is_noted_and_decided_by_the_image(project: Path) -> None:
+    pylock = export_pylock(project)
+    data: dict[str, Any] = tomllib.loads(pylock.read_text())
+    inspection = next(p for p in data["packages"] if p["name"] == "typing-inspection")
+    inspection["marker"] = "python_full_version >= '3.11.4'"
+    marked = project / "pylock.marked.toml"
+    marked.write_text(_dump(data))
+    assumed = read_locked(marked, X86_311, uv_platform=True)
+    assert assumed.full_version_assumed == "3.11.0"  # the builder re-selects for the image's
+    assert "typing-inspection" not in _names(assumed.text)
+    exact = read_locked(marked, X86_311, uv_platform=True, python_full_version="3.11.9")
+    assert "typing-inspection" in _names(exact.text)
+    plain = read_locked(pylock, X86_311, uv_platform=True)
+    assert plain.full_version_assumed is None  # nothing to re-check
+
+
+@pytest.mark.integration
+def test_a_selection_the_images_patch_version_would_change_fails_in_one_line(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = uv_project(tmp_path / "orders")
+    pylock = export_pylock(project, "--all-extras")
+    data: dict[str, Any] = tomllib.loads(pylock.read_text())
+    orjson = next(p for p in data["packages"] if p["name"] == "orjson")  # nothing needs it
+    orjson["marker"] = "python_full_version >= '3.11.1'"  # the stand-in's Python is 3.11.2
+    pylock.write_text(_dump(data))
+    out = tmp_path / "dist"
+    code = _build(images, "3.11", "layer", "-r", str(pylock), "-o", str(out))
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert code == 9
+    assert len(errors) == 1
+    assert "selects other packages for Python 3.11.2 (the image's) than for 3.11.0" in errors[0]
+    assert not out.exists()
