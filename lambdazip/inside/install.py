@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -108,11 +109,12 @@ def install(plan: Plan, uv: str | None) -> int:
     return run(command)
 
 
-def report_wheels(plan: Plan, uv: str | None) -> None:
+def report_wheels(plan: Plan, uv: str | None) -> Callable[[], None]:
     """OUT_DIR/WHEELS: the file each distribution was installed from and its sha256, from pip's
     installation report (PEP-style JSON, pip 22.2+). After uv, pip is asked the same question in
-    a dry run (no download: the index gives each file's hash) with uv's platform ceiling. A fact
-    or nothing: without it the SBOM names no wheel hash. The answer depends on the requirements
+    a dry run (no download: the index gives each file's hash) with uv's platform ceiling; it runs
+    beside the compile, probe and pack, and the function returned waits for it. A fact or
+    nothing: without it the SBOM names no wheel hash. The answer depends on the requirements
     (hash-pinned files, which never change) and the platform alone: it is kept in the cache volume,
     so only the first build of a requirements file asks pip (seconds; more under emulation)."""
     import hashlib
@@ -125,7 +127,8 @@ def report_wheels(plan: Plan, uv: str | None) -> None:
     answer = os.path.join(contract.OUT_DIR, contract.WHEELS)
     if kept is not None and os.path.isfile(kept):
         shutil.copyfile(kept, answer)
-        return
+        return lambda: None
+    dry_run = None
     if uv is not None:
         scratch = os.path.join(contract.INSIDE_DIR, "report-target")
         platforms = plan.platforms
@@ -137,14 +140,35 @@ def report_wheels(plan: Plan, uv: str | None) -> None:
         command += ["--dry-run", "--no-deps", "--ignore-installed", "--quiet", "--report", REPORT]
         if plan.require_hashes:
             command.append("--require-hashes")
-        if run([*command, "-r", plan.requirements]) != 0:
+        command += ["-r", plan.requirements]
+        print("+ " + " ".join(command), flush=True)
+        dry_run = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    def finish() -> None:
+        if dry_run is not None and dry_run.wait() != 0:
             print("lambdazip: pip could not report the installed files", flush=True)
             return
+        wheels = _wheels_of_report(REPORT)
+        if wheels is None:
+            return
+        with open(answer, "w") as fh:
+            json.dump(wheels, fh, sort_keys=True)
+        if kept is not None and wheels:
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            staged = f"{kept}.{os.getpid()}"
+            shutil.copyfile(answer, staged)
+            os.replace(staged, kept)  # parallel builds sharing the volume: one complete file wins
+
+    return finish
+
+
+def _wheels_of_report(path: str) -> dict[str, dict[str, str]] | None:
+    """{name: {filename, sha256}} of a pip installation report, or None if there is none."""
     try:
-        with open(REPORT) as fh:
+        with open(path) as fh:
             report = json.load(fh)
     except (OSError, ValueError):
-        return
+        return None
     wheels: dict[str, dict[str, str]] = {}
     for item in report.get("install", []):
         info = item.get("download_info") or {}
@@ -156,15 +180,8 @@ def report_wheels(plan: Plan, uv: str | None) -> None:
         name = str((item.get("metadata") or {}).get("name", ""))
         if digest and url and name:
             filename = urllib.parse.unquote(url.split("#", 1)[0].rsplit("/", 1)[-1])
-            key = re.sub(r"[-_.]+", "-", name).lower()
-            wheels[key] = {"filename": filename, "sha256": digest}
-    with open(answer, "w") as fh:
-        json.dump(wheels, fh, sort_keys=True)
-    if kept is not None and wheels:
-        os.makedirs(os.path.dirname(kept), exist_ok=True)
-        staged = f"{kept}.{os.getpid()}"
-        shutil.copyfile(answer, staged)
-        os.replace(staged, kept)  # parallel builds sharing the volume: one complete file wins
+            wheels[re.sub(r"[-_.]+", "-", name).lower()] = {"filename": filename, "sha256": digest}
+    return wheels
 
 
 PRUNED = ("tests", "test", "docs", "doc", "examples", "example")
@@ -411,6 +428,7 @@ def main(argv: list[str]) -> int:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     uv = None
+    finish_report: Callable[[], None] = lambda: None  # noqa: E731
     if plan.install:
         if plan.installer == "uv":
             uv = uv_binary(plan)
@@ -426,9 +444,7 @@ def main(argv: list[str]) -> int:
             return contract.Exit.INSTALL_FAILED
         timings["install"] = time.perf_counter() - started
         if plan.report:
-            started = time.perf_counter()
-            report_wheels(plan, uv)
-            timings["report"] = time.perf_counter() - started
+            finish_report = report_wheels(plan, uv)  # beside what follows
         if plan.exclude or plan.prune or plan.strip:
             started = time.perf_counter()
             removals, code = slim(plan)
@@ -452,6 +468,9 @@ def main(argv: list[str]) -> int:
         if code != contract.Exit.OK:
             return code
         timings["pack"] = time.perf_counter() - started
+    started = time.perf_counter()
+    finish_report()
+    timings["report (the rest)"] = time.perf_counter() - started
     with open(os.path.join(contract.OUT_DIR, contract.TIMINGS), "w") as fh:
         json.dump(timings, fh)
     return contract.Exit.OK
