@@ -522,16 +522,7 @@ def _manifest(
 
 def write_sbom(path: Path, manifest: Manifest) -> None:
     """The CycloneDX SBOM of the manifest's artifact beside it (sbom.py), replaced atomically."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        temporary.write_text(sbom_json(manifest))
-        temporary.replace(path)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror}", tip="check the output directory"
-        ) from exc
-    finally:
-        temporary.unlink(missing_ok=True)
+    _replace(path, sbom_json(manifest))
 
 
 def write_manifest(
@@ -539,9 +530,15 @@ def write_manifest(
 ) -> None:
     """Write the manifest beside its zip; with ``then_move``, put the staged zip in place first,
     so the two are replaced one right after the other, each atomically."""
+    _replace(path, manifest.model_dump_json(indent=2) + "\n", then_move)
+
+
+def _replace(path: Path, text: str, then_move: tuple[Path, Path] | None = None) -> None:
+    """``path`` replaced by ``text`` atomically (through a temporary file beside it); with
+    ``then_move``, that move is made just before."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        temporary.write_text(manifest.model_dump_json(indent=2) + "\n")
+        temporary.write_text(text)
         if then_move is not None:
             then_move[0].replace(then_move[1])
         temporary.replace(path)

@@ -253,19 +253,9 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
         console.result("\n".join(plan.describe()))
         return 0
     with Engine.connect(env) as engine:
-
-        def smoke_test(staged: Path) -> None:
-            assert handler is not None
-            assert event is not None
-            outcome = invoke(
-                engine, staged, [], handler, event, plan.target, plan.base_image, console
-            )
-            if not outcome.ok:
-                raise _invoke_error(outcome.error, handler, "no artifact was written")
-            console.info(f"smoke event: {handler} returned {json.dumps(outcome.result)[:200]}")
-
+        smoke_test = _smoke_test(engine, plan, handler, event, console)
         try:
-            result = build(engine, plan, console, verify=smoke_test if event else None)
+            result = build(engine, plan, console, verify=smoke_test)
         except LambdaZipError as exc:
             _report_build_failure(exc, console)
             raise
@@ -290,6 +280,25 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
             "in the image: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
         )
     return 0
+
+
+def _smoke_test(
+    engine: Engine, plan: BuildPlan, handler: str | None, event: bytes | None, console: Console
+) -> Callable[[Path], None] | None:
+    """The check build() runs on the finished zip before it is put in place: the handler invoked
+    with the smoke event in the runtime, with the plan's layers; None without an event."""
+    if event is None or handler is None:
+        return None
+
+    def smoke_test(staged: Path) -> None:
+        outcome = invoke(
+            engine, staged, list(plan.layers), handler, event, plan.target, plan.base_image, console
+        )
+        if not outcome.ok:
+            raise _invoke_error(outcome.error, handler, "no artifact was written")
+        console.info(f"smoke event: {handler} returned {json.dumps(outcome.result)[:200]}")
+
+    return smoke_test
 
 
 def _invoke_error(
@@ -764,16 +773,8 @@ def _build_function(
         provided=provided,
     )
 
-    def smoke(staged: Path) -> None:
-        assert spec.handler is not None
-        assert event is not None
-        outcome = invoke(
-            engine, staged, list(plan.layers), spec.handler, event, target, plan.base_image, console
-        )
-        if not outcome.ok:
-            raise _invoke_error(outcome.error, spec.handler, "no artifact was written")
-
-    row, result = _build_one(engine, name, plan, console, smoke if event else None)
+    smoke = _smoke_test(engine, plan, spec.handler, event, console)
+    row, result = _build_one(engine, name, plan, console, smoke)
     if result is None:
         return row
     # the function as Lambda assembles it: its zip with its layers, in their order

@@ -350,9 +350,7 @@ def make_plan(
 
 def _excluded(names: tuple[str, ...], locked: Locked) -> tuple[str, ...]:
     """--exclude names, canonical, each one of the distributions the lock installs."""
-    installed = {
-        canonicalize_name(re.split(r"[=<>!~;\[ @]", line, maxsplit=1)[0]) for line in locked.lines
-    }
+    installed = {name for name, _pins, _line in locked.pinned()}
     result = []
     for name in names:
         canonical = canonicalize_name(name)

@@ -85,14 +85,20 @@ class Locked:
         """One requirement per line, continuations joined, comments dropped."""
         return [line for _number, line in logical_lines(self.text)]
 
+    def pinned(self) -> list[tuple[str, list[str], str]]:
+        """(canonical name, its == versions, the line) of each requirement."""
+        found: list[tuple[str, list[str], str]] = []
+        for line in self.lines:
+            requirement = Requirement(HASH.split(line, maxsplit=1)[0].strip())
+            pins = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
+            found.append((canonicalize_name(requirement.name), pins, line))
+        return found
+
     def without(self, provided: Mapping[str, str]) -> tuple[Locked, list[str]]:
         """These requirements less those pinned to the very version ``provided`` ({name:
         version}, e.g. by the function's layers), and the ``name==version`` left out."""
         kept, gone = [], []
-        for line in self.lines:
-            requirement = Requirement(HASH.split(line, maxsplit=1)[0].strip())
-            name = canonicalize_name(requirement.name)
-            pins = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
+        for name, pins, line in self.pinned():
             if name in provided and pins == [provided[name]]:
                 gone.append(f"{name}=={provided[name]}")
             else:
