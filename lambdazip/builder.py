@@ -26,45 +26,62 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .archive import ZipResult, output_lock, sha256_file
-from .checks import check_artifact
-from .engine import Engine, ImageInfo, VolumeMount
+from .engine import Engine, EngineInfo, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
-from .facts import ArtifactFacts, gather
-from .findings import Finding, Severity, printable
 from .images import Progress, build_context, job_image
 from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode, Installer
-from .probe import ProbeFacts, check_probe
-from .project import read_locked
-from .report import (
-    BaseImageModel,
-    DistModel,
-    InputsModel,
-    LeftOutModel,
-    Manifest,
-    PackerModel,
-    SlimModel,
-    SourceModel,
-    TargetModel,
-)
-from .rules import finding
-from .runner import tar_artifact
-from .sbom import sbom_json
 from .targets import RUNTIME_PROVIDED
-from .transfer import tar_files, tar_members, unpack
-from .tree import open_tree
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from .facts import ArtifactFacts
+    from .findings import Finding
+    from .probe import ProbeFacts
+    from .report import Manifest
 
 
-@dataclass(frozen=True)
 class BuildResult:
-    zip: ZipResult
-    manifest: Manifest
-    warnings: list[Finding]
-    reused: bool = False
-    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The zip in place and its manifest. A reused zip's manifest is read as JSON (which decides
+    up to date) and validated only when asked for: a no-op build never loads pydantic."""
+
+    def __init__(
+        self,
+        zip: ZipResult,
+        manifest: Manifest | tuple[Path, bytes],
+        reused: bool = False,
+        timings: dict[str, float] | None = None,
+        warned: bool | None = None,  # a reused manifest's JSON says whether it holds warnings
+    ) -> None:
+        self.zip = zip
+        self._manifest = manifest
+        self.reused = reused
+        self.timings = timings or {}
+        self._warned = warned
+
+    @property
+    def manifest(self) -> Manifest:
+        if isinstance(self._manifest, tuple):
+            from .report import Manifest
+
+            path, document = self._manifest
+            try:
+                self._manifest = Manifest.model_validate_json(document)
+            except ValueError as exc:
+                raise OutputError(
+                    f"{path} is damaged: {str(exc).splitlines()[0]}",
+                    tip="delete it, or build again with --force",
+                ) from exc
+        return self._manifest
+
+    @property
+    def warnings(self) -> list[Finding]:
+        if self._warned is False:  # read off the JSON: nothing to validate
+            return []
+        return [f for f in self.manifest.findings if f.severity == "warning"]
 
 
 def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
@@ -173,16 +190,21 @@ def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
     if not plan.cache or plan.force:
         return None
     try:
-        manifest = Manifest.model_validate_json(plan.manifest_path.read_bytes())
-        if manifest.cache_key != key or sha256_file(plan.output) != manifest.sha256:
+        document = plan.manifest_path.read_bytes()
+        recorded = json.loads(document)
+        if recorded["cache_key"] != key or sha256_file(plan.output) != recorded["sha256"]:
             return None
-    except (OSError, ValueError):
+        result = ZipResult(
+            plan.output,
+            str(recorded["sha256"]),
+            int(recorded["zipped_size"]),
+            int(recorded["unzipped_size"]),
+            int(recorded["files"]),
+        )
+        warned = any(f["severity"] == "warning" for f in recorded["findings"])
+    except (OSError, ValueError, TypeError, KeyError):
         return None
-    result = ZipResult(
-        plan.output, manifest.sha256, manifest.zipped_size, manifest.unzipped_size, manifest.files
-    )
-    warnings = [f for f in manifest.findings if f.severity is Severity.WARNING]
-    return BuildResult(result, manifest, warnings, reused=True)
+    return BuildResult(result, (plan.manifest_path, document), reused=True, warned=warned)
 
 
 def build(
@@ -205,6 +227,12 @@ def build(
             progress.step(f"{plan.output.name} is up to date: verifying it again")
             verify(plan.output)
         return reused
+    from .checks import check_artifact  # only now: a no-op build needs none of these
+    from .facts import gather
+    from .findings import Severity
+    from .probe import check_probe
+    from .tree import open_tree
+
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name)
         built = _install_in_image(engine, plan, image, progress, scratch)
@@ -237,7 +265,9 @@ def build(
             result = dataclasses.replace(packed, path=staged)
             if verify is not None:
                 verify(staged)
-            manifest = _manifest(plan, key, digests, base, built, facts, findings, result)
+            manifest = _manifest(
+                plan, key, digests, base, built, facts, findings, result, engine.info
+            )
             with output_lock(plan.output):
                 _refuse_a_concurrent_result(plan.output, started, result.sha256)
                 write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
@@ -245,14 +275,15 @@ def build(
         finally:
             with contextlib.suppress(OSError):  # never hide the error on its way out
                 staged.unlink(missing_ok=True)
-    warnings = [f for f in findings if f.severity is Severity.WARNING]
     return BuildResult(
-        dataclasses.replace(result, path=plan.output), manifest, warnings, timings=built.timings
+        dataclasses.replace(result, path=plan.output), manifest, timings=built.timings
     )
 
 
 def _excluded_sdk(plan: BuildPlan, probe: ProbeFacts) -> list[Finding]:
     """--exclude of what the runtime also provides: allowed, and said with the runtime's version."""
+    from .rules import finding
+
     runtime = {d.name: d.version for d in probe.runtime_distributions}
     unknown = "(unknown version)"
     return [
@@ -271,6 +302,8 @@ def _excluded_sdk(plan: BuildPlan, probe: ProbeFacts) -> list[Finding]:
 def _same_selection(plan: BuildPlan, full_version: str) -> None:
     """A lock whose markers read the Python's patch version was selected for X.Y.0; the image's
     interpreter says which it is: the selection must not depend on the difference."""
+    from .project import read_locked
+
     locked = plan.locked
     if locked is None or locked.full_version_assumed in (None, full_version):
         return
@@ -330,6 +363,10 @@ def _install_in_image(
 ) -> _Built:
     """Install, compile, probe and pack in one container; the zip and the facts land in
     ``scratch``."""
+    from .probe import ProbeFacts
+    from .runner import tar_artifact
+    from .transfer import tar_files, tar_members, unpack
+
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
     inside_plan = contract.InsidePlan(
         kind=plan.kind.value,
@@ -466,7 +503,22 @@ def _manifest(
     facts: ArtifactFacts,
     findings: list[Finding],
     result: ZipResult,
+    engine: EngineInfo,
 ) -> Manifest:
+    from .findings import printable
+    from .report import (
+        BaseImageModel,
+        DistModel,
+        EngineModel,
+        InputsModel,
+        LeftOutModel,
+        Manifest,
+        PackerModel,
+        SlimModel,
+        SourceModel,
+        TargetModel,
+    )
+
     return Manifest(
         tool=f"lambdazip {__version__}",
         kind=plan.kind,
@@ -484,6 +536,7 @@ def _manifest(
             repo_digests=list(base.repo_digests),
             architecture=base.architecture,
         ),
+        engine=EngineModel.model_validate(dataclasses.asdict(engine)),
         installer=built.installer,
         bytecode=plan.bytecode.value,
         packed_by=PackerModel.model_validate(built.producer),
@@ -522,6 +575,8 @@ def _manifest(
 
 def write_sbom(path: Path, manifest: Manifest) -> None:
     """The CycloneDX SBOM of the manifest's artifact beside it (sbom.py), replaced atomically."""
+    from .sbom import sbom_json
+
     _replace(path, sbom_json(manifest))
 
 

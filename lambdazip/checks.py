@@ -20,12 +20,23 @@ from .facts import ArtifactFacts, Dist, Pyc
 from .findings import Finding, Severity
 from .native import build_hint, check_abi3_tags, check_native
 from .rules import finding
-from .targets import SDK_PINS, RuntimeStatus, Target, python_of_magic
+from .targets import (
+    SDK_PINS,
+    UNZIPPED_LIMIT,
+    ZIPPED_DIRECT_UPLOAD_LIMIT,
+    RuntimeStatus,
+    Target,
+    python_of_magic,
+)
 
-__all__ = ["Kind", "check_artifact", "detect_kind"]
+__all__ = [
+    "UNZIPPED_LIMIT",
+    "ZIPPED_DIRECT_UPLOAD_LIMIT",
+    "Kind",
+    "check_artifact",
+    "detect_kind",
+]
 
-ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes; bigger zips go through S3
-UNZIPPED_LIMIT = 262_144_000  # bytes, a function and all its layers together
 LAYER_TOP_DIRS = ("python", "lib", "bin")  # sys.path, LD_LIBRARY_PATH (/opt/lib), PATH (/opt/bin)
 
 _SITE_PACKAGES = re.compile(r"^python/lib/python(?P<version>3\.\d+)/site-packages(/|$)")

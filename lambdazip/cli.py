@@ -15,8 +15,8 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__, commands
-from .checks import Kind
 from .console import Console
+from .engine import with_engines
 from .errors import BROKEN_PIPE, INTERRUPTED, LambdaZipError, UsageError
 from .options import (
     BuildOptions,
@@ -31,7 +31,7 @@ from .options import (
     VerifyOptions,
 )
 from .plan import DEFAULT_BYTECODE, DEFAULT_INSTALLER, Bytecode, Installer
-from .targets import SUPPORTED_VERSIONS, parse_arch, parse_runtime
+from .targets import SUPPORTED_VERSIONS, Kind, parse_arch, parse_runtime
 
 
 class _Parser(argparse.ArgumentParser):
@@ -138,12 +138,40 @@ def _add_probe(sub: _Commands) -> None:
         help="default: detected",
     )
     probe.add_argument("--base-image", help="default: the official image of the target")
+    _add_engine(probe)
     probe.add_argument("--json", action="store_true", help="print the probe's facts as JSON")
     _add_verbosity(probe)
     probe.set_defaults(func=commands.run_probe, options=ProbeOptions)
 
 
+def _engine_spec(text: str) -> tuple[str, str]:
+    """--engine ARCH=ENDPOINT: an architecture and a DOCKER_HOST URL or docker context name."""
+    arch, sep, endpoint = text.partition("=")
+    if not sep or not endpoint.strip():
+        raise UsageError(
+            f"--engine {text!r} is not ARCH=ENDPOINT",
+            tip="e.g. --engine arm64=ssh://user@graviton or --engine x86_64=my-docker-context",
+        )
+    return parse_arch(arch).value, endpoint.strip()
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        dest="engines",
+        action="append",
+        default=[],
+        type=_engine_spec,
+        metavar="ARCH=ENDPOINT",
+        help="the Docker engine for one architecture's containers: a DOCKER_HOST URL "
+        "(ssh://user@host, tcp://host:2376, unix://...) or a docker context; it must run ARCH "
+        "natively (also LAMBDAZIP_ENGINE_ARM64 / LAMBDAZIP_ENGINE_X86_64; default: DOCKER_HOST, "
+        "else the current context); may repeat",
+    )
+
+
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    _add_engine(parser)
     parser.add_argument(
         "-r",
         "--requirements",
@@ -309,6 +337,7 @@ def _add_invoke(sub: _Commands) -> None:
     )
     _add_target(invoke, required=False)
     invoke.add_argument("--base-image", help="default: the official image of the target")
+    _add_engine(invoke)
     invoke.add_argument(
         "--timeout",
         type=_bounded(float, 1, 900, "--timeout", "seconds"),
@@ -386,6 +415,7 @@ def _add_cache(sub: _Commands) -> None:
     cache.add_argument("file", type=Path, help="the cache's tar file")
     _add_target(cache)
     cache.add_argument("--base-image", help="default: the official image of the target")
+    _add_engine(cache)
     _add_verbosity(cache)
     cache.set_defaults(func=commands.run_cache, options=CacheOptions)
 
@@ -408,6 +438,7 @@ def _add_verify(sub: _Commands) -> None:
     verify.add_argument(
         "-o", "--output-dir", type=Path, help="keep the rebuild here (default: nowhere)"
     )
+    _add_engine(verify)
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
     _add_verbosity(verify)
     verify.set_defaults(func=commands.run_verify, options=VerifyOptions)
@@ -441,6 +472,7 @@ def _add_project_build(sub: _Commands) -> None:
     )
     project.add_argument("-o", "--output-dir", type=Path, help="default: the file's output-dir")
     project.add_argument("--ca-bundle", type=Path, help="as for layer")
+    _add_engine(project)
     project.add_argument(
         "--installer",
         type=Installer,
@@ -571,5 +603,7 @@ def main(
     with _errors_to_exit_codes(console, "--debug" in argv) as code:
         args = _build_parser(prog).parse_args(argv)
         console.verbosity = args.verbosity
+        if getattr(args, "engines", None):  # --engine wins over LAMBDAZIP_ENGINE_* and the file
+            env = with_engines(env, dict(args.engines))
         code[0] = args.func(_typed(args), console, env)
     return code[0]

@@ -15,16 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .archive import sha256_file, source_date_epoch
 from .builder import BuildResult, build
-from .carry import export_cache, import_cache
-from .checks import Kind, detect_kind
-from .config import Dependencies, Function, ProjectConfig, load_config
 from .console import Console, Prefixed
-from .deployed import Deployed, fetch_function, fetch_layer
-from .engine import Engine
+from .engine import Engine, engine_variable
 from .errors import (
     BuildChecksFailed,
     CheckFailed,
@@ -35,8 +31,6 @@ from .errors import (
     NotReproduced,
     UsageError,
 )
-from .facts import gather
-from .findings import Severity
 from .options import (
     BuildOptions,
     CacheOptions,
@@ -50,25 +44,27 @@ from .options import (
     VerifyOptions,
 )
 from .plan import BuildPlan, Bytecode, Installer, cache_volume_name, make_plan
-from .probe import check_probe
 from .project import discover
-from .publish import publish
-from .report import Manifest, SourceModel, check_report
-from .runner import invoke, probe_artifact
 from .targets import (
     RUNTIMES,
     SUPPORTED_VERSIONS,
     Arch,
+    Kind,
     Runtime,
     Target,
     parse_arch,
     parse_runtime,
 )
-from .tree import open_tree
-from .verify import first_difference
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from .config import Dependencies, Function, ProjectConfig
+    from .deployed import Deployed
+    from .report import Manifest, SourceModel
 
 
 def _manifest(path: Path) -> Manifest | None:
+    from .report import Manifest
+
     try:
         return Manifest.model_validate_json(path.with_suffix(".manifest.json").read_bytes())
     except (OSError, ValueError):
@@ -104,6 +100,8 @@ def _manifest_target(path: Path, python: Runtime | None, arch: Arch | None) -> T
 
 def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deployed:
     """What to check: a local path, or what is deployed (downloaded into ``scratch``)."""
+    from .deployed import Deployed, fetch_function, fetch_layer
+
     sources = [s for s in (args.path, args.function, args.layer_arn) if s is not None]
     if len(sources) != 1:
         raise UsageError(
@@ -120,6 +118,11 @@ def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deploy
 
 
 def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
+    from .checks import detect_kind
+    from .facts import gather
+    from .report import check_report
+    from .tree import open_tree
+
     with tempfile.TemporaryDirectory(prefix="lambdazip-check-") as scratch:
         source = _check_source(args, console, Path(scratch))
         if source.target is None and (args.python is None or args.arch is None):
@@ -155,15 +158,21 @@ def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> i
 
 
 def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> int:
+    from .checks import detect_kind
+    from .facts import gather
+    from .probe import check_probe
+    from .runner import probe_artifact
+    from .tree import open_tree
+
     target = Target(args.python, args.arch)
     with open_tree(args.path) as tree:
         facts = gather(tree)
     kind = args.kind or detect_kind(facts)
-    with Engine.connect(env) as engine:
+    with Engine.connect(env, target.arch) as engine:
         image = _manifest_image(engine, args.path, args.base_image)
         probe = probe_artifact(engine, args.path, kind, target, image, console)
     findings = check_probe(probe, target)
-    errors = [f for f in findings if f.severity is Severity.ERROR]
+    errors = [f for f in findings if f.severity == "error"]
     if args.json:
         console.result(probe.model_dump_json(indent=2))
     else:
@@ -252,7 +261,7 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
     if args.print_plan:
         console.result("\n".join(plan.describe()))
         return 0
-    with Engine.connect(env) as engine:
+    with Engine.connect(env, plan.target.arch) as engine:
         smoke_test = _smoke_test(engine, plan, handler, event, console)
         try:
             result = build(engine, plan, console, verify=smoke_test)
@@ -287,6 +296,8 @@ def _smoke_test(
 ) -> Callable[[Path], None] | None:
     """The check build() runs on the finished zip before it is put in place: the handler invoked
     with the smoke event in the runtime, with the plan's layers; None without an event."""
+    from .runner import invoke
+
     if event is None or handler is None:
         return None
 
@@ -315,12 +326,14 @@ def _invoke_error(
 
 
 def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
+    from .runner import invoke
+
     event = _read_event(args.event)
     target = _manifest_target(args.zip, args.python, args.arch)
     for path in [args.zip, *args.layers]:
         if not path.is_file():
             raise UsageError(f"{path} does not exist", tip="pass the zip built for the function")
-    with Engine.connect(env) as engine:
+    with Engine.connect(env, target.arch) as engine:
         outcome = invoke(
             engine,
             args.zip,
@@ -358,6 +371,7 @@ class _Row:
     status: str
     seconds: float
     detail: str
+    engine: str  # the endpoint that built it (engine.EngineInfo.endpoint)
 
 
 def _base_images(specs: Sequence[str]) -> dict[str, str]:
@@ -373,42 +387,63 @@ def _base_images(specs: Sequence[str]) -> dict[str, str]:
     return images
 
 
+def _engines_of(env: Mapping[str, str], arches: Sequence[Arch]) -> dict[Arch, str]:
+    """Reach every architecture's engine once, before anything is built: one that is down or
+    would emulate its architecture fails the command here. Their endpoints, by architecture."""
+    endpoints: dict[Arch, str] = {}
+    for arch in dict.fromkeys(arches):
+        with Engine.connect(env, arch) as engine:
+            endpoints[arch] = engine.info.endpoint
+    return endpoints
+
+
 def run_matrix(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
     pythons = args.pythons or [RUNTIMES[v] for v in SUPPORTED_VERSIONS]
     arches = args.arches or list(Arch)
     targets = [Target(p, a) for p, a in itertools.product(pythons, arches)]
     images = _base_images(args.base_images)
     plans = [_plan(args, Kind.LAYER, t, env, images.get(str(t))) for t in targets]
-    with Engine.connect(env):  # fail once, early, if the engine is not there
-        pass
+    endpoints = _engines_of(env, arches)
 
     def one(plan: BuildPlan) -> _Row:
         started = time.monotonic()
         progress = Prefixed(console, str(plan.target))
+        endpoint = endpoints[plan.target.arch]
         try:
-            with Engine.connect(env) as engine:
+            with Engine.connect(env, plan.target.arch) as engine:
                 result = build(engine, plan, progress)
         except LambdaZipError as exc:
             _report_build_failure(exc, console)
             console.error(f"[{plan.target}] {exc.message}", exc.tip)
-            return _Row(plan.target, "FAILED", time.monotonic() - started, exc.message)
+            return _Row(plan.target, "FAILED", time.monotonic() - started, exc.message, endpoint)
         status = "reused" if result.reused else "built"
-        return _Row(plan.target, status, time.monotonic() - started, str(result.zip.path))
+        return _Row(plan.target, status, time.monotonic() - started, str(result.zip.path), endpoint)
 
     with ThreadPoolExecutor(max_workers=args.jobs or len(plans)) as pool:
         rows = list(pool.map(one, plans))
     if args.json:
         document = [
-            {"target": str(r.target), "status": r.status, "seconds": r.seconds, "detail": r.detail}
+            {
+                "target": str(r.target),
+                "status": r.status,
+                "seconds": r.seconds,
+                "detail": r.detail,
+                "engine": r.engine,
+            }
             for r in rows
         ]
         console.result(json.dumps(document, indent=2))
     else:
         width = max(len(str(r.target)) for r in rows)
-        console.result(f"{'target':<{width}}  {'status':<7} {'seconds':>8}  artifact or error")
+        engines = max([len(r.engine) for r in rows] + [6])
+        console.result(
+            f"{'target':<{width}}  {'status':<7} {'seconds':>8}  {'engine':<{engines}}  "
+            "artifact or error"
+        )
         for row in rows:
             console.result(
-                f"{row.target!s:<{width}}  {row.status:<7} {row.seconds:>8.1f}  {row.detail}"
+                f"{row.target!s:<{width}}  {row.status:<7} {row.seconds:>8.1f}  "
+                f"{row.engine:<{engines}}  {row.detail}"
             )
     failed = [r for r in rows if r.status == "FAILED"]
     if failed:
@@ -422,6 +457,8 @@ def run_matrix(args: MatrixOptions, console: Console, env: Mapping[str, str]) ->
 
 
 def run_publish(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
+    from .publish import publish
+
     published = publish(
         args.zip, args.layer_name, region=args.region, s3_bucket=args.s3_bucket, status=console.step
     )
@@ -434,10 +471,12 @@ def run_publish(args: PublishOptions, console: Console, env: Mapping[str, str]) 
 
 
 def run_cache(args: CacheOptions, console: Console, env: Mapping[str, str]) -> int:
+    from .carry import export_cache, import_cache
+
     target = Target(args.python, args.arch)
     image = args.base_image or target.runtime.image(target.arch)
     volume = cache_volume_name(target)
-    with Engine.connect(env) as engine:
+    with Engine.connect(env, target.arch) as engine:
         if args.action == "export":
             size = export_cache(engine, target, image, args.file, console)
             console.success(f"ok: {volume} exported to {args.file} ({size:,} bytes)")
@@ -449,6 +488,8 @@ def run_cache(args: CacheOptions, console: Console, env: Mapping[str, str]) -> i
 
 def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
     """Rebuild ``args.zip`` from what its manifest records, and compare the bytes."""
+    from .verify import first_difference
+
     manifest_path = args.zip.with_suffix(".manifest.json")
     if not args.zip.is_file():
         raise UsageError(f"{args.zip} does not exist", tip="pass a zip built by lambdazip")
@@ -493,7 +534,7 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
                 f"{layer} (a layer {args.zip.name} was built with) does not exist here",
                 tip="run from the directory of the build, with its layers built",
             )
-    with Engine.connect(env) as engine, ExitStack() as stack:
+    with Engine.connect(env, target.arch) as engine, ExitStack() as stack:
         base = manifest.base_image
         if engine.image(base.id) is not None:
             image = base.id
@@ -617,6 +658,8 @@ def _config_targets(
 def run_project(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     """`lambdazip build`: the layers first (each target once), then the functions without what
     their layers provide, each checked with its layers in Lambda's order; one summary."""
+    from .config import load_config
+
     project = args.project or Path()
     config = load_config(project)
     out_dir = args.output_dir or project / config.output_dir
@@ -664,19 +707,35 @@ def run_project(args: ProjectOptions, console: Console, env: Mapping[str, str]) 
         for n, spec in layers.items()
         for t in _config_targets(f"layers.{n}", spec, config, args)
     ]
+    function_targets = [
+        (name, spec, target)
+        for name, spec in functions.items()
+        for target in _config_targets(f"functions.{name}", spec, config, args)
+    ]
+    # each architecture to its engine: --engine or the environment, else the file's [engines]
+    env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
+    arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
+    _engines_of(env, arches)
     rows: list[_Artifact] = []
     built: dict[tuple[str, str], BuildResult] = {}
-    with Engine.connect(env) as engine:
+    with ExitStack() as stack:
+        engines: dict[Arch, Engine] = {}
+
+        def engine_for(arch: Arch) -> Engine:
+            if arch not in engines:
+                engines[arch] = stack.enter_context(Engine.connect(env, arch))
+            return engines[arch]
+
         for name, plan in layer_plans:
-            row, result = _build_one(engine, name, plan, console)
+            row, result = _build_one(engine_for(plan.target.arch), name, plan, console)
             rows.append(row)
             if result is not None:
                 built[name, str(plan.target)] = result
-        for name, spec in functions.items():
-            for target in _config_targets(f"functions.{name}", spec, config, args):
-                rows.append(
-                    _build_function(engine, project, name, spec, target, built, plan_of, console)
-                )
+        for name, spec, target in function_targets:
+            engine = engine_for(target.arch)
+            rows.append(
+                _build_function(engine, project, name, spec, target, built, plan_of, console)
+            )
     if args.json:
         document = [
             {**dataclasses.asdict(r), "kind": r.kind.value, "target": str(r.target)} for r in rows
@@ -748,6 +807,10 @@ def _build_function(
     plan_of: Callable[..., BuildPlan],
     console: Console,
 ) -> _Artifact:
+    from .facts import gather
+    from .report import check_report
+    from .tree import open_tree
+
     missing = [layer for layer in spec.layers if (layer, str(target)) not in built]
     if missing:
         return _Artifact(

@@ -11,7 +11,6 @@ nothing else matched. On sys.path, the first entry that has the name wins.
 
 from __future__ import annotations
 
-import enum
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +18,9 @@ from pathlib import PurePosixPath
 
 from .facts import ArtifactFacts, Dist
 from .inside.lambdazip_contract import OPT, TASK_ROOT, lambda_sys_path
-from .targets import Target
+from .targets import Kind, Target
 
-
-class Kind(str, enum.Enum):
-    LAYER = "layer"  # unpacked at /opt: packages under python/
-    FUNCTION = "function"  # unpacked at /var/task: packages at the root
+__all__ = ["Composed", "Kind", "Part", "compose"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ dependencies and targets, validated by pydantic (an unknown key is an error nami
     arch = ["x86_64", "arm64"]
     output-dir = "dist"
 
+    [tool.lambdazip.engines]     # optional: each architecture's Docker engine (--engine overrides)
+    arm64 = "ssh://builder@graviton.internal"
+
     [tool.lambdazip.layers.deps]
     group = ["lambda"]           # or: lock = "pylock.toml" / requirements = "layer.txt"
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -73,6 +76,7 @@ class ProjectConfig(_Strict):
     python: list[str] = []
     arch: list[str] = []
     output_dir: str = Field(default="dist", alias="output-dir")
+    engines: dict[Literal["x86_64", "arm64"], str] = {}  # a DOCKER_HOST URL or a docker context
     layers: dict[str, Layer] = {}
     functions: dict[str, Function] = {}
 
@@ -117,6 +121,7 @@ def load_config(project: Path) -> ProjectConfig:
         key = f"tool.lambdazip.{where}" if where else "tool.lambdazip"
         raise UsageError(
             f"{path}: [{key}] {what}",
-            tip="see the README's [tool.lambdazip] keys: python, arch, output-dir, layers, "
-            "functions (src, handler, layers, smoke-event, lock, requirements, group, extra)",
+            tip="see the README's [tool.lambdazip] keys: python, arch, output-dir, engines, "
+            "layers, functions (src, handler, layers, smoke-event, lock, requirements, group, "
+            "extra)",
         ) from None

@@ -11,9 +11,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .findings import Finding, Severity
+if TYPE_CHECKING:  # pydantic stays out of commands that never meet a finding (a no-op build)
+    from .findings import Finding
 
 _CODES = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 _LOCK = threading.Lock()  # whole lines, also when parallel builds report at once
@@ -103,12 +104,12 @@ class Console:
 
     def finding(self, finding: Finding) -> None:
         if self.mode is Mode.GITHUB:
-            kind = "error" if finding.severity is Severity.ERROR else "warning"
+            kind = "error" if finding.severity == "error" else "warning"
             self.write_line(
                 f"::{kind} title=lambdazip {finding.code}::{_escape(finding.line())}", self.out
             )
             return
-        color = "red" if finding.severity is Severity.ERROR else "yellow"
+        color = "red" if finding.severity == "error" else "yellow"
         label = self.paint(f"{finding.severity.value}:", color, "bold")
         self.write_line(f"{label}{finding.line().split(':', 1)[1]}", self.out)
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .compose import Kind
 from .errors import DeployedError, UsageError
-from .targets import Target, parse_arch, parse_runtime
+from .targets import Kind, Target, parse_arch, parse_runtime
 
 MAX_DOWNLOAD = 300 * 1024 * 1024  # more than Lambda allows a function and its layers unzipped
 Opener = Callable[[str], BinaryIO]

@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
 import docker
+from docker.context import ContextAPI
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 from requests.exceptions import RequestException
@@ -33,6 +35,7 @@ from .errors import (
 )
 
 LABEL = "io.lambdazip"  # on every container and temporary volume, so leftovers can be found
+ENGINE_LABEL = "io.lambdazip.engine"  # on every container: the endpoint it was sent to
 CACHE_LABEL = "io.lambdazip.cache"  # on the download caches, which are meant to stay
 MIN_API_VERSION = (1, 41)  # platform on container create (Docker Engine 20.10)
 
@@ -77,7 +80,73 @@ def _engine_lost(exc: BaseException, cleanup: str | None = None) -> EngineLost:
 
 def _describe_host(env: Mapping[str, str]) -> str:
     host = env.get("DOCKER_HOST")
-    return f"at DOCKER_HOST={host}" if host else "(local socket or current docker context)"
+    if host:
+        return f"at DOCKER_HOST={host}"
+    if env.get("DOCKER_CONTEXT"):
+        return f"of docker context {env['DOCKER_CONTEXT']}"
+    return "(local socket or current docker context)"
+
+
+# -- per-architecture engines ---------------------------------------------------------------------
+# An architecture's builds, probes and invokes go to the engine its variable names (set by
+# --engine ARCH=ENDPOINT, the environment, or [tool.lambdazip.engines]); without one, to the
+# default engine (DOCKER_HOST, else the current docker context), which may emulate.
+
+ENGINE_SETTINGS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+_NATIVE = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
+
+
+def engine_variable(arch: str) -> str:
+    """LAMBDAZIP_ENGINE_X86_64, LAMBDAZIP_ENGINE_ARM64."""
+    return f"LAMBDAZIP_ENGINE_{arch.upper()}"
+
+
+def engine_endpoint(env: Mapping[str, str], arch: str) -> str | None:
+    """The endpoint named for ``arch`` (a DOCKER_HOST URL or a docker context), or None."""
+    return env.get(engine_variable(arch), "").strip() or None
+
+
+def with_engines(env: Mapping[str, str], endpoints: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each architecture's endpoint set (these take precedence over ``env``'s)."""
+    return {**env, **{engine_variable(arch): value for arch, value in endpoints.items()}}
+
+
+def endpoint_label(endpoint: str | None, env: Mapping[str, str]) -> str:
+    """How an endpoint is named in the manifest, labels and tables: its URL without a password,
+    the context's name, or where the default engine is."""
+    if endpoint is None:
+        host = env.get("DOCKER_HOST")
+        if host:
+            endpoint = host
+        elif env.get("DOCKER_CONTEXT"):
+            endpoint = env["DOCKER_CONTEXT"]
+        else:
+            return "default"
+    if "://" not in endpoint:
+        return f"context {endpoint}"
+    parts = urlsplit(endpoint)
+    if parts.password is not None:
+        netloc = f"{parts.username}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return endpoint
+
+
+def _endpoint_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str]:
+    """The settings docker-py reads, for ``endpoint`` alone: a URL becomes DOCKER_HOST (with the
+    TLS settings of ``env``), a name the docker context of that name."""
+    kept = {k: v for k, v in env.items() if k not in ENGINE_SETTINGS}
+    if "://" in endpoint:
+        for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+            if name in env:
+                kept[name] = env[name]
+        return {**kept, "DOCKER_HOST": endpoint}
+    if ContextAPI.get_context(endpoint) is None:
+        raise EngineError(
+            f"there is no docker context named {endpoint!r}",
+            tip="`docker context ls` lists them; or give a URL: ssh://user@host, tcp://host:2376, "
+            "unix:///path/docker.sock",
+        )
+    return {**kept, "DOCKER_CONTEXT": endpoint}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -85,35 +154,78 @@ def _first_line(exc: BaseException) -> str:
     return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """Which engine ran a job: recorded in the manifest and shown by matrix."""
+
+    endpoint: str  # endpoint_label(): a URL without its password, "context NAME" or "default"
+    arch: str  # the engine's own CPU, as Lambda names it (x86_64, arm64), or what it reports
+    os: str
+    version: str
+
+
 class Engine:
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, info: EngineInfo | None = None) -> None:
         self.client = client
         self.api = client.api
+        self.info = info or EngineInfo("default", "", "", "")
 
     @classmethod
-    def connect(cls, env: Mapping[str, str]) -> Engine:
-        """Reach the engine named by ``env`` (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
-        else the current context). Unreachable or too old: one EngineError with the fix."""
+    def connect(cls, env: Mapping[str, str], arch: str | None = None) -> Engine:
+        """Reach the engine for ``arch``: the endpoint LAMBDAZIP_ENGINE_<ARCH> names, which must
+        run ``arch`` natively; else the default one (DOCKER_HOST, DOCKER_TLS_VERIFY,
+        DOCKER_CERT_PATH, else the current context). Unreachable, too old, or not native: one
+        EngineError with the fix, before anything is built."""
+        arch = str(getattr(arch, "value", arch)) if arch else None  # an Arch, or its name
+        endpoint = engine_endpoint(env, arch) if arch else None
+        settings = dict(env) if endpoint is None else _endpoint_environment(env, endpoint)
+        label = endpoint_label(endpoint, env)
         tip = (
             "start Docker (Docker Desktop, or `sudo systemctl start docker`), or point "
             "DOCKER_HOST at a running engine"
         )
+        if endpoint is not None:
+            tip = f"check that the engine at {label} runs and answers, or change --engine {arch}="
         try:
-            # never an empty mapping: docker-py reads os.environ instead of an empty one
-            client = docker.from_env(environment={"LAMBDAZIP": "1", **env})
+            # never an empty mapping: docker-py reads os.environ instead of an empty one;
+            # ssh:// goes through the system's ssh client, as the docker CLI does
+            client = docker.from_env(
+                environment={"LAMBDAZIP": "1", **settings}, use_ssh_client=True
+            )
             version = client.version()
         except DockerException as exc:
+            where = f"for {arch} at {label}" if endpoint else _describe_host(settings)
             raise EngineError(
-                f"cannot reach the Docker engine {_describe_host(env)}: {_first_line(exc)}", tip=tip
+                f"cannot reach the Docker engine {where}: {_first_line(exc)}", tip=tip
+            ) from exc
+        except RequestException as exc:
+            raise EngineError(
+                f"cannot reach the Docker engine at {label}: {_first_line(exc)}", tip=tip
             ) from exc
         api = tuple(int(p) for p in str(version.get("ApiVersion", "0.0")).split(".")[:2])
         if api < MIN_API_VERSION:
+            client.close()
             raise EngineError(
-                f"the Docker engine speaks API {version.get('ApiVersion')}, older than "
+                f"the Docker engine at {label} speaks API {version.get('ApiVersion')}, older than "
                 f"{'.'.join(map(str, MIN_API_VERSION))}",
                 tip="upgrade Docker Engine to 20.10 or newer",
             )
-        return cls(client)
+        reported = str(version.get("Arch", ""))
+        info = EngineInfo(
+            endpoint=label,
+            arch=_NATIVE.get(reported, reported),
+            os=str(version.get("Os", "")),
+            version=str(version.get("Version", "")),
+        )
+        if arch is not None and endpoint is not None and info.arch != arch:
+            client.close()
+            raise EngineError(
+                f"the engine for {arch} at {label} runs on {info.arch or 'another CPU'}: it would "
+                f"run {arch} containers only under emulation, 5-30x slower",
+                tip=f"point --engine {arch}= (or {engine_variable(arch)}) at a native {arch} "
+                f"engine, or leave it out to build {arch} on the default engine",
+            )
+        return cls(client, info)
 
     def __enter__(self) -> Engine:
         return self
@@ -242,7 +354,7 @@ class Engine:
                 command=list(command),
                 entrypoint=[],
                 name=name,
-                labels={LABEL: purpose},
+                labels={LABEL: purpose, ENGINE_LABEL: self.info.endpoint},
                 environment=dict(environment),
                 platform=platform,
                 host_config=host_config,

@@ -7,7 +7,10 @@ meaning. docs/errors.md and the README's exit-code table are generated from EXIT
 
 from __future__ import annotations
 
-from .findings import Finding
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic stays out of commands that never meet a finding (a no-op build)
+    from .findings import Finding
 
 
 class LambdaZipError(Exception):

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import Kind
 from .plan import Bytecode, Installer
-from .targets import Arch, Runtime
+from .targets import Arch, Kind, Runtime
 
 
 @dataclass(frozen=True)

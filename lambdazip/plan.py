@@ -16,12 +16,11 @@ from packaging.utils import canonicalize_name
 
 from . import __version__
 from .archive import Member, sha256_file
-from .checks import UNZIPPED_LIMIT, Kind
 from .errors import OutputError, UsageError
 from .inside.lambdazip_contract import install_root
 from .project import Locked, read_locked
 from .source import IGNORE_FILE, LeftOut, Selection, select
-from .targets import Target
+from .targets import UNZIPPED_LIMIT, Kind, Target
 
 # Settings of the host's installer that mean the same inside the container, and their names for
 # uv. The CA bundle is handled apart: its file is copied in and these names point at the copy.

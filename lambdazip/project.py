@@ -28,14 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.pylock import (
-    PackageWheel,
-    Pylock,
-    PylockSelectError,
-    PylockUnsupportedVersionError,
-    PylockValidationError,
-    is_valid_pylock_path,
-)
 from packaging.requirements import Requirement
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
@@ -115,8 +107,11 @@ def input_format(path: Path) -> str:
         return "uv.lock"
     if name == "poetry.lock":
         return "poetry.lock"
-    if is_valid_pylock_path(path):
-        return "pylock"
+    if name.endswith(".toml"):
+        from packaging.pylock import is_valid_pylock_path  # only for a .toml
+
+        if is_valid_pylock_path(path):
+            return "pylock"
     return "requirements"
 
 
@@ -288,6 +283,14 @@ def _select(
     allow_empty: bool,
     full_version: str | None,
 ) -> Locked:
+    from packaging.pylock import (  # only for a lock: a requirements file never needs it
+        PackageWheel,
+        Pylock,
+        PylockSelectError,
+        PylockUnsupportedVersionError,
+        PylockValidationError,
+    )
+
     try:
         lock = Pylock.from_dict(data)
     except PylockUnsupportedVersionError as exc:

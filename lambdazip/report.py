@@ -183,6 +183,17 @@ class BaseImageModel(BaseModel):
     architecture: str
 
 
+class EngineModel(BaseModel):
+    """The engine that installed, probed and packed: where (--engine, or the default) and what."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str  # a URL without its password, "context NAME", or "default"
+    arch: str  # the engine's own CPU: x86_64 or arm64 (an emulated target differs from it)
+    os: str
+    version: str
+
+
 class Manifest(BaseModel):
     """Written beside every zip: what it is, for what, from what, and what was verified."""
 
@@ -200,6 +211,7 @@ class Manifest(BaseModel):
     requirements_sha256: str
     cache_key: str  # a digest of every input: equal keys, identical zips
     base_image: BaseImageModel
+    engine: EngineModel | None = None  # None in manifests of older versions
     installer: str
     bytecode: str
     packed_by: PackerModel | None = None

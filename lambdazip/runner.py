@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .checks import Kind
 from .engine import Engine, VolumeMount
 from .errors import ArtifactError, ContainerError, ImageError, InvokeFailed, TimedOut
 from .images import Progress, job_image
 from .inside import lambdazip_contract as contract
 from .probe import ProbeFacts
-from .targets import Target
+from .targets import Kind, Target
 from .transfer import read_in, tar_directory_entry, tar_files, tar_tree
 from .tree import ReadError, open_tree
 

@@ -22,7 +22,7 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from .checks import Kind
+from .targets import Kind
 
 if TYPE_CHECKING:
     from .report import Manifest

@@ -15,8 +15,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from .archive import Member
 from .errors import UsageError
@@ -51,10 +50,13 @@ class Selection:
         return sum(Path(m.source).stat().st_size for m in self.members)
 
 
-Spec = pathspec.GitIgnoreSpec
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 
-def _spec(patterns: list[str]) -> Spec:
+def _spec(patterns: list[str]) -> GitIgnoreSpec:
+    import pathspec  # only for a function's code: a layer's build never loads it
+
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
@@ -106,7 +108,7 @@ def select(src: Path, out_dir: Path, include: tuple[str, ...] = ()) -> Selection
     root = src.resolve()
     outputs = out_dir.resolve()
     ignore_file = root / IGNORE_FILE
-    user: Spec | None = None
+    user: GitIgnoreSpec | None = None
     if ignore_file.is_file():
         user = _spec(ignore_file.read_text(encoding="utf-8", errors="replace").splitlines())
     defaults = {reason: _spec(patterns) for reason, patterns in _DEFAULT_EXCLUDES.items()}

@@ -14,6 +14,15 @@ from dataclasses import dataclass
 from .errors import UsageError
 
 OFFICIAL_IMAGE = "public.ecr.aws/lambda/python"
+ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes; bigger zips go through S3
+UNZIPPED_LIMIT = 262_144_000  # bytes, a function and all its layers together
+
+
+class Kind(str, enum.Enum):
+    """What Lambda does with a zip."""
+
+    LAYER = "layer"  # unpacked at /opt: packages under python/
+    FUNCTION = "function"  # unpacked at /var/task: packages at the root
 
 
 class Arch(str, enum.Enum):
