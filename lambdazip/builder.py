@@ -21,7 +21,6 @@ import json
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from . import __version__
 from .archive import ZipResult, output_lock, sha256_file
 from .engine import Engine, EngineInfo, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
-from .images import Progress, build_context, job_image
+from .images import Progress, build_context_digest, job_image
 from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode, Installer
 from .targets import RUNTIME_PROVIDED
@@ -218,7 +217,7 @@ def build(
     started = time.time()  # a result another build puts in place after this is not ours to replace
     base, image = job_image(engine, plan.base_image, plan.target, progress)
     digests = plan.source_digests()  # read once: for the key and the manifest
-    key = plan.cache_key(base.id, build_context()[1], digests)
+    key = plan.cache_key(base.id, build_context_digest(), digests)
     reused = up_to_date(plan, key)
     if reused is not None:
         if not plan.sbom_path.is_file():  # made from the manifest alone: no container
@@ -227,6 +226,8 @@ def build(
             progress.step(f"{plan.output.name} is up to date: verifying it again")
             verify(plan.output)
         return reused
+    import tempfile
+
     from .checks import check_artifact  # only now: a no-op build needs none of these
     from .facts import gather
     from .findings import Severity

@@ -56,7 +56,9 @@ def program_name(argv0: str) -> str:
     return "lambdazip"
 
 
-def _build_parser(prog: str = "lambdazip") -> argparse.ArgumentParser:
+def _build_parser(prog: str = "lambdazip", only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or (``only``) of the one command given: argparse builds a
+    parser in milliseconds per command, which a no-op build would notice."""
     parser = _Parser(
         prog=prog,
         description="Build and check AWS Lambda artifacts whose native code fits the runtime.",
@@ -65,16 +67,9 @@ def _build_parser(prog: str = "lambdazip") -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    _add_check(sub)
-    _add_probe(sub)
-    for kind in Kind:
-        _add_build(sub, kind)
-    _add_invoke(sub)
-    _add_matrix(sub)
-    _add_publish(sub)
-    _add_cache(sub)
-    _add_verify(sub)
-    _add_project_build(sub)
+    for name, add in _COMMANDS.items():
+        if only is None or only == name:
+            add(sub)
     return parser
 
 
@@ -494,6 +489,28 @@ def _add_project_build(sub: _Commands) -> None:
     project.set_defaults(func=commands.run_project, options=ProjectOptions)
 
 
+_COMMANDS: dict[str, Callable[[_Commands], None]] = {
+    "check": _add_check,
+    "probe": _add_probe,
+    "layer": lambda sub: _add_build(sub, Kind.LAYER),
+    "function": lambda sub: _add_build(sub, Kind.FUNCTION),
+    "invoke": _add_invoke,
+    "matrix": _add_matrix,
+    "publish": _add_publish,
+    "cache": _add_cache,
+    "verify": _add_verify,
+    "build": _add_project_build,
+}
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (after the global options), if it is one."""
+    for arg in argv:
+        if arg != "--debug":
+            return arg if arg in _COMMANDS else None
+    return None
+
+
 def _add_target(
     parser: argparse.ArgumentParser, required: bool = True, default: str = "from the zip's manifest"
 ) -> None:
@@ -601,7 +618,7 @@ def main(
     console = Console.create(env)
     _sigterm_interrupts()
     with _errors_to_exit_codes(console, "--debug" in argv) as code:
-        args = _build_parser(prog).parse_args(argv)
+        args = _build_parser(prog, _command_of(argv)).parse_args(argv)
         console.verbosity = args.verbosity
         if getattr(args, "engines", None):  # --engine wins over LAMBDAZIP_ENGINE_* and the file
             env = with_engines(env, dict(args.engines))

@@ -8,10 +8,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +116,8 @@ def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deploy
 
 
 def run_check(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
+    import tempfile
+
     from .checks import detect_kind
     from .facts import gather
     from .report import check_report
@@ -296,12 +296,12 @@ def _smoke_test(
 ) -> Callable[[Path], None] | None:
     """The check build() runs on the finished zip before it is put in place: the handler invoked
     with the smoke event in the runtime, with the plan's layers; None without an event."""
-    from .runner import invoke
-
     if event is None or handler is None:
         return None
 
     def smoke_test(staged: Path) -> None:
+        from .runner import invoke
+
         outcome = invoke(
             engine, staged, list(plan.layers), handler, event, plan.target, plan.base_image, console
         )
@@ -419,6 +419,8 @@ def run_matrix(args: MatrixOptions, console: Console, env: Mapping[str, str]) ->
         status = "reused" if result.reused else "built"
         return _Row(plan.target, status, time.monotonic() - started, str(result.zip.path), endpoint)
 
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=args.jobs or len(plans)) as pool:
         rows = list(pool.map(one, plans))
     if args.json:
@@ -488,6 +490,8 @@ def run_cache(args: CacheOptions, console: Console, env: Mapping[str, str]) -> i
 
 def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
     """Rebuild ``args.zip`` from what its manifest records, and compare the bytes."""
+    import tempfile
+
     from .verify import first_difference
 
     manifest_path = args.zip.with_suffix(".manifest.json")

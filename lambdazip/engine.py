@@ -4,26 +4,29 @@ Everything crosses the engine's API: images are pulled and built through it, fil
 container with put_archive and come out with get_archive. No bind mounts and no docker CLI, so a
 remote engine (DOCKER_HOST=tcp://..., ssh://..., a docker context) works like a local one, and no
 root-owned file ever lands on the host.
+
+The SDK (with requests and urllib3: 0.2-0.3 s of imports) is loaded when first needed. A no-op
+build only asks the engine its version and two images' IDs; on the local Unix socket those two
+read-only questions are asked with the standard library, and anything unexpected in the answer
+hands the question to the SDK, which then says what went wrong.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import secrets
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
-
-import docker
-from docker.context import ContextAPI
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import Mount
-from requests.exceptions import RequestException
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .errors import (
     ContainerError,
@@ -33,6 +36,9 @@ from .errors import (
     ImageError,
     TimedOut,
 )
+
+if TYPE_CHECKING:
+    import docker
 
 LABEL = "io.lambdazip"  # on every container and temporary volume, so leftovers can be found
 ENGINE_LABEL = "io.lambdazip.engine"  # on every container: the endpoint it was sent to
@@ -140,6 +146,8 @@ def _endpoint_environment(env: Mapping[str, str], endpoint: str) -> dict[str, st
             if name in env:
                 kept[name] = env[name]
         return {**kept, "DOCKER_HOST": endpoint}
+    from docker.context import ContextAPI
+
     if ContextAPI.get_context(endpoint) is None:
         raise EngineError(
             f"there is no docker context named {endpoint!r}",
@@ -164,11 +172,83 @@ class EngineInfo:
     version: str
 
 
+_ABSENT = object()  # what _local_get returns for a 404
+
+
+def _local_socket(settings: Mapping[str, str]) -> str | None:
+    """The Unix socket of the engine ``settings`` name, if that is what docker-py would reach
+    (DOCKER_HOST=unix://..., or no DOCKER_HOST and the default context); else None."""
+    host = settings.get("DOCKER_HOST")
+    if host:
+        return host[len("unix://") :] if host.startswith("unix://") else None
+    if sys.platform == "win32" or settings.get("DOCKER_CONTEXT"):
+        return None
+    directory = os.environ.get("DOCKER_CONFIG")  # where docker-py looks, too
+    try:
+        config = (Path(directory) if directory else Path.home() / ".docker") / "config.json"
+        current = json.loads(config.read_bytes()).get("currentContext") or "default"
+    except (OSError, ValueError, AttributeError, RuntimeError):  # RuntimeError: no home
+        current = "default"
+    path = Path("/var/run/docker.sock")
+    return str(path) if current == "default" and path.exists() else None
+
+
+def _local_get(path: str, url: str) -> Any:
+    """GET ``url`` from the engine on the Unix socket ``path`` (HTTP/1.0: one answer, then the
+    engine closes): the JSON document; _ABSENT for 404; None for anything else."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(10)
+            connection.connect(path)
+            connection.sendall(f"GET {url} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+            answer = bytearray()
+            while data := connection.recv(65536):
+                answer += data
+    except OSError:
+        return None
+    head, _, body = bytes(answer).partition(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1:2]
+    if status == [b"404"]:
+        return _ABSENT
+    if status != [b"200"]:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _sdk_client(settings: Mapping[str, str]) -> docker.DockerClient:
+    import docker
+
+    # never an empty mapping: docker-py reads os.environ instead of an empty one;
+    # ssh:// goes through the system's ssh client, as the docker CLI does
+    return docker.from_env(environment={"LAMBDAZIP": "1", **settings}, use_ssh_client=True)
+
+
 class Engine:
-    def __init__(self, client: docker.DockerClient, info: EngineInfo | None = None) -> None:
-        self.client = client
-        self.api = client.api
+    def __init__(
+        self,
+        client: docker.DockerClient | None,
+        info: EngineInfo | None = None,
+        settings: Mapping[str, str] | None = None,
+        local: tuple[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = dict(settings or {})
+        self._local = local  # (Unix socket, API version) for the read-only questions
         self.info = info or EngineInfo("default", "", "", "")
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """docker-py's client, made (and the SDK imported) on first use."""
+        if self._client is None:
+            self._client = _sdk_client(self._settings)
+        return self._client
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
 
     @classmethod
     def connect(cls, env: Mapping[str, str], arch: str | None = None) -> Engine:
@@ -186,27 +266,33 @@ class Engine:
         )
         if endpoint is not None:
             tip = f"check that the engine at {label} runs and answers, or change --engine {arch}="
-        try:
-            # never an empty mapping: docker-py reads os.environ instead of an empty one;
-            # ssh:// goes through the system's ssh client, as the docker CLI does
-            client = docker.from_env(
-                environment={"LAMBDAZIP": "1", **settings}, use_ssh_client=True
-            )
-            version = client.version()
-        except DockerException as exc:
-            where = f"for {arch} at {label}" if endpoint else _describe_host(settings)
-            raise EngineError(
-                f"cannot reach the Docker engine {where}: {_first_line(exc)}", tip=tip
-            ) from exc
-        except RequestException as exc:
-            raise EngineError(
-                f"cannot reach the Docker engine at {label}: {_first_line(exc)}", tip=tip
-            ) from exc
-        api = tuple(int(p) for p in str(version.get("ApiVersion", "0.0")).split(".")[:2])
+        client = None
+        local = _local_socket(settings)
+        version = _local_get(local, "/version") if local else None
+        if not isinstance(version, dict):
+            from docker.errors import DockerException
+            from requests.exceptions import RequestException
+
+            local = None
+            try:
+                client = _sdk_client(settings)
+                version = client.version()
+            except DockerException as exc:
+                where = f"for {arch} at {label}" if endpoint else _describe_host(settings)
+                raise EngineError(
+                    f"cannot reach the Docker engine {where}: {_first_line(exc)}", tip=tip
+                ) from exc
+            except RequestException as exc:
+                raise EngineError(
+                    f"cannot reach the Docker engine at {label}: {_first_line(exc)}", tip=tip
+                ) from exc
+        api_version = str(version.get("ApiVersion", "0.0"))
+        api = tuple(int(p) for p in api_version.split(".")[:2])
         if api < MIN_API_VERSION:
-            client.close()
+            if client is not None:
+                client.close()
             raise EngineError(
-                f"the Docker engine at {label} speaks API {version.get('ApiVersion')}, older than "
+                f"the Docker engine at {label} speaks API {api_version}, older than "
                 f"{'.'.join(map(str, MIN_API_VERSION))}",
                 tip="upgrade Docker Engine to 20.10 or newer",
             )
@@ -218,24 +304,36 @@ class Engine:
             version=str(version.get("Version", "")),
         )
         if arch is not None and endpoint is not None and info.arch != arch:
-            client.close()
+            if client is not None:
+                client.close()
             raise EngineError(
                 f"the engine for {arch} at {label} runs on {info.arch or 'another CPU'}: it would "
                 f"run {arch} containers only under emulation, 5-30x slower",
                 tip=f"point --engine {arch}= (or {engine_variable(arch)}) at a native {arch} "
                 f"engine, or leave it out to build {arch} on the default engine",
             )
-        return cls(client, info)
+        return cls(client, info, settings, (local, api_version) if local else None)
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     # -- images -----------------------------------------------------------------------------------
 
     def image(self, reference: str) -> ImageInfo | None:
+        if self._local is not None:
+            path, api_version = self._local
+            found = _local_get(path, f"/v{api_version}/images/{quote(reference, safe='/:@')}/json")
+            if found is _ABSENT:
+                return None
+            if isinstance(found, dict):
+                return ImageInfo.of(reference, found)
+        from docker.errors import APIError, ImageNotFound
+        from requests.exceptions import RequestException
+
         try:
             return ImageInfo.of(reference, self.api.inspect_image(reference))
         except ImageNotFound:
@@ -254,6 +352,9 @@ class Engine:
     ) -> ImageInfo:
         """Pull ``reference`` for ``platform``, reporting status lines and the bytes of all layers
         downloaded so far against their total."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
         layers: dict[str, tuple[int, int]] = {}
         try:
             for event in self.api.pull(reference, platform=platform, stream=True, decode=True):
@@ -291,6 +392,9 @@ class Engine:
         progress: Callable[[str], None] | None = None,
     ) -> ImageInfo:
         """Build the Dockerfile in the tar ``context`` (legacy builder; the base is local)."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
         try:
             for event in self.api.build(
                 fileobj=io.BytesIO(context),
@@ -336,6 +440,10 @@ class Engine:
     ) -> Iterator[Container]:
         """A uniquely named, labelled container, removed on the way out whatever happens
         (success, error, Ctrl-C), also when creating it fails half-way."""
+        from docker.errors import DockerException
+        from docker.types import Mount
+        from requests.exceptions import RequestException
+
         name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
         container_id: str | None = None
         try:
@@ -376,6 +484,9 @@ class Engine:
     @contextmanager
     def volume(self, purpose: str) -> Iterator[str]:
         """A uniquely named, labelled volume for one job, removed on the way out."""
+        from docker.errors import APIError, DockerException, NotFound
+        from requests.exceptions import RequestException
+
         name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
         try:
             self.api.create_volume(name, labels={LABEL: purpose})
@@ -399,6 +510,8 @@ class Engine:
 
     def cache_volume(self, name: str) -> str:
         """A named volume that outlives builds (the download cache); created if absent."""
+        from docker.errors import DockerException
+
         try:
             self.api.create_volume(name, labels={CACHE_LABEL: "downloads"})
         except DockerException as exc:
@@ -416,6 +529,9 @@ class Engine:
         """Remove ``container``; if that fails while another error is on its way out, that error
         (which names the container when the engine was lost) is the one the user sees. With
         ``patience``, keep looking that long for a container that is not there yet."""
+        from docker.errors import APIError, NotFound
+        from requests.exceptions import RequestException
+
         deadline = time.monotonic() + patience
         try:
             while True:
@@ -451,6 +567,9 @@ class Container:
         self.killed = False
 
     def _kill(self) -> None:
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
         self.killed = True
         with suppress(DockerException, RequestException):  # it may have ended meanwhile
             self.engine.api.kill(self.id)
@@ -504,6 +623,8 @@ class Container:
 
     def get(self, path: str) -> Iterator[bytes]:
         """The tar stream of ``path`` in the container."""
+        from docker.errors import NotFound
+
         try:
             stream, _stat = self.engine.api.get_archive(self.id, path)
         except NotFound as exc:

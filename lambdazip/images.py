@@ -3,6 +3,7 @@ platform) and the build image derived from it by the Dockerfile, which every job
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Protocol
 
@@ -11,7 +12,6 @@ from .engine import Engine, ImageInfo
 from .errors import ImageError
 from .inside.lambdazip_contract import FILES
 from .targets import Target
-from .transfer import tar_files
 
 BUILD_IMAGE_REPOSITORY = "lambdazip-build"
 
@@ -50,25 +50,38 @@ def resolve_base_image(
     return info
 
 
+@functools.cache  # the same files for the whole run: read once
+def _context_files() -> dict[str, bytes]:
+    files = {"Dockerfile": resources.dockerfile()}
+    return files | {f"lambdazip/inside/{name}": resources.inside(name) for name in FILES}
+
+
+@functools.cache
+def build_context_digest() -> str:
+    """A digest of what the build image is built from (part of every cache key)."""
+    digest = hashlib.sha256()
+    for name, data in sorted(_context_files().items()):
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()
+
+
 def build_context() -> tuple[bytes, str]:
     """The tar the engine builds the build image from, and a digest of what is in it."""
-    files = {"Dockerfile": resources.dockerfile()}
-    files |= {f"lambdazip/inside/{name}": resources.inside(name) for name in FILES}
-    digest = hashlib.sha256()
-    for name, data in sorted(files.items()):
-        digest.update(name.encode() + b"\0" + data + b"\0")
-    return tar_files(files), digest.hexdigest()
+    from .transfer import tar_files  # only when an image is built
+
+    return tar_files(_context_files()), build_context_digest()
 
 
 def build_image(engine: Engine, base: ImageInfo, target: Target, progress: Progress) -> ImageInfo:
     """The build image (Dockerfile) on ``base``, built once per content and base."""
     platform = target.arch.info.oci_platform
-    context, digest = build_context()
+    digest = build_context_digest()
     key = hashlib.sha256(f"{digest} {base.id} {platform}".encode()).hexdigest()[:16]
     tag = f"{BUILD_IMAGE_REPOSITORY}:{key}"
     cached = engine.image(tag)
     if cached is not None:
         return cached
+    context, _ = build_context()
     progress.step(f"building the build image {tag} on {base.reference}")
     return engine.build(
         context,

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from packaging.utils import canonicalize_name
-
 from . import __version__
 from .archive import Member, sha256_file
 from .errors import OutputError, UsageError
@@ -349,6 +347,10 @@ def make_plan(
 
 def _excluded(names: tuple[str, ...], locked: Locked) -> tuple[str, ...]:
     """--exclude names, canonical, each one of the distributions the lock installs."""
+    if not names:
+        return ()
+    from packaging.utils import canonicalize_name  # only for --exclude
+
     installed = {name for name, _pins, _line in locked.pinned()}
     result = []
     for name in names:

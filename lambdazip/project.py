@@ -26,15 +26,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from packaging.requirements import Requirement
-from packaging.tags import Tag, compatible_tags, cpython_tags
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .requirements import HASH, logical_lines, read_requirements
 from .targets import Target
+
+if TYPE_CHECKING:  # packaging is imported where used: a requirements file needs none of it
+    from packaging.tags import Tag
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,6 +78,9 @@ class Locked:
 
     def pinned(self) -> list[tuple[str, list[str], str]]:
         """(canonical name, its == versions, the line) of each requirement."""
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
         found: list[tuple[str, list[str], str]] = []
         for line in self.lines:
             requirement = Requirement(HASH.split(line, maxsplit=1)[0].strip())
@@ -256,6 +258,8 @@ def marker_environment(target: Target, full_version: str | None = None) -> dict[
 
 
 def wheel_tags(target: Target, uv_platform: bool) -> list[Tag]:
+    from packaging.tags import compatible_tags, cpython_tags
+
     """The tags the installer in the image accepts for the runtime, best first."""
     runtime, arch = target.runtime, target.arch
     platforms = list(runtime.wheel_platform_tags(arch))
@@ -290,6 +294,7 @@ def _select(
         PylockUnsupportedVersionError,
         PylockValidationError,
     )
+    from packaging.utils import canonicalize_name
 
     try:
         lock = Pylock.from_dict(data)

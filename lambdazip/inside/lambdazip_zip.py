@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import shutil
 import stat
 import time
@@ -56,6 +55,8 @@ class NotPackable(ValueError):
 
 def producer() -> dict[str, object]:
     """What made the compressed bytes: recorded beside them, so a difference can be explained."""
+    import platform  # here: the host imports this module on every run, and rarely needs it
+
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
