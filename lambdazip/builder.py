@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -359,12 +360,25 @@ class _Built:
     slimmed: list[dict[str, object]]  # [{path, reason, bytes}] of --exclude/--prune/--strip
 
 
+def _import_while_waiting() -> threading.Thread:
+    """Import what judging the result needs (pydantic, pyelftools, cyclonedx-python-lib: about a
+    second on a slow host) while the container works and this process only waits for its output.
+    Started once the SDK is loaded and joined before anything else is imported, so the two threads
+    never import at the same time."""
+
+    def load() -> None:
+        from . import checks, facts, probe, report, sbom, tree  # noqa: F401
+
+    thread = threading.Thread(target=load, name="lambdazip-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def _install_in_image(
     engine: Engine, plan: BuildPlan, image: ImageInfo, progress: Progress, scratch: Path
 ) -> _Built:
     """Install, compile, probe and pack in one container; the zip and the facts land in
     ``scratch``."""
-    from .probe import ProbeFacts
     from .runner import tar_artifact
     from .transfer import tar_files, tar_members, unpack
 
@@ -416,7 +430,11 @@ def _install_in_image(
             f"installing {plan.requirements.name} with {plan.installer.value} in the image, "
             "compiling, probing"
         )
-        code = container.run(keep)
+        warming = _import_while_waiting()
+        try:
+            code = container.run(keep)
+        finally:
+            warming.join()
         if code == contract.Exit.INSTALL_FAILED:
             raise _installer_error(output, plan)
         if code == contract.Exit.INSTALLER_UNAVAILABLE:
@@ -450,6 +468,8 @@ def _install_in_image(
         progress.step("copying the zip out of the container")
         out = scratch / "out"
         unpack(container.get(contract.OUT_DIR), out, strip=1)
+
+    from .probe import ProbeFacts
 
     def read(name: str) -> bytes | None:
         path = out / name

@@ -218,12 +218,15 @@ def _local_get(path: str, url: str) -> Any:
         return None
 
 
-def _sdk_client(settings: Mapping[str, str]) -> docker.DockerClient:
+def _sdk_client(settings: Mapping[str, str], version: str | None = None) -> docker.DockerClient:
     import docker
 
     # never an empty mapping: docker-py reads os.environ instead of an empty one;
-    # ssh:// goes through the system's ssh client, as the docker CLI does
-    return docker.from_env(environment={"LAMBDAZIP": "1", **settings}, use_ssh_client=True)
+    # ssh:// goes through the system's ssh client, as the docker CLI does; a known API version
+    # spares the client asking for it again
+    return docker.from_env(
+        environment={"LAMBDAZIP": "1", **settings}, use_ssh_client=True, version=version
+    )
 
 
 class Engine:
@@ -243,7 +246,8 @@ class Engine:
     def client(self) -> docker.DockerClient:
         """docker-py's client, made (and the SDK imported) on first use."""
         if self._client is None:
-            self._client = _sdk_client(self._settings)
+            known = self._local[1] if self._local else None
+            self._client = _sdk_client(self._settings, known)
         return self._client
 
     @property
