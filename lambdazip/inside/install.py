@@ -83,9 +83,10 @@ def uv_command(plan: Plan, uv: str) -> list[str]:
 
 
 def installer_version(uv: str | None) -> str:
-    if uv is not None:
-        out = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False)
-        return out.stdout.strip() or "uv (unknown version)"
+    if uv is not None:  # the pinned version, installed by hash: no need to start it (under
+        # emulation, starting a program costs about a second)
+        pin = os.path.basename(os.path.dirname(os.path.dirname(uv)))  # tools/uv-X.Y.Z/bin/uv
+        return pin.replace("-", " ", 1) if pin.startswith("uv-") else "uv (unknown version)"
     try:
         from importlib.metadata import version
 
@@ -106,23 +107,25 @@ def install(plan: Plan, uv: str | None) -> int:
     if plan.require_hashes:
         command.append("--require-hashes")
     command += ["-r", plan.requirements]
-    if uv and plan.cache and plan.require_hashes and _cached(command):
-        command.append("--offline")
+    if uv and plan.cache and plan.require_hashes and _from_cache(command):
+        return 0
     return run(command)
 
 
-def _cached(command: list[str]) -> bool:
-    """Whether uv can install hash-locked ``command`` from its cache alone: then it need not ask
-    the index again (a third of a warm install). Every file is pinned by hash, so the index could
-    offer no other; asked with --dry-run, so a miss changes nothing and the install goes online."""
-    probe = subprocess.run(
-        [*command, "--offline", "--dry-run"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
-    return probe.returncode == 0
+def _from_cache(command: list[str]) -> bool:
+    """Install hash-locked ``command`` with uv from its cache alone, without asking the index
+    again (a third of a warm install): every file is pinned by hash, so the index could offer no
+    other. uv resolves and fetches everything before it installs anything, so a cache miss fails
+    before the target is touched; then (False) the install goes online. Its output is shown only
+    if it succeeded."""
+    offline = [*command, "--offline"]
+    done = subprocess.run(offline, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if done.returncode != 0:
+        return False
+    print("+ " + " ".join(offline), flush=True)
+    sys.stdout.buffer.write(done.stdout + done.stderr)
+    sys.stdout.flush()
+    return True
 
 
 def report_wheels(plan: Plan, uv: str | None) -> Callable[[], None]:
