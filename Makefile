@@ -19,7 +19,7 @@ ARTIFACT ?=
 SRC ?= examples/orders
 EXTRA ?=
 
-.PHONY: venv lock lock-layer lock-dev lock-check lint test test-unit test-setup check layer function matrix bench clean
+.PHONY: venv lock lock-layer lock-dev lock-check lock-sam lint test test-unit test-setup check layer function matrix bench bench-standins clean
 
 venv: $(VENV)/.installed
 
@@ -109,19 +109,43 @@ function: venv
 matrix: venv
 	$(PY) build.py matrix -r $(REQUIREMENTS) -o $(OUT) $(EXTRA)
 
-# ratios against the naive one-liner, measured here and now (see BENCHMARKS.md); the official
-# images by default, or BENCH_X86_IMAGE / BENCH_ARM64_IMAGE (`make bench-standins` uses the
-# stand-ins of the tests)
+# ratios against the naive one-liner and SAM CLI, measured here and now (see BENCHMARKS.md); the
+# official images by default, or BENCH_X86_IMAGE / BENCH_ARM64_IMAGE (`make bench-standins` runs
+# it on every stand-in of the tests). SAM CLI goes into its own venv, from its hash-locked pins.
 BENCH_PYTHON ?= 3.11
 BENCH_X86_IMAGE ?= public.ecr.aws/lambda/python:$(BENCH_PYTHON)-x86_64
 BENCH_ARM64_IMAGE ?= public.ecr.aws/lambda/python:$(BENCH_PYTHON)-arm64
-bench: venv
+BENCH_ARGS ?=
+SAM_VENV ?= .venv-sam
+bench: venv $(SAM_VENV)/.installed
 	$(PY) bench/bench.py --python $(BENCH_PYTHON) --x86-image $(BENCH_X86_IMAGE) \
-		--arm64-image $(BENCH_ARM64_IMAGE)
+		--arm64-image $(BENCH_ARM64_IMAGE) --sam $(SAM_VENV)/bin/sam $(BENCH_ARGS)
 
+$(SAM_VENV)/.installed: bench/requirements-sam.txt
+	$(HOST_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--require-hashes -r bench/requirements-sam.txt
+	@touch $@
+
+lock-sam: venv
+	$(LOCK_ENV) $(BIN)/uv pip compile bench/requirements-sam.in --universal --python-version 3.11 \
+		--generate-hashes --exclude-newer $(LOCK_DATE) --custom-compile-command "make lock-sam" \
+		--quiet $(LOCK_SOURCE) --output-file bench/requirements-sam.txt
+
+# every stand-in: python3.11 with SAM CLI, the 4-target matrix and the cold-start table; the
+# others without the cold-start table (and without arm64 where there is no arm64 stand-in)
+STANDIN = $$($(PY) -m tests.standin --tag $(1) $(2))
 bench-standins: test-setup
-	$(MAKE) bench BENCH_X86_IMAGE=$$($(PY) -m tests.standin --tag $(BENCH_PYTHON) x86_64) \
-		BENCH_ARM64_IMAGE=$$($(PY) -m tests.standin --tag $(BENCH_PYTHON) arm64)
+	$(MAKE) bench BENCH_PYTHON=3.11 BENCH_X86_IMAGE=$(call STANDIN,3.11,x86_64) \
+		BENCH_ARM64_IMAGE=$(call STANDIN,3.11,arm64) BENCH_ARGS="\
+		--matrix-image 3.11/x86_64=$(call STANDIN,3.11,x86_64) \
+		--matrix-image 3.11/arm64=$(call STANDIN,3.11,arm64) \
+		--matrix-image 3.13/x86_64=$(call STANDIN,3.13,x86_64) \
+		--matrix-image 3.13/arm64=$(call STANDIN,3.13,arm64)"
+	$(MAKE) bench BENCH_PYTHON=3.13 BENCH_X86_IMAGE=$(call STANDIN,3.13,x86_64) \
+		BENCH_ARM64_IMAGE=$(call STANDIN,3.13,arm64) BENCH_ARGS=--skip-cold
+	$(MAKE) bench BENCH_PYTHON=3.14 BENCH_X86_IMAGE=$(call STANDIN,3.14,x86_64) \
+		BENCH_ARM64_IMAGE=none BENCH_ARGS="--skip-arm64 --skip-cold"
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -296,7 +296,8 @@ class Engine:
             if client is not None:
                 client.close()
             raise EngineError(
-                f"the Docker engine at {label} speaks API {api_version}, older than "
+                f"the Docker engine{f' at {label}' if endpoint else ''} speaks API {api_version}, "
+                "older than "
                 f"{'.'.join(map(str, MIN_API_VERSION))}",
                 tip="upgrade Docker Engine to 20.10 or newer",
             )

@@ -126,6 +126,40 @@ def test_a_probe_goes_to_its_architectures_engine(
 
 
 @pytest.mark.integration
+def test_an_engine_named_by_its_docker_context(
+    tmp_path: Path,
+    tcp_engine: TcpToUnix,
+    images: dict[tuple[str, str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lambdazip.inside.lambdazip_zip import collect, write
+
+    config = tmp_path / "docker-config"
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"x86-box").hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(
+        json.dumps(
+            {
+                "Name": "x86-box",
+                "Metadata": {},
+                "Endpoints": {"docker": {"Host": f"tcp://127.0.0.1:{tcp_engine.port}"}},
+            }
+        )
+    )
+    (config / "config.json").write_text("{}")  # the current context stays the default
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return event\n")
+    function = tmp_path / "function.zip"
+    write(str(function), collect(str(code), ""), 315532800)
+    argv = ["probe", str(function), "--arch", "x86_64", "--python", "3.11", "-q"]
+    argv += ["--base-image", images[("3.11", "x86_64")], "--engine", "x86_64=x86-box"]
+    assert main(argv, env={}) == 0
+    assert len(_created_through(tcp_engine)) == 1
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("how", ["option", "environment", "pyproject"])
 def test_an_engine_that_would_emulate_is_refused_before_anything_is_built(
     how: str,

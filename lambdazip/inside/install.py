@@ -62,10 +62,18 @@ def uv_binary(plan: Plan) -> str | None:
     home = os.path.join(plan.cache or contract.INSIDE_DIR, "tools", pin.replace("==", "-"))
     binary = os.path.join(home, "bin", "uv")
     if not os.path.exists(binary):
-        command = pip_command(plan, home)
+        # installed beside, then renamed into place: parallel builds sharing the cache volume
+        # (two jobs of one target) never see, or write into, a half-installed uv
+        staged = f"{home}.{os.getpid()}.{time.time_ns()}"
+        command = pip_command(plan, staged)
         command += ["--require-hashes", "--no-deps", "-r", UV_REQUIREMENTS]
         if run(command) != 0:
+            shutil.rmtree(staged, ignore_errors=True)
             return None
+        try:
+            os.rename(staged, home)
+        except OSError:  # another build put it there first: use that one
+            shutil.rmtree(staged, ignore_errors=True)
     return binary
 
 
