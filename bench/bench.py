@@ -254,7 +254,7 @@ def main() -> int:
     quiet = Console(verbosity=-1)
     engine = Engine.connect(os.environ)
     host_python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    sam_bin = args.sam if args.sam and py == host_python else None
+    sam_bin = str(Path(args.sam).resolve()) if args.sam and py == host_python else None
     print(
         f"runs: {runs} (medians, spread min-max); python{py}; x86_64 image {args.x86_image}; "
         f"host {os.uname().machine}; {os.cpu_count()} cores; SAM CLI: "
