@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 from lambdazip.cli import main
 from lambdazip.engine import LABEL, Engine
 from tests import standin, wheels
+from tests.endpoints import ENGINE_SOCKET, TcpToUnix
 
 
 @pytest.fixture(autouse=True)
@@ -149,3 +150,13 @@ def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     return endpoint
+
+
+@pytest.fixture
+def tcp_engine() -> Iterator[TcpToUnix]:
+    """A TCP loopback endpoint of the local engine; it keeps every request that crossed it."""
+    if not Path(ENGINE_SOCKET).exists():
+        pytest.fail(f"the local engine's socket {ENGINE_SOCKET} is not there")
+    proxy = TcpToUnix(ENGINE_SOCKET)
+    yield proxy
+    proxy.close()

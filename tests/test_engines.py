@@ -9,11 +9,9 @@ container's name, image and labels) and from the requests that crossed the TCP e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +21,7 @@ from lambdazip.cli import main
 from lambdazip.engine import ENGINE_LABEL, LABEL, Engine, endpoint_label, with_engines
 from lambdazip.errors import EngineError
 from tests.conftest import host_env
-from tests.test_remote import ENGINE_SOCKET, TcpToUnix
+from tests.endpoints import TcpToUnix, docker_context
 from tests.wheels import REPO
 
 REQUIREMENTS = REPO / "requirements.txt"
@@ -61,12 +59,16 @@ def _creations(engine: Engine, since: int) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture
-def tcp_engine() -> Iterator[TcpToUnix]:
-    if not Path(ENGINE_SOCKET).exists():
-        pytest.fail(f"the local engine's socket {ENGINE_SOCKET} is not there")
-    proxy = TcpToUnix(ENGINE_SOCKET)
-    yield proxy
-    proxy.close()
+def function_zip(tmp_path: Path) -> Path:
+    """A function of one handler, as a zip."""
+    from lambdazip.inside.lambdazip_zip import collect, write
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return event\n")
+    function = tmp_path / "function.zip"
+    write(str(function), collect(str(code), ""), 315532800)
+    return function
 
 
 @pytest.mark.integration
@@ -109,17 +111,10 @@ def test_matrix_sends_each_architecture_to_its_engine(
 
 @pytest.mark.integration
 def test_a_probe_goes_to_its_architectures_engine(
-    tmp_path: Path, tcp_engine: TcpToUnix, images: dict[tuple[str, str], str]
+    function_zip: Path, tcp_engine: TcpToUnix, images: dict[tuple[str, str], str]
 ) -> None:
-    from lambdazip.inside.lambdazip_zip import collect, write
-
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "app.py").write_text("def handler(event, context):\n    return event\n")
-    function = tmp_path / "function.zip"
-    write(str(function), collect(str(code), ""), 315532800)
     tcp = f"tcp://127.0.0.1:{tcp_engine.port}"
-    argv = ["probe", str(function), "--arch", "x86_64", "--python", "3.11", "-q"]
+    argv = ["probe", str(function_zip), "--arch", "x86_64", "--python", "3.11", "-q"]
     argv += ["--base-image", images[("3.11", "x86_64")], "--engine", f"x86_64={tcp}"]
     assert main(argv, env={}) == 0
     assert len(_created_through(tcp_engine)) == 1
@@ -128,32 +123,15 @@ def test_a_probe_goes_to_its_architectures_engine(
 @pytest.mark.integration
 def test_an_engine_named_by_its_docker_context(
     tmp_path: Path,
+    function_zip: Path,
     tcp_engine: TcpToUnix,
     images: dict[tuple[str, str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lambdazip.inside.lambdazip_zip import collect, write
-
-    config = tmp_path / "docker-config"
-    meta = config / "contexts" / "meta" / hashlib.sha256(b"x86-box").hexdigest()
-    meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(
-        json.dumps(
-            {
-                "Name": "x86-box",
-                "Metadata": {},
-                "Endpoints": {"docker": {"Host": f"tcp://127.0.0.1:{tcp_engine.port}"}},
-            }
-        )
-    )
-    (config / "config.json").write_text("{}")  # the current context stays the default
+    host = f"tcp://127.0.0.1:{tcp_engine.port}"
+    config = docker_context(tmp_path / "docker-config", "x86-box", host)  # not the current one
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "app.py").write_text("def handler(event, context):\n    return event\n")
-    function = tmp_path / "function.zip"
-    write(str(function), collect(str(code), ""), 315532800)
-    argv = ["probe", str(function), "--arch", "x86_64", "--python", "3.11", "-q"]
+    argv = ["probe", str(function_zip), "--arch", "x86_64", "--python", "3.11", "-q"]
     argv += ["--base-image", images[("3.11", "x86_64")], "--engine", "x86_64=x86-box"]
     assert main(argv, env={}) == 0
     assert len(_created_through(tcp_engine)) == 1
@@ -223,15 +201,7 @@ def test_a_malformed_engine_is_one_usage_line(
 def test_an_unknown_context_is_said_not_replaced_by_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "docker-config"
-    meta = config / "contexts" / "meta" / hashlib.sha256(b"graviton").hexdigest()
-    meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(
-        json.dumps(
-            {"Name": "graviton", "Metadata": {}, "Endpoints": {"docker": {"Host": "ssh://g"}}}
-        )
-    )
-    (config / "config.json").write_text("{}")
+    config = docker_context(tmp_path / "docker-config", "graviton", "ssh://g")
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     with pytest.raises(EngineError, match="there is no docker context named 'gravitn'"):
         Engine.connect({"LAMBDAZIP_ENGINE_ARM64": "gravitn"}, "arm64")

@@ -22,7 +22,7 @@ from lambdazip.archive import sha256_file
 from lambdazip.cli import main
 from lambdazip.engine import Engine
 from tests.conftest import host_env
-from tests.test_remote import TcpToUnix
+from tests.endpoints import ENGINE_SOCKET, TcpToUnix
 from tests.wheels import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -121,7 +121,7 @@ def test_the_engine_going_away_mid_build_is_one_clean_error(
     images: dict[tuple[str, str], str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    proxy = TcpToUnix("/var/run/docker.sock")
+    proxy = TcpToUnix(ENGINE_SOCKET)
     before = set(engine.our_containers())
 
     def cut_when_the_container_exists() -> None:
