@@ -32,7 +32,7 @@ from . import __version__
 from .archive import ZipResult, output_lock, sha256_file
 from .engine import Engine, EngineInfo, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
-from .images import Progress, build_context_digest, job_image
+from .images import Progress, build_context_digest, build_image, resolve_base_image
 from .inside import lambdazip_contract as contract
 from .plan import BuildPlan, Bytecode, Installer
 from .targets import RUNTIME_PROVIDED
@@ -216,7 +216,7 @@ def build(
     """Carry out ``plan``; nothing is written to ``plan.out_dir`` unless every check passes,
     ``verify`` (given the finished zip before it is put in place) included."""
     started = time.time()  # a result another build puts in place after this is not ours to replace
-    base, image = job_image(engine, plan.base_image, plan.target, progress)
+    base = resolve_base_image(engine, plan.base_image, plan.target, progress)
     digests = plan.source_digests()  # read once: for the key and the manifest
     key = plan.cache_key(base.id, build_context_digest(), digests)
     reused = up_to_date(plan, key)
@@ -234,6 +234,8 @@ def build(
     from .findings import Severity
     from .probe import check_probe
     from .tree import open_tree
+
+    image = build_image(engine, base, plan.target, progress)  # nor the build image
 
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name)

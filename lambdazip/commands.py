@@ -719,24 +719,18 @@ def run_project(args: ProjectOptions, console: Console, env: Mapping[str, str]) 
     # each architecture to its engine: --engine or the environment, else the file's [engines]
     env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
-    _engines_of(env, arches)
     rows: list[_Artifact] = []
     built: dict[tuple[str, str], BuildResult] = {}
     with ExitStack() as stack:
-        engines: dict[Arch, Engine] = {}
-
-        def engine_for(arch: Arch) -> Engine:
-            if arch not in engines:
-                engines[arch] = stack.enter_context(Engine.connect(env, arch))
-            return engines[arch]
-
+        # every engine reached (and checked) once, before anything is built
+        engines = {a: stack.enter_context(Engine.connect(env, a)) for a in dict.fromkeys(arches)}
         for name, plan in layer_plans:
-            row, result = _build_one(engine_for(plan.target.arch), name, plan, console)
+            row, result = _build_one(engines[plan.target.arch], name, plan, console)
             rows.append(row)
             if result is not None:
                 built[name, str(plan.target)] = result
         for name, spec, target in function_targets:
-            engine = engine_for(target.arch)
+            engine = engines[target.arch]
             rows.append(
                 _build_function(engine, project, name, spec, target, built, plan_of, console)
             )

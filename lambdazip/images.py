@@ -30,6 +30,7 @@ def resolve_base_image(
     engine: Engine, reference: str, target: Target, progress: Progress
 ) -> ImageInfo:
     """The base image, pulled for the target's platform if absent, and of that platform."""
+    progress.step(f"resolving the base image {reference}")
     platform = target.arch.info.oci_platform
     info = engine.image(reference)
     if info is None:
@@ -97,6 +98,5 @@ def job_image(
     engine: Engine, reference: str, target: Target, progress: Progress
 ) -> tuple[ImageInfo, ImageInfo]:
     """The verified base image and the build image on it."""
-    progress.step(f"resolving the base image {reference}")
     base = resolve_base_image(engine, reference, target, progress)
     return base, build_image(engine, base, target, progress)
