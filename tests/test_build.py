@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from lambdazip.checks import Kind
 from lambdazip.cli import main
 from lambdazip.console import Console
 from lambdazip.engine import Engine
+from lambdazip.plan import cache_volume_name
 from lambdazip.probe import check_probe
 from lambdazip.runner import probe_artifact
 from lambdazip.targets import RUNTIMES, Arch, Target
@@ -133,6 +136,70 @@ def test_function_has_code_and_dependencies_at_the_root(
     if arch == "x86_64":
         second = build("function", "3.11", arch, tmp_path / "two", "--src", str(src))
         assert second.zip.read_bytes() == first.zip.read_bytes()
+
+
+SPOIL_KEPT_BYTECODE = """
+import glob, sys
+garbage, other, empty, source = (glob.glob(f"/cache/bytecode/*/{key}.pyc") for key in sys.argv[1:])
+assert garbage and other and empty and source, sys.argv
+for path in garbage:
+    with open(path, "wb") as fh:
+        fh.write(b"not a pyc at all")
+for path in other:
+    with open(path, "wb") as fh, open(source[0], "rb") as src:
+        fh.write(src.read())  # a whole, valid pyc: of another source
+for path in empty:
+    open(path, "wb").close()
+"""
+
+
+def _kept_name(layer: Path, member: str) -> str:
+    """Where the store keeps the pyc of a layer's source ``member``: its path and bytes."""
+    with zipfile.ZipFile(layer) as archive:
+        data = archive.read(member)
+    key = hashlib.sha256(f"/opt/{member}".encode() + b"\0" + data).hexdigest()
+    return f"{key[:2]}/{key[2:]}"
+
+
+def test_kept_bytecode_is_what_the_compiler_writes_and_a_spoiled_one_is_compiled_again(
+    tmp_path: Path, build: Builder, engine: Engine, images: dict[tuple[str, str], str]
+) -> None:
+    """Each pyc is kept in the cache volume; a later build takes it instead of compiling the
+    same source again. The zip is the same bytes as one compiled from nothing (--no-cache), and
+    a kept pyc that is not the one of its source is never used."""
+    fresh = build("layer", "3.13", "x86_64", tmp_path / "fresh", "--no-cache", "-v")
+    assert fresh.code == 0, fresh.err
+    assert "bytecode:" not in fresh.err + fresh.out  # no cache: nothing kept, nothing taken
+    build("layer", "3.13", "x86_64", tmp_path / "fill", "--force")  # fills what it lacks
+
+    def counts(built: Built) -> tuple[int, int]:
+        said = re.search(r"bytecode: (\d+) kept, (\d+) compiled", built.err + built.out)
+        assert said, built.err
+        return int(said[1]), int(said[2])
+
+    warm = build("layer", "3.13", "x86_64", tmp_path / "warm", "--force", "-v")
+    assert warm.code == 0, warm.err
+    kept, compiled = counts(warm)
+    pycs = sum(name.endswith(".pyc") for name in fresh.names)
+    assert (kept, compiled) == (pycs, 0)
+    assert warm.zip.read_bytes() == fresh.zip.read_bytes()
+
+    volume = cache_volume_name(Target(RUNTIMES["3.13"], Arch.X86_64))
+    sources = ["__init__.py", "main.py", "fields.py", "types.py"]
+    keys = [_kept_name(fresh.zip, f"python/pydantic/{name}") for name in sources]
+    engine.client.containers.run(
+        images[("3.13", "x86_64")],
+        keys,
+        entrypoint=["/var/lang/bin/python3", "-c", SPOIL_KEPT_BYTECODE],
+        volumes={volume: {"bind": "/cache", "mode": "rw"}},
+        remove=True,
+    )
+    spoiled = build("layer", "3.13", "x86_64", tmp_path / "spoiled", "--force", "-v")
+    assert spoiled.code == 0, spoiled.err
+    assert counts(spoiled) == (pycs - 3, 3)
+    assert spoiled.zip.read_bytes() == fresh.zip.read_bytes()
+    again = build("layer", "3.13", "x86_64", tmp_path / "again", "--force", "-v")
+    assert counts(again) == (pycs, 0)  # compiled again, and kept whole
 
 
 def test_a_311_layer_in_the_313_runtime_fails_as_the_seed_describes(

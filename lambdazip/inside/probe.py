@@ -53,6 +53,22 @@ def top_level_modules(root: str) -> list[str]:
     return sorted(names)
 
 
+def headers(dist: Any) -> dict[str, str]:
+    """Name and Version of a distribution's core metadata, as importlib.metadata's ``metadata``
+    gives them (the first of each), read from the header block alone: its email parser reads the
+    whole long description after it too, which costs seconds under emulation."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found: dict[str, str] = {}
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if not line.strip():
+            break  # the end of the headers
+        key, colon, value = line.partition(":")
+        if colon and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+    return found
+
+
 def pydantic_core_facts() -> dict[str, Any] | None:
     """The seed's check 1: the files importlib.metadata lists for pydantic-core."""
     from importlib import metadata
@@ -61,12 +77,10 @@ def pydantic_core_facts() -> dict[str, Any] | None:
         dist = metadata.distribution("pydantic-core")
     except metadata.PackageNotFoundError:
         return None
-    files = [str(f) for f in (dist.files or ()) if f.name.startswith("_pydantic_core")]
-    if not files:  # stubs in a _pydantic_core/ package: list those too
-        files = [str(f) for f in (dist.files or ()) if "/_pydantic_core/" in str(f)]
-    else:
-        files += [str(f) for f in (dist.files or ()) if "/_pydantic_core/" in str(f)]
-    return {"version": dist.version, "files": sorted(set(files))}
+    listed = dist.files or ()
+    files = [str(f) for f in listed if f.name.startswith("_pydantic_core")]
+    files += [str(f) for f in listed if "/_pydantic_core/" in str(f)]  # stubs in a package
+    return {"version": headers(dist).get("Version", ""), "files": sorted(set(files))}
 
 
 def distributions(path: list[str] | None = None) -> list[dict[str, str]]:
@@ -76,9 +90,10 @@ def distributions(path: list[str] | None = None) -> list[dict[str, str]]:
     seen: dict[str, dict[str, str]] = {}
     found = metadata.distributions() if path is None else metadata.distributions(path=path)
     for dist in found:
-        name = dist.metadata["Name"]
+        said = headers(dist)
+        name = said.get("Name")
         if name and name.lower() not in seen:
-            seen[name.lower()] = {"name": name, "version": dist.version}
+            seen[name.lower()] = {"name": name, "version": said.get("Version", "")}
     return sorted(seen.values(), key=lambda d: d["name"].lower())
 
 

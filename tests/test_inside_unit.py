@@ -1,0 +1,110 @@
+"""What the in-image scripts do that the host can run too (standard library only), against the
+library they stand in for: compileall for the compile of a listed set of files, importlib.metadata
+for the header fields the probe reads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lambdazip.inside import install, probe
+
+
+def _tree(root: Path) -> None:
+    (root / "pkg" / "sub").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("VALUES = {'a', 'b', 'c', frozenset({1, 2})}\n")
+    (root / "pkg" / "sub" / "mod.py").write_text("def f():\n    return {'x': 1}\n")
+    (root / "pkg" / "name with spaces .py").write_text("A = 1\n")
+    (root / "pkg" / "new\nline.py").write_text("B = 2\n")
+    (root / "pkg" / "broken.py").write_text("def (:\n")  # does not compile: stays source-only
+    (root / "pkg" / "data.txt").write_text("not python\n")
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "stale.py").write_text("C = 3\n")  # compileall skips these
+    (root / "linked").symlink_to(root / "pkg" / "sub")  # compileall does not follow these
+
+
+def _pycs(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.pyc"))
+    }
+
+
+def test_the_listed_compile_writes_what_compileall_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same files, the same bytes as `python -m compileall -j 0 --invalidation-mode ...`
+    over the tree: what the cache keeps is what the runtime's compiler writes."""
+    for mode in ("unchecked-hash", "checked-hash"):
+        ours, theirs = tmp_path / mode / "ours", tmp_path / mode / "theirs"
+        # the same path for both (it is in the code objects): built, compiled, moved aside
+        work = tmp_path / "work"
+        _tree(work)
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        compileall = [sys.executable, "-m", "compileall", "-q", "-j", "0"]
+        subprocess.run(
+            [*compileall, "--invalidation-mode", mode, str(work)],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        theirs.parent.mkdir(parents=True)
+        shutil.move(work, theirs)
+        _tree(work)
+        # the script's own contract module (it imports it from beside itself): lists go here
+        monkeypatch.setattr(vars(install)["contract"], "INSIDE_DIR", str(tmp_path))
+        sources = install._sources(str(work))
+        assert str(work / "pkg" / "__pycache__" / "stale.py") not in sources
+        assert not any("linked" in s for s in sources)
+        assert install._compile(sources, mode) != 0  # broken.py: said, and the rest compiled
+        shutil.move(work, ours)
+        assert _pycs(ours) == _pycs(theirs)
+        assert len(_pycs(ours)) == 4  # __init__, mod, spaces, newline; not the broken one
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+    version=st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}", fullmatch=True),
+    extra=st.lists(
+        st.sampled_from(
+            [
+                "Summary: a package",
+                "Name: not-this-one",
+                "Version: 0.0.0",
+                "Classifier: Programming Language :: Python",
+                "Description: folded\n        Name: inside-a-folded-header",
+                "Requires-Dist: other>=1",
+            ]
+        ),
+        max_size=4,
+    ),
+    body=st.text(max_size=200),
+    crlf=st.booleans(),
+)
+def test_the_probe_reads_name_and_version_as_importlib_metadata_does(
+    name: str, version: str, extra: list[str], body: str, crlf: bool
+) -> None:
+    import tempfile
+
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", *extra]
+    text = "\n".join(lines) + "\n\n" + "Name: from-the-body\n" + body
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    with tempfile.TemporaryDirectory() as root:
+        info = Path(root) / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_bytes(text.encode())
+        (dist,) = list(metadata.distributions(path=[root]))
+        said = probe.headers(dist)
+        assert said.get("Name") == dist.metadata["Name"]
+        assert said.get("Version") == dist.metadata["Version"]
