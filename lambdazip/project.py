@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,11 +33,6 @@ from .targets import Target
 
 if TYPE_CHECKING:  # packaging is imported where used: a requirements file needs none of it
     from packaging.tags import Tag
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the 3.10 host
-    import tomli as tomllib
 
 # what a project directory is searched for, best first
 INPUT_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "requirements.txt")
@@ -185,6 +179,11 @@ def _read_text(path: Path) -> str:
 
 
 def _toml(text: str, path: Path, how: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - the 3.10 host
+        import tomli as tomllib
+
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -210,6 +209,8 @@ def uv_binary() -> str:
 def _uv_export(lock: Path, groups: Sequence[str], extras: Sequence[str]) -> str:
     """uv.lock as pylock.toml, by the pinned uv, from the lock alone (--frozen: nothing is
     resolved, nothing downloaded)."""
+    import subprocess
+
     command = [uv_binary(), "export", "--format", "pylock.toml", "--frozen", "--no-editable"]
     command += ["--no-emit-project", "--no-header", "--quiet"]
     command += ["--no-default-groups"] if groups else ["--no-dev"]
