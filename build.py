@@ -7,7 +7,7 @@ if sys.version_info < (3, 10):  # noqa: UP036 - say so plainly on an old interpr
     sys.exit("error: build.py needs Python 3.10 or newer; run it with python3.10+")
 
 try:
-    from lambdazip.cli import main
+    from lambdazip.cli import run
 except ModuleNotFoundError as exc:  # the tool's own dependencies are not installed
     sys.exit(
         f"error: missing dependency {exc.name!r}; run `make venv` (or "
@@ -17,4 +17,4 @@ except KeyboardInterrupt:  # Ctrl-C while starting: nothing has begun
     sys.exit(130)
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run()

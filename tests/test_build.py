@@ -173,9 +173,7 @@ def test_kept_bytecode_is_what_the_compiler_writes_and_a_spoiled_one_is_compiled
     build("layer", "3.13", "x86_64", tmp_path / "fill", "--force")  # fills what it lacks
 
     def counts(built: Built) -> tuple[int, int]:
-        said = re.search(r"bytecode: (\d+) kept, (\d+) compiled", built.err + built.out)
-        assert said, built.err
-        return int(said[1]), int(said[2])
+        return _bytecode_counts(built.err + built.out)
 
     warm = build("layer", "3.13", "x86_64", tmp_path / "warm", "--force", "-v")
     assert warm.code == 0, warm.err
@@ -200,6 +198,50 @@ def test_kept_bytecode_is_what_the_compiler_writes_and_a_spoiled_one_is_compiled
     assert spoiled.zip.read_bytes() == fresh.zip.read_bytes()
     again = build("layer", "3.13", "x86_64", tmp_path / "again", "--force", "-v")
     assert counts(again) == (pycs, 0)  # compiled again, and kept whole
+
+
+def _bytecode_counts(text: str) -> tuple[int, int]:
+    said = re.search(r"bytecode: (\d+) kept, (\d+) compiled", text)
+    assert said, text
+    return int(said[1]), int(said[2])
+
+
+def test_two_builds_of_one_target_at_once_keep_whole_pycs(
+    tmp_path: Path, images: dict[tuple[str, str], str]
+) -> None:
+    """Two builds share the target's cache volume and write the same new pycs at the same time
+    (each install.py is process 1 of its own container): each gets the zip a build alone gets,
+    and what is kept is whole: a third build takes every pyc and gives the same bytes."""
+    src = tmp_path / "src"
+    src.mkdir()
+    salt = os.urandom(8).hex()  # sources no build has compiled before: every pyc is new
+    for n in range(300):
+        body = f"SALT = {salt!r}\n" + "".join(
+            f"def f{i}(x):\n    return x + {i}\n" for i in range(40)
+        )
+        (src / f"mod{n:03}.py").write_text(body)
+    (src / "app.py").write_text(HANDLER)
+
+    def command(out: Path) -> list[str]:
+        argv = [sys.executable, "-m", "lambdazip", "function", "--src", str(src), "-v"]
+        argv += ["--python", "3.13", "--arch", "x86_64", "-o", str(out), *LOCK]
+        return [*argv, "--base-image", images[("3.13", "x86_64")]]
+
+    env = os.environ | host_env()
+    running = [
+        subprocess.Popen(command(tmp_path / name), env=env, text=True, stderr=subprocess.PIPE)
+        for name in ("one", "two")
+    ]
+    outputs = [process.communicate()[1] for process in running]
+    assert [process.returncode for process in running] == [0, 0], outputs
+    zips = [(tmp_path / name / "src-python3.13-x86_64.zip").read_bytes() for name in ("one", "two")]
+    assert zips[0] == zips[1]
+    assert all(_bytecode_counts(text)[1] >= 301 for text in outputs)  # both compiled them
+    third = subprocess.run(command(tmp_path / "three"), env=env, text=True, capture_output=True)
+    assert third.returncode == 0, third.stderr
+    kept, compiled = _bytecode_counts(third.stderr)
+    assert (compiled, kept >= 301) == (0, True)
+    assert (tmp_path / "three" / "src-python3.13-x86_64.zip").read_bytes() == zips[0]
 
 
 def test_a_311_layer_in_the_313_runtime_fails_as_the_seed_describes(

@@ -55,6 +55,26 @@ def pip_command(plan: Plan, target: str, platforms: tuple[str, ...] = ()) -> lis
     return command
 
 
+def unique() -> str:
+    """A name no other build writes at the same time: builds sharing the cache volume run in
+    their own containers, where each install.py may have the same process ID."""
+    import secrets
+
+    return f"{os.getpid()}-{time.time_ns()}-{secrets.token_hex(8)}"
+
+
+def keep_whole(source: str, kept: str) -> None:
+    """Copy ``source`` to ``kept`` in the cache volume: written beside, then renamed into place,
+    so that parallel builds sharing the volume only ever read a whole file (one of them wins)."""
+    staged = f"{kept}.{unique()}"
+    try:
+        shutil.copyfile(source, staged)
+        os.replace(staged, kept)
+    finally:
+        if os.path.exists(staged):
+            os.unlink(staged)
+
+
 def uv_binary(plan: Plan) -> str | None:
     """uv, installed by the image's pip from the pinned, hash-locked uv-requirements.txt."""
     with open(UV_REQUIREMENTS) as fh:
@@ -64,7 +84,7 @@ def uv_binary(plan: Plan) -> str | None:
     if not os.path.exists(binary):
         # installed beside, then renamed into place: parallel builds sharing the cache volume
         # (two jobs of one target) never see, or write into, a half-installed uv
-        staged = f"{home}.{os.getpid()}.{time.time_ns()}"
+        staged = f"{home}.{unique()}"
         command = pip_command(plan, staged)
         command += ["--require-hashes", "--no-deps", "-r", UV_REQUIREMENTS]
         if run(command) != 0:
@@ -182,9 +202,7 @@ def report_wheels(plan: Plan, uv: str | None) -> Callable[[], None]:
             json.dump(wheels, fh, sort_keys=True)
         if kept is not None and wheels:
             os.makedirs(os.path.dirname(kept), exist_ok=True)
-            staged = f"{kept}.{os.getpid()}"
-            shutil.copyfile(answer, staged)
-            os.replace(staged, kept)  # parallel builds sharing the volume: one complete file wins
+            keep_whole(answer, kept)
 
     return finish
 
@@ -433,9 +451,7 @@ def compile_bytecode(plan: Plan, bytecode: str) -> int:
     for _source, pyc, kept in misses:
         if kept is not None and os.path.isfile(pyc):
             os.makedirs(os.path.dirname(kept), exist_ok=True)
-            staged = f"{kept}.{os.getpid()}"
-            shutil.copyfile(pyc, staged)
-            os.replace(staged, kept)  # parallel builds sharing the volume: one whole file wins
+            keep_whole(pyc, kept)
     if store is not None:
         print(f"lambdazip: bytecode: {hits} kept, {len(misses)} compiled", flush=True)
     return failed
