@@ -229,17 +229,19 @@ def build(
         return reused
     import tempfile
 
-    from .checks import check_artifact  # only now: a no-op build needs none of these
-    from .facts import gather
-    from .findings import Severity
-    from .probe import check_probe
-    from .tree import open_tree
-
-    image = build_image(engine, base, plan.target, progress)  # nor the build image
+    image = build_image(engine, base, plan.target, progress)  # a no-op needs no build image
 
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name)
         built = _install_in_image(engine, plan, image, progress, scratch)
+        # only now, loaded while the container worked: a no-op needs none of these, and a build
+        # does not wait for them before its container starts
+        from .checks import check_artifact
+        from .facts import gather
+        from .findings import Severity
+        from .probe import check_probe
+        from .tree import open_tree
+
         packed, probe = built.packed, built.probe
         _same_selection(plan, probe.python_version)
         progress.step("checking the result")
@@ -381,7 +383,6 @@ def _install_in_image(
 ) -> _Built:
     """Install, compile, probe and pack in one container; the zip and the facts land in
     ``scratch``."""
-    from .runner import tar_artifact
     from .transfer import tar_files, tar_members, unpack
 
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
@@ -427,6 +428,8 @@ def _install_in_image(
         if plan.src is not None:
             container.put(contract.TASK_ROOT, tar_members(plan.sources))
         for layer in plan.layers:  # where Lambda puts them: the probe imports through them
+            from .runner import tar_artifact  # (and pydantic): only for --layer
+
             container.put(contract.OPT, tar_artifact(layer))
         progress.step(
             f"installing {plan.requirements.name} with {plan.installer.value} in the image, "

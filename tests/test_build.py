@@ -200,6 +200,39 @@ def test_kept_bytecode_is_what_the_compiler_writes_and_a_spoiled_one_is_compiled
     assert counts(again) == (pycs, 0)  # compiled again, and kept whole
 
 
+NOOP_IMPORTS = """
+import sys
+from lambdazip.cli import main
+code = main(sys.argv[1:])
+heavy = {"pydantic", "pydantic_core", "docker", "requests", "elftools", "cyclonedx", "packaging"}
+print(sorted({m.split(".")[0] for m in sys.modules} & heavy))
+sys.exit(code)
+"""
+
+
+def test_a_no_op_loads_neither_the_sdk_nor_what_judges_a_build(
+    tmp_path: Path, images: dict[tuple[str, str], str]
+) -> None:
+    """Up to date is decided with the least work: the engine's answers on its socket and the
+    zip's sha256, without the Docker SDK, pydantic, pyelftools or cyclonedx."""
+    argv = ["layer", "--arch", "x86_64", "--python", "3.13", "-o", str(tmp_path), *LOCK]
+    argv += ["--base-image", images[("3.13", "x86_64")]]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", NOOP_IMPORTS, *argv],
+            env=os.environ | host_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[-1].stderr
+    assert "pydantic" in runs[0].stdout  # the build judged its zip: not vacuous
+    assert "up to date, reused (no container started)" in runs[1].stderr
+    assert runs[1].stdout.strip() == "[]"
+
+
 def _bytecode_counts(text: str) -> tuple[int, int]:
     said = re.search(r"bytecode: (\d+) kept, (\d+) compiled", text)
     assert said, text
