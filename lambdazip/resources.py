@@ -3,6 +3,7 @@ install, a wheel (pip, pipx, uvx) or a zip import: through importlib.resources."
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
 
 
+@functools.cache  # one package for the whole run
 def _package() -> Traversable:
     return resources.files("lambdazip")
 
