@@ -269,7 +269,8 @@ def test_two_builds_of_one_target_at_once_keep_whole_pycs(
     assert [process.returncode for process in running] == [0, 0], outputs
     zips = [(tmp_path / name / "src-python3.13-x86_64.zip").read_bytes() for name in ("one", "two")]
     assert zips[0] == zips[1]
-    assert all(_bytecode_counts(text)[1] >= 301 for text in outputs)  # both compiled them
+    # every new source compiled by one of them at least (by both where they overlapped)
+    assert sum(_bytecode_counts(text)[1] for text in outputs) >= 301
     third = subprocess.run(command(tmp_path / "three"), env=env, text=True, capture_output=True)
     assert third.returncode == 0, third.stderr
     kept, compiled = _bytecode_counts(third.stderr)
