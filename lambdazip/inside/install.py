@@ -60,12 +60,13 @@ def unique() -> str:
     their own containers, where each install.py may have the same process ID."""
     import secrets
 
-    return f"{os.getpid()}-{time.time_ns()}-{secrets.token_hex(8)}"
+    return secrets.token_hex(8)
 
 
 def keep_whole(source: str, kept: str) -> None:
     """Copy ``source`` to ``kept`` in the cache volume: written beside, then renamed into place,
     so that parallel builds sharing the volume only ever read a whole file (one of them wins)."""
+    os.makedirs(os.path.dirname(kept), exist_ok=True)
     staged = f"{kept}.{unique()}"
     try:
         shutil.copyfile(source, staged)
@@ -201,7 +202,6 @@ def report_wheels(plan: Plan, uv: str | None) -> Callable[[], None]:
         with open(answer, "w") as fh:
             json.dump(wheels, fh, sort_keys=True)
         if kept is not None and wheels:
-            os.makedirs(os.path.dirname(kept), exist_ok=True)
             keep_whole(answer, kept)
 
     return finish
@@ -450,7 +450,6 @@ def compile_bytecode(plan: Plan, bytecode: str) -> int:
     failed = _compile([source for source, _pyc, _kept in misses], bytecode)
     for _source, pyc, kept in misses:
         if kept is not None and os.path.isfile(pyc):
-            os.makedirs(os.path.dirname(kept), exist_ok=True)
             keep_whole(pyc, kept)
     if store is not None:
         print(f"lambdazip: bytecode: {hits} kept, {len(misses)} compiled", flush=True)
@@ -491,8 +490,10 @@ def _compile(sources: list[str], bytecode: str) -> int:
     jobs = min(os.cpu_count() or 1, max(1, len(sources) // 50))
     mode = bytecode.replace("-", "_").upper()  # PycInvalidationMode's member
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    print(f"+ compileall --invalidation-mode {bytecode}: {len(sources)} files, {jobs} at once")
-    sys.stdout.flush()
+    print(
+        f"+ compileall --invalidation-mode {bytecode}: {len(sources)} files, {jobs} at once",
+        flush=True,
+    )
     running = []
     for job in range(jobs):
         listing = os.path.join(contract.INSIDE_DIR, f"compile-{job}.list")

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip can hold
 ZIP_LAST = 4354819199  # 2107-12-31T23:59:59Z, the latest
 DEFAULT_EPOCH = ZIP_EPOCH
-COMPRESSION = 8  # zipfile.ZIP_DEFLATED (zipfile is imported where a zip is written)
 # deflate, measured on the pydantic layer (10.4 MB of files): level 9 0.75 s; level 6 0.35 s for
 # 0.5 % more bytes; level 5 0.22 s for 1 % more than 6 (and more than a naive zip's). 6 it stays:
 # the artifact's size is what users see and keep, the tenth of a second is not
@@ -122,7 +121,7 @@ def _zipinfo(member: Member, date_time: tuple[int, int, int, int, int, int]) -> 
     info.create_system = 3  # Unix, so the mode below is honoured
     mode = 0o755 if member.executable else 0o644
     info.external_attr = (stat.S_IFREG | mode) << 16
-    info.compress_type = COMPRESSION
+    info.compress_type = zipfile.ZIP_DEFLATED
     # ZipFile.open(info, "w") takes the level from the ZipInfo, not from the ZipFile; the private
     # name is the one 3.10-3.12 read, and 3.13+ keeps it as an alias of ``compress_level``.
     info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
