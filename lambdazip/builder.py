@@ -34,7 +34,7 @@ from .engine import Engine, EngineInfo, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
 from .images import Progress, build_context_digest, build_image, resolve_base_image
 from .inside import lambdazip_contract as contract
-from .plan import BuildPlan, Bytecode, Installer
+from .plan import TMPFS_VARIABLE, BuildPlan, Bytecode, Installer
 from .targets import RUNTIME_PROVIDED
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
@@ -233,7 +233,15 @@ def build(
 
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name)
-        built = _install_in_image(engine, plan, image, progress, scratch)
+        try:
+            built = _install_in_image(engine, plan, image, progress, scratch, plan.tmpfs_mb != 0)
+        except _NoRoomInMemory:
+            room = f"{plan.tmpfs_mb} MB" if plan.tmpfs_mb else "half the engine's memory"
+            progress.step(
+                f"the installed tree needs more than {room} ({TMPFS_VARIABLE}): "
+                "building again on the image's disk"
+            )
+            built = _install_in_image(engine, plan, image, progress, scratch, in_memory=False)
         # only now, loaded while the container worked: a no-op needs none of these, and a build
         # does not wait for them before its container starts
         from .checks import check_artifact
@@ -378,12 +386,30 @@ def _import_while_waiting() -> threading.Thread:
     return thread
 
 
+class _NoRoomInMemory(Exception):
+    """The installed tree did not fit in the tmpfs of the install root."""
+
+
 def _install_in_image(
-    engine: Engine, plan: BuildPlan, image: ImageInfo, progress: Progress, scratch: Path
+    engine: Engine,
+    plan: BuildPlan,
+    image: ImageInfo,
+    progress: Progress,
+    scratch: Path,
+    in_memory: bool,
 ) -> _Built:
     """Install, compile, probe and pack in one container; the zip and the facts land in
-    ``scratch``."""
+    ``scratch``. ``in_memory``: the install root and /tmp are tmpfs mounts (the tree is written
+    and read a few times over, and each small file costs much more on the image's copy-on-write
+    disk); raises _NoRoomInMemory if the tree did not fit there."""
     from .transfer import tar_files, tar_members, unpack
+
+    # the install root, and /tmp where pip unpacks before it moves the files there
+    size = f",size={plan.tmpfs_mb}m" if plan.tmpfs_mb else ""
+    memory = {
+        contract.install_root(plan.kind.value): f"rw,exec,nosuid,nodev,mode=755{size}",
+        "/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}",  # noqa: S108 - the container's own
+    }
 
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
     inside_plan = contract.InsidePlan(
@@ -405,6 +431,7 @@ def _install_in_image(
         exclude=plan.exclude,
         prune=plan.prune,
         strip=plan.strip,
+        sources=contract.SOURCES if plan.src is not None else None,
     )
     inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
@@ -423,10 +450,13 @@ def _install_in_image(
         environment=plan.container_environment(contract.CA_BUNDLE),
         purpose="build",
         volumes=[VolumeMount(cache, contract.CACHE_DIR)] if cache else (),
+        tmpfs=memory if in_memory else None,
     ) as container:
         container.put(contract.INSIDE_DIR, tar_files(inputs))
-        if plan.src is not None:
-            container.put(contract.TASK_ROOT, tar_members(plan.sources))
+        if plan.src is not None:  # install.py copies it into the root (which may be a tmpfs)
+            container.put(
+                contract.INSIDE_DIR, tar_members(plan.sources, _relative(contract.SOURCES) + "/")
+            )
         for layer in plan.layers:  # where Lambda puts them: the probe imports through them
             from .runner import tar_artifact  # (and pydantic): only for --layer
 
@@ -440,6 +470,14 @@ def _install_in_image(
             code = container.run(keep)
         finally:
             warming.join()
+        if in_memory and any(contract.NO_SPACE in line for line in output):
+            raise _NoRoomInMemory  # whatever else failed: some write did not happen
+        if code == contract.Exit.SOURCES_FAILED:
+            said = next((x for x in output if x.startswith("lambdazip: cannot copy")), "")
+            raise BuildFailed(
+                said.removeprefix("lambdazip: ") or "your code could not be copied in the image",
+                tip="run again with -v to see the build's output",
+            )
         if code == contract.Exit.INSTALL_FAILED:
             raise _installer_error(output, plan)
         if code == contract.Exit.INSTALLER_UNAVAILABLE:

@@ -88,6 +88,9 @@ class BuildPlan:
     prune: bool = False  # tests/, docs/, examples/ inside distributions
     strip: bool = False  # debug symbols of shared objects, by the image's strip
     layers: tuple[Path, ...] = ()  # a function's layer zips: at /opt while it is probed
+    # the install root in memory (a tmpfs of at most this many MB; None: the kernel's default,
+    # half the engine's memory), or 0: on the image's disk. The bytes built are the same
+    tmpfs_mb: int | None = None
 
     @property
     def slimming(self) -> str:
@@ -342,7 +345,25 @@ def make_plan(
         prune=prune,
         strip=strip,
         layers=layers,
+        tmpfs_mb=tmpfs_megabytes(env),
     )
+
+
+TMPFS_VARIABLE = "LAMBDAZIP_TMPFS_MB"
+
+
+def tmpfs_megabytes(env: Mapping[str, str]) -> int | None:
+    """LAMBDAZIP_TMPFS_MB: the most memory the installed tree may take (0: build on disk)."""
+    raw = env.get(TMPFS_VARIABLE, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}", raw):  # no sign: "-1" is no size
+        raise UsageError(
+            f"{TMPFS_VARIABLE}={raw!r} is not a whole number of megabytes",
+            tip="set it to the most memory (MB) the installed tree may take, 0 to build on "
+            "disk, or unset it",
+        )
+    return int(raw)
 
 
 def _excluded(names: tuple[str, ...], locked: Locked) -> tuple[str, ...]:

@@ -136,9 +136,9 @@ def tar_directory_entry(name: str, owner: str, mode: int = 0o700) -> bytes:
     return buffer.getvalue()
 
 
-def tar_members(members: Iterable[Member]) -> bytes:
+def tar_members(members: Iterable[Member], prefix: str = "") -> bytes:
     """A tar of chosen files (a function's selected sources), for put_archive."""
-    return _tar((m.arcname, Path(m.source).read_bytes(), m.executable) for m in members)
+    return _tar((prefix + m.arcname, Path(m.source).read_bytes(), m.executable) for m in members)
 
 
 def tar_tree(tree: Tree, prefix: str = "") -> bytes:

@@ -138,6 +138,32 @@ def test_function_has_code_and_dependencies_at_the_root(
         assert second.zip.read_bytes() == first.zip.read_bytes()
 
 
+def test_the_tree_built_in_memory_on_disk_or_again_on_disk_is_the_same_zip(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The install root is a tmpfs unless LAMBDAZIP_TMPFS_MB=0; a tree that does not fit there
+    (here the function's own code, copied in before the install, fills a 1 MB tmpfs) is built
+    again on disk. Each way gives the same bytes."""
+    code = tmp_path / "orders"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    (code / "table.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    argv = ["function", "--arch", "x86_64", "--python", "3.13", "--src", str(code), *LOCK]
+    argv += ["--base-image", images[("3.13", "x86_64")], "--handler", "app.handler"]
+    fallback = "the installed tree needs more than 1 MB (LAMBDAZIP_TMPFS_MB): building again on"
+    zips = {}
+    for size in ("", "0", "1"):
+        out = tmp_path / f"tmpfs-{size or 'default'}"
+        env = host_env() | {"LAMBDAZIP_TMPFS_MB": size}
+        assert main([*argv, "-o", str(out)], env=env) == 0
+        err = capsys.readouterr().err
+        assert (fallback in err) == (size == "1"), err
+        zips[size] = (out / "orders-python3.13-x86_64.zip").read_bytes()
+    assert zips[""] == zips["0"] == zips["1"]
+    with zipfile.ZipFile(tmp_path / "tmpfs-1" / "orders-python3.13-x86_64.zip") as archive:
+        assert archive.read("table.bin") == (code / "table.bin").read_bytes()
+
+
 SPOIL_KEPT_BYTECODE = """
 import glob, sys
 garbage, other, empty, source = (glob.glob(f"/cache/bytecode/*/{key}.pyc") for key in sys.argv[1:])

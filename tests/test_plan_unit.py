@@ -94,6 +94,22 @@ def test_bad_options_are_usage_errors(
         _plan(tmp_path, **changes)
 
 
+@pytest.mark.parametrize(
+    ("value", "megabytes"), [(None, None), ("", None), (" 0 ", 0), ("512", 512)]
+)
+def test_the_tree_is_in_memory_unless_told_otherwise(
+    tmp_path: Path, value: str | None, megabytes: int | None
+) -> None:
+    env = {} if value is None else {"LAMBDAZIP_TMPFS_MB": value}
+    assert _plan(tmp_path, env=env).tmpfs_mb == megabytes
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "1e3", "lots", "\u00b2", "9" * 10])
+def test_a_tmpfs_size_that_is_not_megabytes_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    with pytest.raises(UsageError, match="is not a whole number of megabytes"):
+        _plan(tmp_path, env={"LAMBDAZIP_TMPFS_MB": value})
+
+
 PIP_NO_WHEEL = """ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)
 ERROR: No matching distribution found for docopt==0.6.2"""
 UV_NO_WHEEL = """error: No solution found when resolving dependencies

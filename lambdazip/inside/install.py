@@ -564,6 +564,15 @@ def main(argv: list[str]) -> int:
     os.makedirs(contract.OUT_DIR, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    if plan.sources:
+        root = contract.install_root(plan.kind)
+        try:
+            shutil.copytree(plan.sources, root, dirs_exist_ok=True)
+        except OSError as exc:  # shutil.Error too: each file's error, said in one line
+            print(f"lambdazip: cannot copy your code into {root}: {exc}", flush=True)
+            return contract.Exit.SOURCES_FAILED
+        timings["code"] = time.perf_counter() - started
+        started = time.perf_counter()
     uv = None
     finish_report: Callable[[], None] = lambda: None  # noqa: E731
     if plan.install:

@@ -12,7 +12,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 
-SCHEMA_VERSION = 3  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming
+SCHEMA_VERSION = 4  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming;
+# 4: the user's code handed over in IN_DIR (the install root may be a tmpfs)
 
 # -- paths in the image -------------------------------------------------------------------------
 PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
@@ -28,6 +29,7 @@ EVENT_DIR = f"{INSIDE_DIR}/event"  # invoke's event volume
 OUTCOME_DIR = f"{INSIDE_DIR}/outcome"  # invoke's outcome volume, written by the handler's user
 REQUIREMENTS = f"{IN_DIR}/requirements.txt"
 CA_BUNDLE = f"{IN_DIR}/ca.pem"
+SOURCES = f"{IN_DIR}/src"  # a function's code, copied into the install root by install.py
 EVENT = f"{EVENT_DIR}/event.json"
 OUTCOME = f"{OUTCOME_DIR}/outcome.json"
 # files in OUT_DIR
@@ -38,6 +40,10 @@ ARTIFACT = "artifact.zip"  # the zip, packed in the image (lambdazip_zip)
 PACKED = "packed.json"  # what packed it, and what was left out of it
 WHEELS = "wheels.json"  # {name: {"filename", "sha256"}}: the file each distribution came from
 SLIMMED = "slimmed.json"  # [{"path", "reason", "bytes"}]: what --exclude/--prune/--strip removed
+
+# strerror(ENOSPC) as glibc words it, in what every installer and Python prints when a write
+# fails for want of space: the sign that the install root's tmpfs was too small
+NO_SPACE = "No space left on device"
 
 # what the build image carries (the Dockerfile copies these into INSIDE_DIR)
 FILES = (
@@ -69,6 +75,7 @@ class Exit(enum.IntEnum):
     PACK_FAILED = 15  # the tree could not be packed (a link out of it, a special file)
     NO_STRIP = 17  # --strip, and the image has no `strip` (binutils)
     NO_RUNTIME_CLIENT = 16  # invoke: the image has no awslambdaric in RUNTIME_DIR
+    SOURCES_FAILED = 18  # the user's code could not be copied into the install root
 
 
 def install_root(kind: str) -> str:
@@ -116,6 +123,9 @@ class InsidePlan:
     exclude         distributions to remove after the install (canonical names)
     prune           remove tests/, docs/ and examples/ folders inside distributions
     strip           strip debug symbols from shared objects with the image's `strip`
+    sources         a directory the host filled (SOURCES) to copy into the install root before
+                    installing, or None. The host cannot put files there itself: the root may be
+                    a tmpfs, mounted when the container starts, over whatever was put before
     """
 
     kind: str
@@ -134,6 +144,7 @@ class InsidePlan:
     exclude: tuple[str, ...] = ()
     prune: bool = False
     strip: bool = False
+    sources: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)
