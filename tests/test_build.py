@@ -226,6 +226,59 @@ def test_kept_bytecode_is_what_the_compiler_writes_and_a_spoiled_one_is_compiled
     assert counts(again) == (pycs, 0)  # compiled again, and kept whole
 
 
+AGE_THE_STORE = """
+import glob, os, time
+now = time.time()
+old = now - 40 * 86400
+for path in glob.glob("/cache/bytecode/*/*/*.pyc"):
+    os.utime(path, (old, old))  # as if no build had taken them for 40 days
+unused = "/cache/bytecode/cpython-00-gone/00/unused.pyc"
+os.makedirs(os.path.dirname(unused), exist_ok=True)
+open(unused, "wb").close()
+os.utime(unused, (old, old))
+marker = "/cache/bytecode/.swept"
+open(marker, "a").close()
+os.utime(marker, (now - 2 * 86400, now - 2 * 86400))  # last swept two days ago
+"""
+
+
+def test_the_kept_bytecode_no_build_took_for_30_days_is_swept_away(
+    tmp_path: Path, build: Builder, engine: Engine, images: dict[tuple[str, str], str]
+) -> None:
+    """The store does not grow without end: a build marks each pyc it takes, and once a day one
+    removes what no build took for 30 days; the pycs it took stay, and the next build takes them
+    all again."""
+    build("layer", "3.13", "x86_64", tmp_path / "fill", "--force")
+    volume = cache_volume_name(Target(RUNTIMES["3.13"], Arch.X86_64))
+
+    def in_volume(script: str) -> str:
+        output = engine.client.containers.run(
+            images[("3.13", "x86_64")],
+            entrypoint=["/var/lang/bin/python3", "-c", script],
+            volumes={volume: {"bind": "/cache", "mode": "rw"}},
+            remove=True,
+        )
+        return bytes(output).decode()
+
+    in_volume(AGE_THE_STORE)
+    swept = build("layer", "3.13", "x86_64", tmp_path / "swept", "--force", "-v")
+    assert swept.code == 0, swept.err
+    pycs = sum(name.endswith(".pyc") for name in swept.names)
+    assert _bytecode_counts(swept.err + swept.out) == (pycs, 0)
+    removed = re.search(r"bytecode: (\d+) kept pycs no build took for 30 days removed", swept.err)
+    assert removed, swept.err
+    assert int(removed[1]) >= 1
+    assert (
+        in_volume(
+            "import os; print(os.path.exists('/cache/bytecode/cpython-00-gone/00/unused.pyc'))"
+        )
+        == "False\n"
+    )
+    again = build("layer", "3.13", "x86_64", tmp_path / "again", "--force", "-v")
+    assert _bytecode_counts(again.err + again.out) == (pycs, 0)
+    assert "no build took" not in again.err  # swept less than a day ago
+
+
 NOOP_IMPORTS = """
 import sys
 from lambdazip.cli import main

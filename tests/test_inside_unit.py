@@ -108,3 +108,42 @@ def test_the_probe_reads_name_and_version_as_importlib_metadata_does(
         said = probe.headers(dist)
         assert said.get("Name") == dist.metadata["Name"]
         assert said.get("Version") == dist.metadata["Version"]
+
+
+DAY = 24 * 3600
+
+
+def _aged(path: Path, days: float, now: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"pyc")
+    os.utime(path, (now - days * DAY, now - days * DAY))
+    return path
+
+
+def test_the_sweep_removes_what_no_build_took_for_30_days_at_most_once_a_day(
+    tmp_path: Path,
+) -> None:
+    now = 2_000_000_000.0
+    store = tmp_path / "bytecode"
+    stale = _aged(store / "cpython-313-aa" / "ab" / "cdef.pyc", 31, now)
+    staged = _aged(store / "cpython-313-aa" / "ab" / "cdef.pyc.0123abcd", 45, now)  # a killed copy
+    other = _aged(store / "cpython-312-bb" / "01" / "2345.pyc", 400, now)  # an older interpreter's
+    used = _aged(store / "cpython-313-aa" / "ab" / "used.pyc", 28.5, now)
+    assert install.sweep(str(store), now) == 3
+    assert not stale.exists()
+    assert not staged.exists()
+    assert not other.exists()
+    assert used.exists()
+    assert (store / ".swept").stat().st_mtime == now
+
+    later = _aged(store / "cpython-313-aa" / "cd" / "old.pyc", 60, now)
+    assert install.sweep(str(store), now + DAY - 1) == 0  # swept less than a day ago
+    assert later.exists()
+    assert install.sweep(str(store), now + DAY) == 1
+    assert not later.exists()
+    assert used.exists()  # 29.5 days unused by then
+
+
+def test_the_sweep_of_a_store_not_yet_made_makes_its_marker(tmp_path: Path) -> None:
+    assert install.sweep(str(tmp_path / "bytecode"), 2_000_000_000.0) == 0
+    assert (tmp_path / "bytecode" / ".swept").is_file()

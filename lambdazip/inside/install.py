@@ -10,6 +10,7 @@ the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -421,10 +422,11 @@ def compile_bytecode(plan: Plan, bytecode: str) -> int:
 
     flags = (0b11 if bytecode == "checked-hash" else 0b01).to_bytes(4, "little")
     interpreter = json.dumps([sys.version, MAGIC_NUMBER.hex(), bytecode, sys.flags.optimize])
+    stores = os.path.join(plan.cache, "bytecode") if plan.cache else None  # every interpreter's
     store = None
-    if plan.cache:
+    if stores is not None:
         name = hashlib.sha256(interpreter.encode()).hexdigest()[:16]
-        store = os.path.join(plan.cache, "bytecode", f"{sys.implementation.cache_tag}-{name}")
+        store = os.path.join(stores, f"{sys.implementation.cache_tag}-{name}")
     misses: list[tuple[str, str, str | None]] = []  # source, its pyc, where to keep it
     hits = 0
     for source in _sources(contract.install_root(plan.kind)):
@@ -444,6 +446,8 @@ def compile_bytecode(plan: Plan, bytecode: str) -> int:
                 os.makedirs(os.path.dirname(pyc), exist_ok=True)
                 with open(pyc, "wb") as fh:
                     fh.write(cached)
+                with contextlib.suppress(OSError):  # used now: the sweep below spares it
+                    os.utime(kept)
                 hits += 1
                 continue
         misses.append((source, pyc, kept))
@@ -451,9 +455,45 @@ def compile_bytecode(plan: Plan, bytecode: str) -> int:
     for _source, pyc, kept in misses:
         if kept is not None and os.path.isfile(pyc):
             keep_whole(pyc, kept)
-    if store is not None:
+    if stores is not None:
         print(f"lambdazip: bytecode: {hits} kept, {len(misses)} compiled", flush=True)
+        removed = sweep(stores, time.time())
+        if removed:
+            print(
+                f"lambdazip: bytecode: {removed} kept pycs no build took for "
+                f"{UNUSED_DAYS} days removed",
+                flush=True,
+            )
     return failed
+
+
+UNUSED_DAYS = 30  # a kept pyc that no build has taken for this long is removed
+SWEEP_EVERY = 24 * 3600  # seconds: the store is swept at most this often
+
+
+def sweep(store: str, now: float) -> int:
+    """Remove the files of the kept-pyc store that no build has used for UNUSED_DAYS (a build
+    that takes a kept pyc sets its time to now; a new one is written now), at most once every
+    SWEEP_EVERY: the time of the store's ``.swept`` marker says when it last was. Returns how many
+    files went. Safe beside other builds: a pyc removed under one is compiled again by it."""
+    marker = os.path.join(store, ".swept")
+    with contextlib.suppress(FileNotFoundError):
+        if now - os.stat(marker).st_mtime < SWEEP_EVERY:
+            return 0
+    os.makedirs(store, exist_ok=True)
+    with open(marker, "a"):  # claimed first: a build starting meanwhile does not sweep too
+        pass
+    os.utime(marker, (now, now))
+    cutoff = now - UNUSED_DAYS * 24 * 3600
+    removed = 0
+    for directory, _dirs, files in os.walk(store):
+        for name in files:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):  # another build's sweep was first
+                if path != marker and os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)  # also a staged copy a killed build left
+                    removed += 1
+    return removed
 
 
 def _sources(root: str) -> list[str]:
