@@ -402,14 +402,15 @@ def _install_in_image(
     ``scratch``. ``in_memory``: the install root and /tmp are tmpfs mounts (the tree is written
     and read a few times over, and each small file costs much more on the image's copy-on-write
     disk); raises _NoRoomInMemory if the tree did not fit there."""
-    from .transfer import tar_files, tar_members, unpack
+    from .transfer import tar_files, unpack
 
-    # the install root, and /tmp where pip unpacks before it moves the files there
-    size = f",size={plan.tmpfs_mb}m" if plan.tmpfs_mb else ""
-    memory = {
-        contract.install_root(plan.kind.value): f"rw,exec,nosuid,nodev,mode=755{size}",
-        "/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}",  # noqa: S108 - the container's own
-    }
+    memory = None
+    if in_memory:  # the install root, and /tmp where pip unpacks before it moves the files there
+        size = f",size={plan.tmpfs_mb}m" if plan.tmpfs_mb else ""
+        memory = {
+            contract.install_root(plan.kind.value): f"rw,exec,nosuid,nodev,mode=755{size}",
+            "/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}",  # noqa: S108 - the container's own
+        }
 
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
     inside_plan = contract.InsidePlan(
@@ -431,7 +432,7 @@ def _install_in_image(
         exclude=plan.exclude,
         prune=plan.prune,
         strip=plan.strip,
-        sources=contract.SOURCES if plan.src is not None else None,
+        sources=contract.SOURCES if plan.sources else None,  # (none: no directory to copy)
     )
     inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
@@ -450,13 +451,11 @@ def _install_in_image(
         environment=plan.container_environment(contract.CA_BUNDLE),
         purpose="build",
         volumes=[VolumeMount(cache, contract.CACHE_DIR)] if cache else (),
-        tmpfs=memory if in_memory else None,
+        tmpfs=memory,
     ) as container:
-        container.put(contract.INSIDE_DIR, tar_files(inputs))
-        if plan.src is not None:  # install.py copies it into the root (which may be a tmpfs)
-            container.put(
-                contract.INSIDE_DIR, tar_members(plan.sources, _relative(contract.SOURCES) + "/")
-            )
+        # the code beside the requirements: install.py copies it into the root (maybe a tmpfs)
+        sources = _relative(contract.SOURCES) + "/"
+        container.put(contract.INSIDE_DIR, tar_files(inputs, plan.sources, sources))
         for layer in plan.layers:  # where Lambda puts them: the probe imports through them
             from .runner import tar_artifact  # (and pydantic): only for --layer
 
@@ -473,9 +472,8 @@ def _install_in_image(
         if in_memory and any(contract.NO_SPACE in line for line in output):
             raise _NoRoomInMemory  # whatever else failed: some write did not happen
         if code == contract.Exit.SOURCES_FAILED:
-            said = next((x for x in output if x.startswith("lambdazip: cannot copy")), "")
             raise BuildFailed(
-                said.removeprefix("lambdazip: ") or "your code could not be copied in the image",
+                _said(output, "cannot copy") or "your code could not be copied in the image",
                 tip="run again with -v to see the build's output",
             )
         if code == contract.Exit.INSTALL_FAILED:
@@ -491,9 +489,8 @@ def _install_in_image(
                 "the probe could not run in the image", tip="run again with -v to see its output"
             )
         if code == contract.Exit.PACK_FAILED:
-            said = next((x for x in output if x.startswith("lambdazip: cannot pack")), "")
             raise BuildFailed(
-                said.removeprefix("lambdazip: ") or "the tree could not be packed",
+                _said(output, "cannot pack") or "the tree could not be packed",
                 tip="remove the link or special file from your --src (or report the package that "
                 "installs it)",
             )
@@ -551,6 +548,13 @@ def _install_in_image(
         dropped=[(str(path), str(reason)) for path, reason in facts["dropped"]],
         timings=json.loads(read(contract.TIMINGS) or b"{}"),
     )
+
+
+def _said(output: list[str], opening: str) -> str:
+    """The line install.py said of a failure (``lambdazip: <opening>...``), without its prefix;
+    empty if it said none."""
+    said = next((x for x in output if x.startswith(f"lambdazip: {opening}")), "")
+    return said.removeprefix("lambdazip: ")
 
 
 def _relative(path: str) -> str:

@@ -15,6 +15,7 @@ import posixpath
 import shutil
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from pathlib import Path
 
 from .archive import Member
@@ -118,9 +119,13 @@ def _tar(members: Iterable[tuple[str, bytes, bool]]) -> bytes:
     return buffer.getvalue()
 
 
-def tar_files(files: Mapping[str, bytes]) -> bytes:
-    """A tar of ``files`` (name -> content), for put_archive."""
-    return _tar((name, data, False) for name, data in sorted(files.items()))
+def tar_files(
+    files: Mapping[str, bytes], members: Iterable[Member] = (), prefix: str = ""
+) -> bytes:
+    """A tar of ``files`` (name -> content) and of chosen files under ``prefix`` (a function's
+    selected sources, their modes kept), for one put_archive."""
+    chosen = ((prefix + m.arcname, Path(m.source).read_bytes(), m.executable) for m in members)
+    return _tar(chain(((name, data, False) for name, data in sorted(files.items())), chosen))
 
 
 def tar_directory_entry(name: str, owner: str, mode: int = 0o700) -> bytes:
@@ -134,11 +139,6 @@ def tar_directory_entry(name: str, owner: str, mode: int = 0o700) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.addfile(info)
     return buffer.getvalue()
-
-
-def tar_members(members: Iterable[Member], prefix: str = "") -> bytes:
-    """A tar of chosen files (a function's selected sources), for put_archive."""
-    return _tar((prefix + m.arcname, Path(m.source).read_bytes(), m.executable) for m in members)
 
 
 def tar_tree(tree: Tree, prefix: str = "") -> bytes:

@@ -164,6 +164,18 @@ def test_the_tree_built_in_memory_on_disk_or_again_on_disk_is_the_same_zip(
         assert archive.read("table.bin") == (code / "table.bin").read_bytes()
 
 
+def test_a_function_whose_src_packs_nothing_of_its_own_holds_its_dependencies(
+    tmp_path: Path, build: Builder
+) -> None:
+    """--src may hold nothing that is packed (here: nothing at all); the function is then its
+    dependencies alone, and install.py is given no code to copy in."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    built = build("function", "3.13", "x86_64", tmp_path / "out", "--src", str(empty))
+    assert built.code == 0, built.err
+    assert "pydantic/__init__.py" in built.names
+
+
 SPOIL_KEPT_BYTECODE = """
 import glob, sys
 garbage, other, empty, source = (glob.glob(f"/cache/bytecode/*/{key}.pyc") for key in sys.argv[1:])
@@ -177,6 +189,18 @@ for path in other:
 for path in empty:
     open(path, "wb").close()
 """
+
+
+def _in_volume(engine: Engine, image: str, volume: str, script: str, *args: str) -> str:
+    """What a Python ``script`` prints, run with ``args`` in ``image`` with ``volume`` at /cache."""
+    output = engine.client.containers.run(
+        image,
+        list(args),
+        entrypoint=["/var/lang/bin/python3", "-c", script],
+        volumes={volume: {"bind": "/cache", "mode": "rw"}},
+        remove=True,
+    )
+    return bytes(output).decode()
 
 
 def _kept_name(layer: Path, member: str) -> str:
@@ -211,13 +235,7 @@ def test_kept_bytecode_is_what_the_compiler_writes_and_a_spoiled_one_is_compiled
     volume = cache_volume_name(Target(RUNTIMES["3.13"], Arch.X86_64))
     sources = ["__init__.py", "main.py", "fields.py", "types.py"]
     keys = [_kept_name(fresh.zip, f"python/pydantic/{name}") for name in sources]
-    engine.client.containers.run(
-        images[("3.13", "x86_64")],
-        keys,
-        entrypoint=["/var/lang/bin/python3", "-c", SPOIL_KEPT_BYTECODE],
-        volumes={volume: {"bind": "/cache", "mode": "rw"}},
-        remove=True,
-    )
+    _in_volume(engine, images[("3.13", "x86_64")], volume, SPOIL_KEPT_BYTECODE, *keys)
     spoiled = build("layer", "3.13", "x86_64", tmp_path / "spoiled", "--force", "-v")
     assert spoiled.code == 0, spoiled.err
     assert counts(spoiled) == (pycs - 3, 3)
@@ -251,16 +269,8 @@ def test_the_kept_bytecode_no_build_took_for_30_days_is_swept_away(
     build("layer", "3.13", "x86_64", tmp_path / "fill", "--force")
     volume = cache_volume_name(Target(RUNTIMES["3.13"], Arch.X86_64))
 
-    def in_volume(script: str) -> str:
-        output = engine.client.containers.run(
-            images[("3.13", "x86_64")],
-            entrypoint=["/var/lang/bin/python3", "-c", script],
-            volumes={volume: {"bind": "/cache", "mode": "rw"}},
-            remove=True,
-        )
-        return bytes(output).decode()
-
-    in_volume(AGE_THE_STORE)
+    image = images[("3.13", "x86_64")]
+    _in_volume(engine, image, volume, AGE_THE_STORE)
     swept = build("layer", "3.13", "x86_64", tmp_path / "swept", "--force", "-v")
     assert swept.code == 0, swept.err
     pycs = sum(name.endswith(".pyc") for name in swept.names)
@@ -269,8 +279,11 @@ def test_the_kept_bytecode_no_build_took_for_30_days_is_swept_away(
     assert removed, swept.err
     assert int(removed[1]) >= 1
     assert (
-        in_volume(
-            "import os; print(os.path.exists('/cache/bytecode/cpython-00-gone/00/unused.pyc'))"
+        _in_volume(
+            engine,
+            image,
+            volume,
+            "import os; print(os.path.exists('/cache/bytecode/cpython-00-gone/00/unused.pyc'))",
         )
         == "False\n"
     )
