@@ -376,8 +376,8 @@ def main() -> int:
 
         def once(layer: Path = layer, samples: list[float] = samples) -> None:
             outcome = invoke(
-                engine, function, [layer], "app.handler", EVENT, target, args.x86_image, quiet
-            )
+                engine, function, [layer], "app.handler", [EVENT], target, args.x86_image, quiet
+            ).last
             assert outcome.ok, outcome.error
             samples.append((outcome.init_ms or 0) + (outcome.duration_ms or 0))
 

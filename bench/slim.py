@@ -70,7 +70,9 @@ def cold_ms(engine: Engine, layer: Path, module: str, image: str, python: str, r
         quiet.verbosity = -1
         samples = []
         for _ in range(runs + 1):
-            outcome = invoke(engine, function, [layer], "app.handler", b"{}", target, image, quiet)
+            outcome = invoke(
+                engine, function, [layer], "app.handler", [b"{}"], target, image, quiet
+            ).last
             assert outcome.ok, outcome.error
             samples.append((outcome.init_ms or 0) + (outcome.duration_ms or 0))
         return statistics.median(samples[1:])

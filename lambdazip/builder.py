@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .archive import ZipResult, output_lock, sha256_file
+from .configuration import configuration_json
 from .engine import Engine, EngineInfo, ImageInfo, VolumeMount
 from .errors import BuildChecksFailed, BuildFailed, OutputError
 from .images import Progress, build_context_digest, build_image, resolve_base_image
@@ -256,7 +257,8 @@ def build(
         # the zip is judged, once, as `check` judges it: the manifest carries the same warnings
         with open_tree(packed.path) as opened:
             facts = gather(opened)
-        findings = check_artifact(facts, plan.target, plan.kind) + check_probe(probe, plan.target)
+        findings = check_artifact(facts, plan.target, plan.kind)
+        findings += check_probe(probe, plan.target, plan.strict_import)
         findings += _excluded_sdk(plan, probe)
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:
@@ -437,6 +439,8 @@ def _install_in_image(
     inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
         inputs[_relative(contract.CA_BUNDLE)] = plan.ca_bundle.read_bytes()
+    if plan.configuration:  # a file: the values appear in no listing of the engine
+        inputs[_relative(contract.CONFIGURATION)] = configuration_json(plan.configuration)
     output: list[str] = []
 
     def keep(line: str) -> None:
@@ -628,6 +632,9 @@ def _manifest(
             name=plan.name,
             environment=[k for k, _ in plan.environment],
             layers=[str(p) for p in plan.layers],
+            layer_sha256=[sha256_file(p) for p in plan.layers],
+            configuration=[name for name, _ in plan.configuration],
+            strict_import=plan.strict_import,
             exclude=list(plan.exclude),
             prune=plan.prune,
             strip=plan.strip,

@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__, commands
+from .configuration import parse_env
 from .console import Console
 from .engine import with_engines
 from .errors import BROKEN_PIPE, INTERRUPTED, LambdaZipError, UsageError
@@ -31,7 +32,7 @@ from .options import (
     VerifyOptions,
 )
 from .plan import DEFAULT_BYTECODE, DEFAULT_INSTALLER, Bytecode, Installer
-from .targets import SUPPORTED_VERSIONS, Kind, parse_arch, parse_runtime
+from .targets import MAX_LAYERS, SUPPORTED_VERSIONS, Kind, parse_arch, parse_runtime
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,6 +134,9 @@ def _add_probe(sub: _Commands) -> None:
         help="default: detected",
     )
     probe.add_argument("--base-image", help="default: the official image of the target")
+    _add_layers(probe, "while it is probed")
+    _add_configuration(probe)
+    _add_strict_import(probe)
     _add_engine(probe)
     probe.add_argument("--json", action="store_true", help="print the probe's facts as JSON")
     _add_verbosity(probe)
@@ -162,6 +166,53 @@ def _add_engine(parser: argparse.ArgumentParser) -> None:
         "(ssh://user@host, tcp://host:2376, unix://...) or a docker context; it must run ARCH "
         "natively (also LAMBDAZIP_ENGINE_ARM64 / LAMBDAZIP_ENGINE_X86_64; default: DOCKER_HOST, "
         "else the current context); may repeat",
+    )
+
+
+def _add_configuration(parser: argparse.ArgumentParser) -> None:
+    """The function's environment variables, as its Lambda configuration sets them."""
+    group = parser.add_argument_group(
+        "the function's configuration (its environment variables on Lambda; the values are "
+        "never written or printed)"
+    )
+    group.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        type=parse_env,
+        metavar="NAME=VALUE",
+        help="an environment variable the function is configured with; may repeat; over --env-file",
+    )
+    group.add_argument(
+        "--env-file",
+        dest="env_files",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="environment variables from a dotenv file (NAME=VALUE lines); may repeat",
+    )
+
+
+def _add_strict_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict-import",
+        action="store_true",
+        help="fail when a module's own code raises while importing for an unclear reason "
+        "(default: a warning; packaging faults always fail, configuration ones only warn)",
+    )
+
+
+def _add_layers(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--layer",
+        dest="layers",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="ZIP",
+        help=f"a layer the function uses, at /opt {what} (Lambda's order; at most "
+        f"{MAX_LAYERS}); may repeat",
     )
 
 
@@ -301,6 +352,13 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
             metavar="FILE",
             help="invoke the handler with this JSON event in the runtime before writing the zip",
         )
+        _add_layers(
+            builder,
+            "for the import check and the smoke event; what a layer holds at the same version "
+            "stays out of the zip",
+        )
+        _add_configuration(builder)
+    _add_strict_import(builder)
     builder.add_argument(
         "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {kind.value})"
     )
@@ -326,25 +384,47 @@ def _add_invoke(sub: _Commands) -> None:
     )
     invoke.add_argument("zip", type=Path, help="the function zip")
     invoke.add_argument("--handler", required=True, help="MODULE.FUNCTION, e.g. app.handler")
-    invoke.add_argument("--event", type=Path, required=True, help="a JSON file")
     invoke.add_argument(
-        "--layer", dest="layers", type=Path, action="append", default=[], metavar="ZIP"
+        "--event",
+        dest="events",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="a JSON event, or - for standard input; may repeat: the events go in turn to one "
+        "sandbox (one init, then warm invocations, as Lambda reuses it)",
     )
+    invoke.add_argument(
+        "--repeat",
+        type=_bounded(int, 1, 1000, "--repeat", "times"),
+        default=1,
+        metavar="N",
+        help="send the events N times over, to the same sandbox (default 1)",
+    )
+    _add_layers(invoke, "(later over earlier)")
+    _add_configuration(invoke)
     _add_target(invoke, required=False)
     invoke.add_argument("--base-image", help="default: the official image of the target")
     _add_engine(invoke)
     invoke.add_argument(
         "--timeout",
         type=_bounded(float, 1, 900, "--timeout", "seconds"),
-        default=30.0,
-        help="seconds, 1-900 as on Lambda (default 30)",
+        default=3.0,
+        help="seconds, 1-900 as on Lambda (default 3, Lambda's)",
     )
     invoke.add_argument(
         "--memory",
         type=_bounded(int, 128, 10240, "--memory", "MB"),
         default=128,
-        help="MB, 128-10240 as on Lambda: the container's limit and "
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 128)",
+        help="MB, 128-10240 as on Lambda: the function's processes are stopped over it "
+        "(Runtime.OutOfMemory), and AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 128, Lambda's)",
+    )
+    invoke.add_argument(
+        "--ephemeral-storage",
+        type=_bounded(int, 512, 10240, "--ephemeral-storage", "MB"),
+        default=512,
+        metavar="MB",
+        help="the size of /tmp, 512-10240 as on Lambda, apart from --memory (default 512)",
     )
     invoke.add_argument(
         "--json", action="store_true", help="print the whole outcome (result, error, timings, logs)"
@@ -433,6 +513,7 @@ def _add_verify(sub: _Commands) -> None:
     verify.add_argument(
         "-o", "--output-dir", type=Path, help="keep the rebuild here (default: nowhere)"
     )
+    _add_configuration(verify)
     _add_engine(verify)
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
     _add_verbosity(verify)
@@ -484,6 +565,7 @@ def _add_project_build(sub: _Commands) -> None:
     )
     project.add_argument("--no-cache", action="store_true")
     project.add_argument("--force", action="store_true")
+    _add_strict_import(project)
     project.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_verbosity(project)
     project.set_defaults(func=commands.run_project, options=ProjectOptions)

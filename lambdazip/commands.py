@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .archive import sha256_file, source_date_epoch
 from .builder import BuildResult, build
+from .configuration import configuration
 from .console import Console, Prefixed
 from .engine import Engine, engine_variable
 from .errors import (
@@ -44,6 +45,7 @@ from .options import (
 from .plan import BuildPlan, Bytecode, Installer, cache_volume_name, make_plan
 from .project import discover
 from .targets import (
+    MAX_LAYERS,
     RUNTIMES,
     SUPPORTED_VERSIONS,
     Arch,
@@ -69,17 +71,21 @@ def _manifest(path: Path) -> Manifest | None:
         return None
 
 
-def _manifest_image(engine: Engine, zip_path: Path, explicit: str | None) -> str | None:
-    """--base-image, or the image the zip was built on (its ID when this engine has it, else
-    the reference the manifest records); None: the official image of the target."""
+def _manifest_image(
+    engine: Engine, zip_path: Path, explicit: str | None
+) -> tuple[str | None, str | None]:
+    """The image to run in, and how to name it to the user: --base-image, or the image the zip
+    was built on (its ID when this engine has it, named by the reference the manifest records,
+    else that reference); (None, None): the official image of the target."""
     if explicit is not None:
-        return explicit
+        return explicit, explicit
     manifest = _manifest(zip_path)
     if manifest is None:
-        return None
+        return None, None
+    reference = manifest.base_image.reference
     if engine.image(manifest.base_image.id) is not None:
-        return manifest.base_image.id
-    return manifest.base_image.reference
+        return manifest.base_image.id, reference
+    return reference, reference
 
 
 def _manifest_target(path: Path, python: Runtime | None, arch: Arch | None) -> Target:
@@ -168,10 +174,18 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
     with open_tree(args.path) as tree:
         facts = gather(tree)
     kind = args.kind or detect_kind(facts)
+    if args.layers and kind is not Kind.FUNCTION:
+        raise UsageError(
+            "--layer is for probing a function", tip="drop --layer, or --kind function"
+        )
+    _layers_provide(args.layers, target)
+    settings = configuration(None, args.env_files, args.env)
     with Engine.connect(env, target.arch) as engine:
-        image = _manifest_image(engine, args.path, args.base_image)
-        probe = probe_artifact(engine, args.path, kind, target, image, console)
-    findings = check_probe(probe, target)
+        image, shown = _manifest_image(engine, args.path, args.base_image)
+        probe = probe_artifact(
+            engine, args.path, kind, target, image, console, args.layers, settings, shown
+        )
+    findings = check_probe(probe, target, args.strict_import)
     errors = [f for f in findings if f.severity == "error"]
     if args.json:
         console.result(probe.model_dump_json(indent=2))
@@ -211,6 +225,8 @@ def _plan(
     base_image: str | None,
     function: BuildOptions | None = None,
 ) -> BuildPlan:
+    layers = function.layers if function else ()
+    provided = _layers_provide(layers, target) if layers else None
     src = function.src if function else None
     name = function.name if function else None
     if kind is Kind.FUNCTION and function is not None and src is None and args.project:
@@ -242,7 +258,74 @@ def _plan(
         exclude=args.exclude,
         prune=args.prune,
         strip=args.strip,
+        layers=layers,
+        provided=provided,
+        configuration=configuration(None, function.env_files, function.env) if function else (),
+        strict_import=function.strict_import if function else False,
     )
+
+
+def _layers_provide(layers: Sequence[Path], target: Target) -> dict[str, str]:
+    """{name: version} of what a function's layers hold, each layer checked first: at most
+    MAX_LAYERS, none twice, each a layer for the function's target (its manifest says so, or
+    its content passes `check` for that target)."""
+    from .checks import check_artifact, detect_kind
+    from .facts import gather
+    from .findings import Severity
+    from .tree import ReadError, open_tree
+
+    if len(layers) > MAX_LAYERS:
+        raise UsageError(
+            f"{len(layers)} layers: a Lambda function may use at most {MAX_LAYERS}",
+            tip="merge layers, or move dependencies into the function",
+        )
+    provided: dict[str, str] = {}
+    seen: dict[str, Path] = {}
+    for layer in layers:
+        if not layer.is_file():
+            raise UsageError(f"--layer {layer} is not a file", tip="pass a layer zip")
+        digest = sha256_file(layer)
+        if digest in seen:
+            raise UsageError(
+                f"--layer {layer} is the same layer as {seen[digest]}",
+                tip="name each layer once (Lambda refuses a function with a layer twice)",
+            )
+        seen[digest] = layer
+        manifest = _manifest(layer)
+        if manifest is not None and manifest.sha256 == digest:
+            built_for = f"{manifest.target.python}-{manifest.target.arch}"
+            if manifest.kind is not Kind.LAYER or built_for != str(target):
+                raise UsageError(
+                    f"--layer {layer} is a {manifest.kind.value} for {built_for} (its manifest), "
+                    f"not a layer for {target}",
+                    tip=f"build the layer for {target} (--python {target.runtime.version} "
+                    f"--arch {target.arch.value})",
+                )
+            provided.update({d.name: d.version for d in manifest.distributions})
+            continue
+        try:
+            with open_tree(layer) as tree:
+                facts = gather(tree)
+        except ReadError as exc:
+            raise UsageError(
+                f"--layer {layer} cannot be read: {exc}", tip="pass a layer zip"
+            ) from None
+        if detect_kind(facts) is not Kind.LAYER:
+            raise UsageError(
+                f"--layer {layer} is not a layer (its files are not under python/, lib/ or bin/)",
+                tip="pass a layer zip, or the function's code as --src",
+            )
+        errors = [
+            f for f in check_artifact(facts, target, Kind.LAYER) if f.severity is Severity.ERROR
+        ]
+        if errors:
+            raise UsageError(
+                f"--layer {layer} does not fit {target}: {errors[0].line()}",
+                tip=f"run `check {layer} --python {target.runtime.version} --arch "
+                f"{target.arch.value}` for every finding",
+            )
+        provided.update({d.name: d.version for d in facts.dists})
+    return provided
 
 
 def _report_build_failure(exc: LambdaZipError, console: Console) -> None:
@@ -303,11 +386,19 @@ def _smoke_test(
         from .runner import invoke
 
         outcome = invoke(
-            engine, staged, list(plan.layers), handler, event, plan.target, plan.base_image, console
+            engine,
+            staged,
+            list(plan.layers),
+            handler,
+            [event],
+            plan.target,
+            plan.base_image,
+            console,
+            configuration=plan.configuration,
         )
         if not outcome.ok:
-            raise _invoke_error(outcome.error, handler, "no artifact was written")
-        console.info(f"smoke event: {handler} returned {json.dumps(outcome.result)[:200]}")
+            raise _invoke_error(outcome.last.error, handler, "no artifact was written")
+        console.info(f"smoke event: {handler} returned {json.dumps(outcome.last.result)[:200]}")
 
     return smoke_test
 
@@ -325,42 +416,104 @@ def _invoke_error(
     return InvokeFailed(f"{handler} failed: {kind}: {message}", tip=tip)
 
 
-def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
+def _read_events(paths: Sequence[Path], stdin: BinaryIO | None) -> list[bytes]:
+    """Each --event's bytes (``-``: standard input, once), each JSON and within what Lambda
+    accepts for a synchronous invocation."""
+    from .inside.lambdazip_contract import REQUEST_LIMIT
+
+    events = []
+    for path in paths:
+        if str(path) == "-":
+            if stdin is None:
+                raise UsageError("--event - is given twice", tip="standard input is read once")
+            data, stdin = stdin.read(), None
+            try:
+                json.loads(data)
+            except ValueError as exc:
+                raise UsageError(
+                    f"the event on standard input is not JSON: {exc}", tip="fix it"
+                ) from exc
+        else:
+            data = _read_event(path)
+        if len(data) > REQUEST_LIMIT:
+            raise UsageError(
+                f"RequestEntityTooLarge: the event {path} is {len(data):,} bytes; Lambda refuses a "
+                f"synchronous invocation over {REQUEST_LIMIT:,} bytes",
+                tip="send a smaller event (put a large payload in S3 and pass its key)",
+            )
+        events.append(data)
+    return events
+
+
+def run_invoke(
+    args: InvokeOptions, console: Console, env: Mapping[str, str], stdin: BinaryIO | None = None
+) -> int:
+    import sys
+
     from .runner import invoke
 
-    event = _read_event(args.event)
+    events = _read_events(args.events, stdin or sys.stdin.buffer) * args.repeat
+    settings = configuration(None, args.env_files, args.env)
     target = _manifest_target(args.zip, args.python, args.arch)
     for path in [args.zip, *args.layers]:
         if not path.is_file():
             raise UsageError(f"{path} does not exist", tip="pass the zip built for the function")
+    if len(args.layers) > MAX_LAYERS:
+        raise UsageError(
+            f"{len(args.layers)} layers: a Lambda function may use at most {MAX_LAYERS}",
+            tip="merge layers, or move dependencies into the function",
+        )
     with Engine.connect(env, target.arch) as engine:
+        image, shown = _manifest_image(engine, args.zip, args.base_image)
+        if image is not None and image != shown:
+            console.debug(f"the image {shown} is {image} on this engine")
         outcome = invoke(
             engine,
             args.zip,
             args.layers,
             args.handler,
-            event,
+            events,
             target,
-            _manifest_image(engine, args.zip, args.base_image),
+            image,
             console,
             timeout=args.timeout,
             memory=int(args.memory),
+            ephemeral=int(args.ephemeral_storage),
+            configuration=settings,
+            shown_as=shown,
         )
-    if args.json:
-        console.result(json.dumps(dataclasses.asdict(outcome), indent=2))
-    elif console.verbosity <= 0:
+    last = outcome.last
+    if args.json:  # the outcome document, whatever the outcome
+        document = {
+            **dataclasses.asdict(last),
+            "ok": outcome.ok,
+            "image": outcome.image,
+            "events": outcome.events,
+            "invocations": [dataclasses.asdict(i) for i in outcome.invocations],
+            "logs": list(outcome.logs),
+        }
+        console.result(json.dumps(document, indent=2))
+    elif console.verbosity <= 0:  # with -v they were shown as they came
         for line in outcome.logs:
             console.info(f"    {line}")
     if not outcome.ok:
-        raise _invoke_error(
-            outcome.error, args.handler, "see the function's output above", outcome.memory_mb
+        failed = next((i for i in outcome.invocations if not i.ok), last)
+        number = outcome.invocations.index(failed) + 1
+        which = f"event {number} of {outcome.events}: " if outcome.events > 1 else ""
+        error = _invoke_error(
+            failed.error, args.handler, "see the function's output above", args.memory
         )
+        raise InvokeFailed(which + error.message, tip=error.tip)
     if not args.json:
-        console.result(json.dumps(outcome.result, indent=2))
+        for done in outcome.invocations:
+            console.result(json.dumps(done.result, indent=2))
+    first = outcome.invocations[0]
+    warm = [i.duration_ms or 0 for i in outcome.invocations[1:]]
+    more = f", {len(warm)} warm: {sum(warm) / len(warm):.0f} ms each on average" if warm else ""
     console.success(
-        f"ok: {args.handler} in {target}: init {outcome.init_ms or 0:.0f} ms, "
-        f"duration {outcome.duration_ms or 0:.0f} ms, max memory {outcome.max_memory_mb} of "
-        f"{outcome.memory_mb} MB"
+        f"ok: {args.handler} in {target} ({outcome.image or target.runtime.image(target.arch)}): "
+        f"init {first.init_ms or 0:.0f} ms, duration {first.duration_ms or 0:.0f} ms{more}, "
+        f"max memory {max(i.max_memory_mb or 0 for i in outcome.invocations)} of {args.memory} MB"
     )
     return 0
 
@@ -532,11 +685,18 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
     target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
     src = args.src or (Path(inputs.src) if inputs.src else None)
     layers = tuple(Path(p) for p in inputs.layers)
-    for layer in layers:
+    for number, layer in enumerate(layers):
         if not layer.is_file():
             raise UsageError(
                 f"{layer} (a layer {args.zip.name} was built with) does not exist here",
                 tip="run from the directory of the build, with its layers built",
+            )
+        recorded = inputs.layer_sha256[number] if number < len(inputs.layer_sha256) else None
+        if recorded is not None and sha256_file(layer) != recorded:
+            raise UsageError(
+                f"{layer} is not the layer {args.zip.name} was built with (sha256 "
+                f"{sha256_file(layer)}, the manifest records {recorded})",
+                tip="verify with the layers of that build",
             )
     with Engine.connect(env, target.arch) as engine, ExitStack() as stack:
         base = manifest.base_image
@@ -578,6 +738,8 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             strip=inputs.strip,
             layers=layers,
             provided=_provided(layers),
+            configuration=configuration(None, args.env_files, args.env),
+            strict_import=inputs.strict_import,
         )
         _same_sources(plan, inputs.sources, args.zip.name)
         rebuilt = build(engine, plan, console)
@@ -702,6 +864,7 @@ def run_project(args: ProjectOptions, console: Console, env: Mapping[str, str]) 
             force=args.force,
             groups=tuple(deps.group),
             extras=tuple(deps.extra),
+            strict_import=args.strict_import,
             **more,
         )
 
@@ -832,6 +995,7 @@ def _build_function(
         smoke_event=event,
         layers=tuple(r.zip.path for r in results),
         provided=provided,
+        configuration=configuration(spec.environment),
     )
 
     smoke = _smoke_test(engine, plan, spec.handler, event, console)

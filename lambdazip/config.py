@@ -17,6 +17,7 @@ dependencies and targets, validated by pydantic (an unknown key is an error nami
     handler = "orders.app.handler"
     layers = ["deps"]            # Lambda's order; what they provide is left out of the function
     smoke-event = "events/order.json"
+    environment = { TABLE_NAME = "orders" }   # its configuration: --env's values
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Function(Dependencies):
     handler: str | None = None
     layers: list[str] = []
     smoke_event: str | None = Field(default=None, alias="smoke-event")
+    # its configuration on Lambda, for the import check and the smoke event (never in the zip)
+    environment: dict[str, str] = {}
 
 
 class ProjectConfig(_Strict):
@@ -122,6 +125,6 @@ def load_config(project: Path) -> ProjectConfig:
         raise UsageError(
             f"{path}: [{key}] {what}",
             tip="see the README's [tool.lambdazip] keys: python, arch, output-dir, engines, "
-            "layers, functions (src, handler, layers, smoke-event, lock, requirements, group, "
-            "extra)",
+            "layers, functions (src, handler, layers, smoke-event, environment, lock, "
+            "requirements, group, extra)",
         ) from None

@@ -32,6 +32,10 @@ class ProbeOptions:
     kind: Kind | None
     base_image: str | None
     json: bool
+    layers: tuple[Path, ...] = ()  # a function's layers, at /opt while it is probed
+    env: tuple[tuple[str, str], ...] = ()  # the function's configuration: --env NAME=VALUE
+    env_files: tuple[Path, ...] = ()  # and --env-file FILE
+    strict_import: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class BuildOptions(InstallOptions):
     handler: str | None = None
     smoke_event: Path | None = None
     include: tuple[str, ...] = ()  # --src files to pack although the defaults leave them out
+    layers: tuple[Path, ...] = ()  # a function's layer zips: at /opt for its checks
+    env: tuple[tuple[str, str], ...] = ()  # the function's configuration: --env NAME=VALUE
+    env_files: tuple[Path, ...] = ()  # and --env-file FILE
+    strict_import: bool = False  # an import failure of unclear cause fails the build
 
 
 @dataclass(frozen=True)
@@ -93,13 +101,14 @@ class ProjectOptions:
     no_cache: bool
     force: bool
     json: bool
+    strict_import: bool = False
 
 
 @dataclass(frozen=True)
 class InvokeOptions:
     zip: Path
     handler: str
-    event: Path
+    events: tuple[Path, ...]  # in turn, to one sandbox; "-" is standard input
     layers: tuple[Path, ...]
     python: Runtime | None
     arch: Arch | None
@@ -107,6 +116,10 @@ class InvokeOptions:
     timeout: float
     memory: int
     json: bool
+    ephemeral_storage: int = 512  # MB of /tmp
+    repeat: int = 1  # each event this many times
+    env: tuple[tuple[str, str], ...] = ()
+    env_files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,8 @@ class VerifyOptions:
     ca_bundle: Path | None
     output_dir: Path | None  # keep the rebuild here (default: a temporary directory)
     json: bool
+    env: tuple[tuple[str, str], ...] = ()  # the configuration's values (the manifest has names)
+    env_files: tuple[Path, ...] = ()
 
 
 Options = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -14,8 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from . import __version__
 from .archive import Member, sha256_file
+from .configuration import Configuration
 from .errors import OutputError, UsageError
-from .inside.lambdazip_contract import install_root
+from .inside.lambdazip_contract import install_root, redact
 from .project import Locked, read_locked
 from .source import IGNORE_FILE, LeftOut, Selection, select
 from .targets import UNZIPPED_LIMIT, Kind, Target
@@ -91,6 +93,10 @@ class BuildPlan:
     # the install root in memory (a tmpfs of at most this many MB; None: the kernel's default,
     # half the engine's memory), or 0: on the image's disk. The bytes built are the same
     tmpfs_mb: int | None = None
+    # the function's environment variables (configuration.py): the probe and the smoke event
+    # import with them; the names go into the manifest, the values nowhere
+    configuration: Configuration = ()
+    strict_import: bool = False  # an import that fails for an unclear reason fails the build
 
     @property
     def slimming(self) -> str:
@@ -146,7 +152,7 @@ class BuildPlan:
     def redact(self, text: str) -> str:
         for secret in self.secrets():
             text = text.replace(secret, "***")
-        return text
+        return redact(text, [value for _name, value in self.configuration])
 
     def container_environment(self, ca_path: str) -> dict[str, str]:
         environment: dict[str, str] = {"PYTHONDONTWRITEBYTECODE": "1"}
@@ -185,7 +191,9 @@ class BuildPlan:
             digest.update(part.encode() + b"\0")
         digest.update(self.installed_requirements + b"\0")
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
-        digest.update(f"slim={self.slimming}\0".encode())
+        digest.update(f"slim={self.slimming}\0strict-import={self.strict_import}\0".encode())
+        # the configuration decides the import check's verdict, not the bytes: a digest of it
+        digest.update(hashlib.sha256(json.dumps(self.configuration).encode()).digest())
         for layer in self.layers:
             digest.update(f"layer={sha256_file(layer)}\0".encode())
         for member in self.sources:
@@ -228,6 +236,10 @@ class BuildPlan:
             + (" (rebuild forced)" if self.force else ""),
             f"ca bundle:     {self.ca_bundle or '(none)'}",
             f"passed in:     {passed}",
+            "configuration: "
+            + (", ".join(name for name, _ in self.configuration) or "(none)")
+            + " (names only)"
+            + (", --strict-import" if self.strict_import else ""),
             f"output:        {self.output}",
             f"manifest:      {self.manifest_path}",
             f"sbom:          {self.sbom_path}",
@@ -274,6 +286,8 @@ def make_plan(
     strip: bool = False,
     layers: tuple[Path, ...] = (),
     provided: Mapping[str, str] | None = None,
+    configuration: Configuration = (),
+    strict_import: bool = False,
 ) -> BuildPlan:
     """Validate the options and freeze them. Reads nothing but the file system's answers (and
     the pinned uv's export of a uv.lock)."""
@@ -346,6 +360,8 @@ def make_plan(
         strip=strip,
         layers=layers,
         tmpfs_mb=tmpfs_megabytes(env),
+        configuration=configuration,
+        strict_import=strict_import,
     )
 
 

@@ -3,6 +3,8 @@ the seed's two checks, run where the code will run, plus every import and a pyda
 
 from __future__ import annotations
 
+import enum
+import re
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict
@@ -12,12 +14,30 @@ from .rules import finding
 from .targets import Target
 
 
+class ImportSite(BaseModel):
+    """The line of the artifact's code an import failed at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str  # relative to the task root or /opt, or the interpreter's file
+    line: int | None
+    code: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.code}" if self.code else where
+
+
 class ImportResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     module: str
     ok: bool
     error: str | None
+    raised: list[str] = []  # the exception's classes, most derived first (qualified names)
+    chained: list[str] = []  # the classes of the exceptions it was raised from (or during)
+    where: ImportSite | None = None
+    unset: list[str] = []  # environment variables the import read that were not set
 
 
 class PydanticCoreFiles(BaseModel):
@@ -60,10 +80,83 @@ class ProbeFacts(BaseModel):
     runtime_distributions: list[ProbeDistribution] = []  # in /var/runtime: boto3, awslambdaric
     imports: list[ImportResult]
     pydantic: PydanticValidation | None
+    configuration: list[str] = []  # the names of the function's environment variables
 
 
-def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
-    """Judge what the probe saw inside the image against the target."""
+class Failure(str, enum.Enum):
+    """What a failed import says about the artifact."""
+
+    PACKAGING = "packaging"  # the build's fault: Lambda fails the same way, whatever it is given
+    CONFIGURATION = "configuration"  # the function's environment, not its packaging
+    UNCLEAR = "unclear"  # the function's own code raised; nothing says why
+
+
+# the loader's words when a shared object cannot be found or loaded (dlopen, via ctypes or an
+# extension module), and the words of extensions built against another ABI of a dependency
+_LOADER = re.compile(
+    r"cannot open shared object file|undefined symbol|wrong ELF class|invalid ELF header|"
+    r"ELF load command|version `GLIBC_|cannot enable executable stack|file too short|"
+    r"binary incompatibility|compiled using NumPy|was compiled against|bad magic number"
+)
+# raised when a module reads what the function's configuration, role or network would give it:
+# a missing variable, no region or credentials, an endpoint that cannot be reached here
+_ENVIRONMENT = {
+    "ConnectionError",  # ConnectionRefusedError, ConnectionResetError, ...
+    "TimeoutError",
+    "socket.gaierror",
+    "socket.herror",
+    "ssl.SSLError",
+    "urllib.error.URLError",
+    "http.client.HTTPException",
+    "botocore.exceptions.NoRegionError",
+    "botocore.exceptions.NoCredentialsError",
+    "botocore.exceptions.PartialCredentialsError",
+    "botocore.exceptions.CredentialRetrievalError",
+    "botocore.exceptions.ProfileNotFound",
+    "botocore.exceptions.EndpointConnectionError",
+    "botocore.exceptions.ConnectTimeoutError",
+    "botocore.exceptions.ReadTimeoutError",
+    "botocore.exceptions.ClientError",
+    "requests.exceptions.ConnectionError",
+    "requests.exceptions.Timeout",
+}
+
+
+def classify(result: ImportResult) -> Failure:
+    """Whether a failed import is the packaging's fault (a module, a shared object or bytecode
+    that cannot be found or loaded: the same on Lambda whatever its configuration), the
+    function's configuration (a variable it reads and is not set, no region or credentials, a
+    service it cannot reach), or unclear (its own code raised something else)."""
+    raised = set(result.raised)
+    error = result.error or ""
+    if raised & {"ImportError", "SyntaxError"} or not result.raised:
+        return Failure.PACKAGING  # ModuleNotFoundError, bad magic number, a wrong-Python source
+    if "ImportError" in result.chained:
+        return Failure.PACKAGING  # `except ImportError: raise RuntimeError("install X")`
+    if "OSError" in raised and _LOADER.search(error):
+        return Failure.PACKAGING  # ctypes.CDLL of a library that is absent or for another CPU
+    if _LOADER.search(error) and raised & {"ValueError", "RuntimeError", "AttributeError"}:
+        return Failure.PACKAGING  # an extension built against another version of its dependency
+    if raised & _ENVIRONMENT:
+        return Failure.CONFIGURATION
+    if "KeyError" in raised and result.where is not None and _os_environ(result):
+        return Failure.CONFIGURATION
+    words = error.lower()
+    if any(name.lower() in words for name in result.unset):
+        return Failure.CONFIGURATION  # its message names a variable it read and found unset
+    return Failure.UNCLEAR
+
+
+def _os_environ(result: ImportResult) -> bool:
+    """A KeyError of os.environ[NAME]: its key is a variable the import read and found unset."""
+    key = (result.error or "").partition(":")[2].strip().strip("'\"")
+    return key in result.unset
+
+
+def check_probe(facts: ProbeFacts, target: Target, strict_import: bool = False) -> list[Finding]:
+    """Judge what the probe saw inside the image against the target. A failed import is an
+    error when the packaging is at fault; when the function's configuration is, a warning that
+    names what to set; when it is unclear, a warning (an error with ``strict_import``)."""
     findings: list[Finding] = []
     arch = target.arch.info
     expected_suffix = target.runtime.ext_suffix(target.arch)
@@ -105,16 +198,7 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
             )
     for result in facts.imports:
         if not result.ok:
-            findings.append(
-                finding(
-                    "import",
-                    result.module,
-                    f"`import {result.module}` to work in {target}",
-                    result.error or "an error",
-                    "Lambda would fail the same way at cold start; fix the other findings, or "
-                    "add what the module needs to the requirements",
-                )
-            )
+            findings.append(_import_finding(result, target, strict_import))
     if facts.pydantic is not None and not facts.pydantic.ok:
         findings.append(
             finding(
@@ -127,3 +211,48 @@ def check_probe(facts: ProbeFacts, target: Target) -> list[Finding]:
             )
         )
     return findings
+
+
+def _import_finding(result: ImportResult, target: Target, strict: bool) -> Finding:
+    kind = classify(result)
+    seen = result.error or "an error"
+    if result.where is not None:
+        seen += f" (at {result.where})"
+    expected = f"`import {result.module}` to work in {target}"
+    if kind is Failure.PACKAGING:
+        return finding(
+            "import",
+            result.module,
+            expected,
+            seen,
+            "Lambda would fail the same way at cold start, whatever the function's "
+            "configuration; fix the other findings, or add what the module needs to the "
+            "requirements",
+        )
+    unset = [n for n in result.unset if not n.startswith(("AWS_", "BOTO"))] or result.unset
+    if kind is Failure.CONFIGURATION:
+        if unset:
+            names = " ".join(f"--env {n}=VALUE" for n in unset[:3])
+            remedy = (
+                f"it reads {', '.join(unset)}, which the function's configuration sets on "
+                f"Lambda: pass {names} (or --env-file, or environment in [tool.lambdazip]) "
+                "to import it as it will be configured"
+            )
+        else:
+            remedy = (
+                "it needs what Lambda gives it (its region, its role's credentials, a service "
+                "it reaches); not a packaging fault: pass what it reads with --env NAME=VALUE, "
+                "or move the call into the handler"
+            )
+        return finding("import-configuration", result.module, expected, seen, remedy)
+    read = f"; it read {', '.join(unset)}, which are not set" if unset else ""
+    return finding(
+        "import-unclear",
+        result.module,
+        expected,
+        seen,
+        f"the function's own code raised this{read}; whether Lambda fails the same way "
+        "depends on why: pass its configuration with --env NAME=VALUE, or build with "
+        "--strict-import to make this an error",
+        strict=strict,
+    )

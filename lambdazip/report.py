@@ -168,7 +168,10 @@ class InputsModel(BaseModel):
     handler: str | None = None
     name: str
     environment: list[str] = []  # the names of the settings passed to the installer, not values
-    layers: list[str] = []  # a function's layer zips (`build`): what it was probed with
+    layers: list[str] = []  # a function's layer zips (`build`, --layer): what it was probed with
+    layer_sha256: list[str] = []  # and their sha256, in the same order
+    configuration: list[str] = []  # the names of the function's environment variables, no values
+    strict_import: bool = False
     exclude: list[str] = []  # slimming asked for: --exclude, --prune, --strip
     prune: bool = False
     strip: bool = False

@@ -17,6 +17,7 @@ class Rule:
     code: str
     severity: Severity
     title: str  # what it finds, for the docs
+    strict: Severity | None = None  # its severity when the user asks for strictness
 
 
 _TABLE = (
@@ -84,7 +85,15 @@ _TABLE = (
     # what the probe saw inside the image
     Rule("image-machine", E, "the image's CPU is not the target's"),
     Rule("image-ext-suffix", E, "the image's Python is not the target's (EXT_SUFFIX)"),
-    Rule("import", E, "a top-level module of the artifact fails to import in the runtime"),
+    Rule("import", E, "a top-level module of the artifact fails to import in the runtime for "
+         "a packaging reason (a module, shared object or bytecode that cannot be found or "
+         "loaded, a wrong ABI, a missing symbol, a wrong-Python source): Lambda fails the same "
+         "way"),
+    Rule("import-configuration", W, "a module fails to import for want of what the function's "
+         "configuration gives it on Lambda (an unset environment variable it reads, no region "
+         "or credentials, a service it cannot reach): pass it with `--env`"),
+    Rule("import-unclear", W, "a module's own code raised something else while importing; an "
+         "error with `--strict-import`", strict=E),
     Rule("pydantic-validation", E, "pydantic imports but cannot validate a model in the "
          "runtime"),
 )  # fmt: skip
@@ -93,11 +102,15 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in _TABLE}
 assert len(RULES) == len(_TABLE), "a rule code is defined twice"
 
 
-def finding(code: str, path: str, expected: str, found: str, remedy: str) -> Finding:
-    """A finding of rule ``code``, with the severity the table gives it."""
+def finding(
+    code: str, path: str, expected: str, found: str, remedy: str, strict: bool = False
+) -> Finding:
+    """A finding of rule ``code``, with the severity the table gives it (its strict one, if it
+    has one, when ``strict``)."""
+    rule = RULES[code]
     return Finding(
         code=code,
-        severity=RULES[code].severity,
+        severity=rule.strict if strict and rule.strict is not None else rule.severity,
         path=path,
         expected=expected,
         found=found,
@@ -108,5 +121,9 @@ def finding(code: str, path: str, expected: str, found: str, remedy: str) -> Fin
 def rules_table() -> str:
     """RULES as the README's markdown table."""
     lines = ["| code | severity | what |", "|---|---|---|"]
-    lines += [f"| `{r.code}` | {r.severity.value} | {r.title} |" for r in _TABLE]
+    lines += [
+        f"| `{r.code}` | {r.severity.value}{f' ({r.strict.value} when strict)' if r.strict else ''}"
+        f" | {r.title} |"
+        for r in _TABLE
+    ]
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from .errors import UsageError
 OFFICIAL_IMAGE = "public.ecr.aws/lambda/python"
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes; bigger zips go through S3
 UNZIPPED_LIMIT = 262_144_000  # bytes, a function and all its layers together
+MAX_LAYERS = 5  # layers a function may use
 
 
 class Kind(str, enum.Enum):

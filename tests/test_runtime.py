@@ -67,12 +67,13 @@ def test_the_read_only_runtime_uses_the_shipped_bytecode(
     def imports_from_opt(layer: Path) -> tuple[int, int, bool]:
         """From `python -v`: modules whose shipped pyc matched, modules compiled from source,
         and whether writing a pyc there failed because /opt is read-only."""
-        outcome = invoke(
-            engine, function, [layer], "app.handler", event, target, image, quiet, ("-v",)
+        invoked = invoke(
+            engine, function, [layer], "app.handler", [event], target, image, quiet, ("-v",)
         )
+        outcome = invoked.last
         assert outcome.ok, outcome.error
         assert outcome.result == {"statusCode": 200, "order_id": 17, "items": 2}
-        lines = [line for line in outcome.logs if "/opt/python/" in line]
+        lines = [line for line in invoked.logs if "/opt/python/" in line]
         matched = [line for line in lines if " matches /opt/python/" in line]
         compiled = [
             line

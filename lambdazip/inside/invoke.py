@@ -1,18 +1,25 @@
 """Runs INSIDE the Lambda image: invoke a handler the way Lambda does. Standard library only.
 
-    python3 -I invoke.py --handler app.handler --event /lambdazip/event/event.json
+    python3 -I invoke.py --handler app.handler --events 2 --memory 128 --timeout 3
 
 The handler runs in AWS's own runtime interface client (awslambdaric, in /var/runtime: the
 official image ships it, the stand-ins carry the pinned release), in its own process, with
-Lambda's sys.path and environment. This script is the other side: the Runtime API (2018-06-01) on
-loopback, serving one event, taking the response or the error document the client posts, and
-measuring what CloudWatch's REPORT line says (Init Duration, Duration, Billed Duration, Memory
-Size, Max Memory Used). So the result and the error document (errorType, errorMessage,
-stackTrace, requestId) are the runtime's own. The REPORT line is printed; the outcome is written
-as JSON to contract.OUTCOME (a volume), never through the output.
+Lambda's sys.path and environment (contract.lambda_path, contract.lambda_environment, with the
+function's configuration). This script is the other side: the Runtime API (2018-06-01) on
+loopback, serving the events in turn to the one runtime process (one init, then warm
+invocations, module state kept, as Lambda reuses a sandbox), taking the response or the error
+document the client posts, and measuring what CloudWatch's REPORT line says (Init Duration on the
+first only, Duration, Billed Duration, Memory Size, Max Memory Used). So the result and the error
+document (errorType, errorMessage, stackTrace, requestId) are the runtime's own. One REPORT line
+per event is printed; the outcome is written as JSON to contract.OUTCOME (a volume), never
+through the output.
 
 The function is at /var/task and the layers at /opt, read-only, on a read-only root file system
-with a writable /tmp; the container's memory limit is the function's memory size.
+with a writable /tmp of the function's ephemeral storage (a tmpfs the host sizes). Memory: the
+resident memory of the function's processes is watched, and over the memory size the runtime is
+killed (Runtime.OutOfMemory); the container's own limit is the memory size plus the ephemeral
+storage, since a tmpfs is charged to the container's memory and /tmp is not the function's memory
+on Lambda.
 """
 
 from __future__ import annotations
@@ -42,12 +49,15 @@ else:
 
 API = "/2018-06-01/runtime"
 OUTCOME = contract.OUTCOME
+POLL = 0.005  # seconds between two looks at the runtime process and its memory
 
 # the runtime's process: Lambda's sys.path, then AWS's client, as the official bootstrap does
 BOOT = """
 import sys
-ours = {path!r}
-sys.path[:] = ours + [p for p in sys.path if p and p not in ours]
+sys.path.insert(0, {here!r})
+import lambdazip_contract
+sys.path[:] = lambdazip_contract.lambda_path({version!r}, sys.path[1:])
+del sys.modules["lambdazip_contract"]
 from awslambdaric.__main__ import main
 main(["awslambdaric", sys.argv[1]])
 """
@@ -56,24 +66,47 @@ main(["awslambdaric", sys.argv[1]])
 class Invocation:
     """One event through the Runtime API; the server's threads fill it in, main() reads it."""
 
-    def __init__(self, event: bytes, function_arn: str, timeout: float) -> None:
+    def __init__(self, event: bytes, timeout: float) -> None:
         self.event = event
         self.request_id = str(uuid.uuid4())
-        self.function_arn = function_arn
         self.timeout = timeout
         self.started: float | None = None  # when the client took the event
         self.ended: float | None = None
         self.response: bytes | None = None
         self.error: dict[str, Any] | None = None
-        self.init_error: dict[str, Any] | None = None
-        self.taken = threading.Event()
         self.done = threading.Event()
+
+
+class Sandbox:
+    """The events of one sandbox, served in turn, and what the runtime posts."""
+
+    def __init__(self, events: list[bytes], function_arn: str, timeout: float) -> None:
+        self.invocations = [Invocation(e, timeout) for e in events]
+        self.function_arn = function_arn
+        self.served = 0
+        self.lock = threading.Lock()
+        self.init_error: dict[str, Any] | None = None
+        self.init_failed = threading.Event()
         self.closing = threading.Event()
 
+    def next(self) -> Invocation | None:
+        with self.lock:
+            if self.served >= len(self.invocations):
+                return None
+            invocation = self.invocations[self.served]
+            self.served += 1
+            return invocation
 
-def api(invocation: Invocation) -> type[BaseHTTPRequestHandler]:
+    def by_id(self, request_id: str) -> Invocation | None:
+        return next((i for i in self.invocations if i.request_id == request_id), None)
+
+
+def api(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class RuntimeApi(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body are two writes: without this, each waits for the client's delayed
+        # ACK of the first (40 ms on Linux), and every warm invocation would seem that slow
+        disable_nagle_algorithm = True
 
         def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
@@ -88,13 +121,13 @@ def api(invocation: Invocation) -> type[BaseHTTPRequestHandler]:
             if self.path != f"{API}/invocation/next":
                 self._reply(404, b'{"errorType": "InvalidRequest"}')
                 return
-            if invocation.taken.is_set():  # one event per invocation: the runtime waits here
-                invocation.closing.wait()
+            invocation = sandbox.next()
+            if invocation is None:  # no event left: the runtime waits here, as when frozen
+                sandbox.closing.wait()
                 self.close_connection = True
                 return
             deadline = int((time.time() + invocation.timeout) * 1000)
             invocation.started = time.perf_counter()
-            invocation.taken.set()
             trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
             self._reply(
                 200,
@@ -102,36 +135,42 @@ def api(invocation: Invocation) -> type[BaseHTTPRequestHandler]:
                 {
                     "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
                     "Lambda-Runtime-Deadline-Ms": str(deadline),
-                    "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+                    "Lambda-Runtime-Invoked-Function-Arn": sandbox.function_arn,
                     "Lambda-Runtime-Trace-Id": trace,
                 },
             )
 
         def do_POST(self) -> None:  # the http.server interface
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            prefix = f"{API}/invocation/{invocation.request_id}/"
-            if self.path == prefix + "response":
+            kind = self.headers.get("Lambda-Runtime-Function-Error-Type")
+            parts = self.path.removeprefix(f"{API}/").split("/")
+            invocation = sandbox.by_id(parts[1]) if len(parts) == 3 else None
+            if parts == ["init", "error"]:
+                sandbox.init_error = document(body, kind)
+                sandbox.init_failed.set()
+            elif invocation is not None and parts[2] in ("response", "error"):
                 invocation.ended = time.perf_counter()
-                invocation.response = body
-            elif self.path == prefix + "error":
-                invocation.ended = time.perf_counter()
-                invocation.error = document(
-                    body, self.headers.get("Lambda-Runtime-Function-Error-Type")
-                )
-            elif self.path == f"{API}/init/error":
-                invocation.init_error = document(
-                    body, self.headers.get("Lambda-Runtime-Function-Error-Type")
-                )
+                if parts[2] == "response":
+                    invocation.response = body
+                else:
+                    invocation.error = document(body, kind)
+                invocation.done.set()
             else:
                 self._reply(404, b'{"errorType": "InvalidRequest"}')
                 return
             self._reply(202, b'{"status": "OK"}')
-            invocation.done.set()
 
         def log_message(self, *_args: object) -> None:
             pass
 
     return RuntimeApi
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the runtime's connection reset when its process ends: nothing to report
 
 
 def document(body: bytes, kind: str | None) -> dict[str, Any]:
@@ -149,30 +188,6 @@ def error(kind: str, message: str) -> dict[str, Any]:
     return {"errorType": kind, "errorMessage": message}
 
 
-def lambda_environment(
-    function_name: str, memory_mb: int, handler: str, api_address: str
-) -> dict[str, str]:
-    version = "{}.{}".format(*sys.version_info[:2])
-    region = os.environ.get("AWS_REGION", "us-east-1")
-    keep = ("PATH", "LD_LIBRARY_PATH", "LANG", "TZ")
-    return {
-        **{k: os.environ[k] for k in keep if k in os.environ},
-        "_HANDLER": handler,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}",
-        "AWS_LAMBDA_FUNCTION_NAME": function_name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-        "AWS_LAMBDA_RUNTIME_API": api_address,
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "LAMBDA_TASK_ROOT": contract.TASK_ROOT,
-        "LAMBDA_RUNTIME_DIR": contract.RUNTIME_DIR,
-    }
-
-
 def oom_kills() -> int:
     """How many processes the kernel has killed for memory in this container (cgroup v2 or v1)."""
     for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
@@ -185,6 +200,24 @@ def oom_kills() -> int:
         except (OSError, ValueError):
             continue
     return 0
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_mb() -> float:
+    """The resident memory of every process of the container but this one (the function's
+    runtime and whatever it started), in MB."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/statm") as fh:
+                total += int(fh.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # it ended meanwhile
+    return total * PAGE / (1024 * 1024)
 
 
 def ended_process(pid: int) -> tuple[int, Any] | None:
@@ -206,7 +239,7 @@ def outcome(**fields: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--handler", required=True)
-    parser.add_argument("--event", required=True)
+    parser.add_argument("--events", type=int, default=1, help="EVENT_DIR/event-N.json, N from 0")
     parser.add_argument("--function-name", default="lambdazip-invoke")
     parser.add_argument("--memory", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=3.0)
@@ -223,66 +256,109 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isdir(os.path.join(contract.RUNTIME_DIR, "awslambdaric")):
         outcome(ok=False, no_runtime_client=True)
         return contract.Exit.NO_RUNTIME_CLIENT
-    with open(args.event, "rb") as fh:
-        event = fh.read()
+    events = []
+    for number in range(args.events):
+        with open(contract.event_file(number), "rb") as fh:
+            events.append(fh.read())
+    configured = contract.read_configuration(contract.INVOKE_CONFIGURATION)
 
-    region = os.environ.get("AWS_REGION", "us-east-1")
+    region = os.environ.get("AWS_REGION") or contract.DEFAULT_REGION
     arn = f"arn:aws:lambda:{region}:000000000000:function:{args.function_name}"
-    invocation = Invocation(event, arn, args.timeout)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), api(invocation))
-    server.daemon_threads = True
+    sandbox = Sandbox(events, arn, args.timeout)
+    server = Server(("127.0.0.1", 0), api(sandbox))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     address = f"127.0.0.1:{server.server_address[1]}"
-    boot = BOOT.format(path=contract.runtime_sys_path(here))
+    boot = BOOT.format(here=HERE, version=here)
+    environment = contract.lambda_environment(
+        here, configured, dict(os.environ), args.function_name, args.memory, args.handler, address
+    )
     spawned = time.perf_counter()
     before = oom_kills()
     child = subprocess.Popen(
         [sys.executable, *args.flags, "-I", "-c", boot, args.handler],
-        env=lambda_environment(args.function_name, args.memory, args.handler, address),
+        env=environment,
         cwd=contract.TASK_ROOT,
         stdin=subprocess.DEVNULL,
     )
-    timed_out = False
     reaped = None
-    while not invocation.done.is_set() and (reaped := ended_process(child.pid)) is None:
-        now = time.perf_counter()
-        limit = args.timeout if invocation.started else max(contract.INIT_LIMIT, args.timeout)
-        if now - (invocation.started or spawned) > limit:
-            timed_out = True
-            break
-        invocation.done.wait(0.005)
-    ended = invocation.ended or time.perf_counter()
-    if reaped is None and invocation.init_error is not None:
-        for _ in range(400):  # the client exits after posting an init error
+    peak = 0.0
+    over_memory = False
+    results: list[dict[str, Any]] = []
+    previous = spawned  # when the last invocation ended: the clock of the next one until taken
+    for number, invocation in enumerate(sandbox.invocations):
+        timed_out = False
+        while not invocation.done.is_set() and not sandbox.init_failed.is_set():
             if (reaped := ended_process(child.pid)) is not None:
                 break
-            time.sleep(0.005)
-    if reaped is None:  # Lambda freezes the sandbox after the response; here the process ends
-        os.kill(child.pid, signal.SIGKILL)
-        _, status, usage = os.wait4(child.pid, 0)
-        reaped = (status, usage)
-    status, usage = reaped
-    child.returncode = os.waitstatus_to_exitcode(status)
-    invocation.closing.set()
+            peak = max(peak, resident_mb())
+            if peak > args.memory:  # the function's memory; /tmp is not part of it
+                os.kill(child.pid, signal.SIGKILL)
+                over_memory = True
+                continue  # reaped on the next turn
+            now = time.perf_counter()
+            started = invocation.started
+            limit = args.timeout if started or number else max(contract.INIT_LIMIT, args.timeout)
+            if now - (started or previous) > limit:
+                timed_out = True
+                break
+            invocation.done.wait(POLL)
+        ended = previous = invocation.ended or time.perf_counter()
+        if reaped is None and sandbox.init_failed.is_set():
+            for _ in range(400):  # the client exits after posting an init error
+                if (reaped := ended_process(child.pid)) is not None:
+                    break
+                time.sleep(POLL)
+        last = number == len(sandbox.invocations) - 1
+        fatal = timed_out or reaped is not None or sandbox.init_failed.is_set()
+        if (fatal or last) and reaped is None:
+            # Lambda freezes the sandbox after the last response; here the process ends
+            os.kill(child.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(child.pid, 0)
+            reaped = (status, usage)
+        if reaped is not None:
+            peak = max(peak, reaped[1].ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+        results.append(
+            report(
+                args, invocation, number, spawned, ended, timed_out, reaped, sandbox,
+                over_memory or (reaped is not None and oom_kills() > before), math.ceil(peak),
+            )
+        )  # fmt: skip
+        if fatal:
+            break
+    sandbox.closing.set()
     server.shutdown()
     server.server_close()
+    ok = len(results) == len(events) and all(r["ok"] for r in results)
+    outcome(ok=ok, invocations=results)
+    return contract.Exit.OK if ok else contract.Exit.HANDLER_FAILED
 
+
+def report(
+    args: argparse.Namespace,
+    invocation: Invocation,
+    number: int,
+    spawned: float,
+    ended: float,
+    timed_out: bool,
+    reaped: tuple[int, Any] | None,
+    sandbox: Sandbox,
+    out_of_memory: bool,
+    max_mb: int,
+) -> dict[str, Any]:
+    """One invocation's outcome and its REPORT line (printed)."""
     taken = invocation.started
-    init_ms = ((taken if taken is not None else ended) - spawned) * 1000
+    first = number == 0
+    init_ms = ((taken if taken is not None else ended) - spawned) * 1000 if first else None
     duration_ms = (ended - taken) * 1000 if taken is not None else 0.0
-    max_mb = math.ceil(usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
-    died = (
-        invocation.response is None and invocation.error is None and invocation.init_error is None
-    )
-    failure: dict[str, Any] | None = invocation.error or invocation.init_error
+    failure: dict[str, Any] | None = invocation.error or sandbox.init_error
     where = f"RequestId: {invocation.request_id} Error:"
     if timed_out:
         failure = error(
             "Sandbox.Timedout", f"{where} Task timed out after {args.timeout:.2f} seconds"
         )
-    elif died:
-        code = child.returncode
-        if code < 0 and oom_kills() > before:
+    elif invocation.response is None and failure is None:  # the runtime died before answering
+        code = os.waitstatus_to_exitcode(reaped[0]) if reaped is not None else 0
+        if out_of_memory:
             failure = error(
                 "Runtime.OutOfMemory", f"{where} Runtime exited with error: signal: killed"
             )
@@ -302,32 +378,33 @@ def main(argv: list[str] | None = None) -> int:
             f"({contract.RESPONSE_LIMIT} bytes).",
         )
     # billed: the duration rounded up to the ms, and since August 2025 the init phase with it
-    billed = math.ceil(duration_ms + init_ms)
-    report = (
+    billed = math.ceil(duration_ms + (init_ms or 0.0))
+    line = (
         f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {billed} ms\tMemory Size: {args.memory} MB\t"
-        f"Max Memory Used: {max_mb} MB\tInit Duration: {init_ms:.2f} ms"
+        f"Max Memory Used: {max_mb} MB"
     )
-    print(report, flush=True)
+    if init_ms is not None:
+        line += f"\tInit Duration: {init_ms:.2f} ms"
+    print(line, flush=True)
     result: Any = None
     if failure is None and invocation.response is not None:
         try:
             result = json.loads(invocation.response)
         except ValueError:
             result = invocation.response.decode("utf-8", "replace")
-    outcome(
-        ok=failure is None,
-        result=result,
-        error=failure,
-        request_id=invocation.request_id,
-        init_ms=init_ms,
-        duration_ms=duration_ms,
-        billed_ms=billed,
-        memory_mb=args.memory,
-        max_memory_mb=max_mb,
-        report=report,
-    )
-    return contract.Exit.OK if failure is None else contract.Exit.HANDLER_FAILED
+    return {
+        "ok": failure is None,
+        "result": result,
+        "error": failure,
+        "request_id": invocation.request_id,
+        "init_ms": init_ms,
+        "duration_ms": duration_ms,
+        "billed_ms": billed,
+        "memory_mb": args.memory,
+        "max_memory_mb": max_mb,
+        "report": line,
+    }
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 
-SCHEMA_VERSION = 4  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming;
-# 4: the user's code handed over in IN_DIR (the install root may be a tmpfs)
+SCHEMA_VERSION = 5  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming;
+# 4: the user's code handed over in IN_DIR (the install root may be a tmpfs); 5: the function's
+# configuration (CONFIGURATION), Lambda's whole sys.path and environment for the probe
 
 # -- paths in the image -------------------------------------------------------------------------
 PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
@@ -30,7 +31,10 @@ OUTCOME_DIR = f"{INSIDE_DIR}/outcome"  # invoke's outcome volume, written by the
 REQUIREMENTS = f"{IN_DIR}/requirements.txt"
 CA_BUNDLE = f"{IN_DIR}/ca.pem"
 SOURCES = f"{IN_DIR}/src"  # a function's code, copied into the install root by install.py
-EVENT = f"{EVENT_DIR}/event.json"
+# the function's environment variables ({name: value}, JSON): a file, never a command line or the
+# container's configuration, so the values appear in no listing of the engine
+CONFIGURATION = f"{IN_DIR}/configuration.json"
+INVOKE_CONFIGURATION = f"{EVENT_DIR}/configuration.json"  # the same, for invoke
 OUTCOME = f"{OUTCOME_DIR}/outcome.json"
 # files in OUT_DIR
 PROBE_FACTS = "probe.json"
@@ -55,8 +59,15 @@ FILES = (
     "uv-requirements.txt",
 )
 
+
+def event_file(number: int) -> str:
+    """Where invoke's Nth event (from 0) is."""
+    return f"{EVENT_DIR}/event-{number}.json"
+
+
 INIT_LIMIT = 10.0  # seconds: Lambda's limit on the init phase of an on-demand function
 RESPONSE_LIMIT = 6_291_556  # bytes: the largest response of a synchronous invocation
+REQUEST_LIMIT = 6_291_456  # bytes: the largest event of a synchronous invocation
 
 # Lambda runs the handler as an unprivileged user (sbx_user1051); invoke does the same
 HANDLER_USER = "993:990"
@@ -93,14 +104,116 @@ def lambda_sys_path(version: str, task_root: str = TASK_ROOT, opt: str = OPT) ->
     ]
 
 
-def runtime_sys_path(version: str) -> list[str]:
+def runtime_sys_path(version: str, task_root: str = TASK_ROOT, opt: str = OPT) -> list[str]:
     """All of sys.path that Lambda puts before the standard library: lambda_sys_path, then the
     runtime's site-packages, then RUNTIME_DIR (the runtime's own boto3 comes after the layers)."""
     return [
-        *lambda_sys_path(version),
+        *lambda_sys_path(version, task_root, opt),
         f"/var/lang/lib/python{version}/site-packages",
         RUNTIME_DIR,
     ]
+
+
+def lambda_path(
+    version: str, current: list[str], task_root: str = TASK_ROOT, opt: str = OPT
+) -> list[str]:
+    """sys.path as the function sees it on Lambda, made from the interpreter's ``current`` one:
+    runtime_sys_path, then the standard library (every entry of ``current`` that is not a site
+    directory: whatever else the image's site module added, such as a Debian dist-packages, is
+    not on Lambda's path). The probe, the smoke event and invoke all run with this path."""
+    ours = runtime_sys_path(version, task_root, opt)
+    rest = [
+        p
+        for p in current
+        if p and p not in ours and os.path.basename(p) not in ("site-packages", "dist-packages")
+    ]
+    return ours + rest
+
+
+# what Lambda sets for every function and refuses in a function's configuration (AWS's list of
+# reserved environment variables); the tool refuses them in --env for the same reason
+RESERVED_VARIABLES = (
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+)
+DEFAULT_REGION = "us-east-1"
+
+
+def lambda_environment(
+    version: str,
+    configured: dict[str, str],
+    image: dict[str, str],
+    function_name: str = "lambdazip-invoke",
+    memory_mb: int = 128,
+    handler: str = "",
+    api_address: str = "",
+) -> dict[str, str]:
+    """The environment of the function's process as Lambda makes it: the image's PATH,
+    LD_LIBRARY_PATH, LANG and TZ, the function's configuration (``configured``), then what
+    Lambda itself sets (which the configuration cannot override). The probe and invoke use it."""
+    import time
+    import uuid
+
+    region = image.get("AWS_REGION") or DEFAULT_REGION
+    keep = ("PATH", "LD_LIBRARY_PATH", "LANG", "TZ")
+    environment = {k: image[k] for k in keep if k in image}
+    environment.update(configured)
+    environment.update(
+        {
+            "_HANDLER": handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}",
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "LAMBDA_TASK_ROOT": TASK_ROOT,
+            "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
+        }
+    )
+    if api_address:
+        environment["AWS_LAMBDA_RUNTIME_API"] = api_address
+    return environment
+
+
+def read_configuration(path: str) -> dict[str, str]:
+    """The function's environment variables the host put in ``path``; none if it put no file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    return {str(k): str(v) for k, v in document.items()}
+
+
+def redact(text: str, values: list[str] | tuple[str, ...]) -> str:
+    """``text`` with each of the configuration's ``values`` (of 4 characters or more: shorter
+    ones would blot out ordinary words) replaced by ***: values never reach a report or a log."""
+    for value in sorted((v for v in values if len(v) >= REDACT_MIN), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
+REDACT_MIN = 4
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,14 @@ JSON on stdout. Standard library only; no judgement (the host does that).
 
     python3 -I probe.py --kind layer|function --task-root /var/task --opt /opt
 
-It puts the artifact on sys.path in Lambda's order (task root, then the layer's site-packages,
-then the layer's python/), reads what the seed's troubleshooting reads (the pydantic-core files
-importlib.metadata lists, EXT_SUFFIX), then imports every top-level module of the artifact and
-validates a pydantic model with the result.
+It runs as the function's code runs on Lambda: Lambda's whole sys.path (task root, the layers'
+site-packages and python/, the runtime's site-packages and /var/runtime with the SDK, the standard
+library) and Lambda's environment with the function's configuration (CONFIGURATION). It reads
+what the seed's troubleshooting reads (the pydantic-core files importlib.metadata lists,
+EXT_SUFFIX), then imports every top-level module of the artifact and validates a pydantic model
+with the result. Of an import that fails it reports what was raised (the exception's classes, the
+line of the artifact's code it came from, the environment variables it read that are not set):
+the host decides whether that is a packaging fault. No value of the configuration is reported.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ else:
 
     sys.path.remove(HERE)
 
-SCHEMA_VERSION = 1  # of the facts (ProbeFacts on the host)
+SCHEMA_VERSION = 2  # of the facts (ProbeFacts on the host); 2: what a failed import raised
 SKIP_DIRS = {"__pycache__", "bin"}
 
 
@@ -101,15 +105,89 @@ def _error(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
-def import_all(names: list[str]) -> list[dict[str, Any]]:
+# where os.environ's own code is (a source file, or frozen into the interpreter since 3.11)
+ENVIRON_CODE = ("/os.py", "/_collections_abc.py", "<frozen os>", "<frozen _collections_abc>")
+
+
+class Reads:
+    """The environment variables the artifact's own code (a file under one of ``roots``) reads
+    while a module imports and finds unset: os.environ[...], .get, getenv and `in` all go
+    through os._Environ.__getitem__. What the standard library or the runtime's SDK reads for
+    itself (HOME, AWS_PROFILE, ...) is not the function's configuration."""
+
+    def __init__(self, roots: list[str]) -> None:
+        self.unset: set[str] = set()
+        environ = type(os.environ)
+        original = environ.__getitem__
+        reads = self
+        prefixes = tuple(root + "/" for root in roots)
+
+        def getitem(self: Any, key: Any) -> Any:
+            try:
+                return original(self, key)
+            except KeyError:
+                frame = sys._getframe(1)
+                while frame is not None and frame.f_code.co_filename.endswith(ENVIRON_CODE):
+                    frame = frame.f_back  # type: ignore[assignment]
+                if frame is not None and frame.f_code.co_filename.startswith(prefixes):
+                    reads.unset.add(str(key))
+                raise
+
+        environ.__getitem__ = getitem  # type: ignore[method-assign]
+
+
+def _qualified(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _where(exc: BaseException, roots: list[str]) -> dict[str, Any] | None:
+    """The line of the artifact's own code the exception came from (the innermost frame under a
+    root), else the innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return None
+    ours = [f for f in frames if any(f.filename.startswith(r + "/") for r in roots)]
+    frame = (ours or frames)[-1]
+    path = frame.filename
+    for root in roots:
+        if path.startswith(root + "/"):
+            path = path[len(root) + 1 :]
+            break
+    return {"path": path, "line": frame.lineno, "code": (frame.line or "").strip()}
+
+
+def import_all(
+    names: list[str], roots: list[str], reads: Reads, secrets: list[str]
+) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for name in names:
+        reads.unset = set()
         try:
             __import__(name)
-            error = None
+            results.append({"module": name, "ok": True, "error": None})
+            continue
         except BaseException as exc:  # SystemExit and friends too: report, never die
-            error = _error(exc)
-        results.append({"module": name, "ok": error is None, "error": error})
+            raised = exc
+        where = _where(raised, roots)
+        if where is not None:
+            where["code"] = contract.redact(where["code"], secrets)
+        chained: set[str] = set()
+        seen = raised.__cause__ or raised.__context__
+        while seen is not None and len(chained) < 100:  # what it was raised from, if anything
+            chained.update(_qualified(c) for c in type(seen).__mro__)
+            seen = seen.__cause__ or seen.__context__
+        results.append(
+            {
+                "module": name,
+                "ok": False,
+                "error": contract.redact(_error(raised), secrets),
+                "raised": [_qualified(c) for c in type(raised).__mro__],
+                "chained": sorted(chained),
+                "where": where,
+                "unset": sorted(reads.unset),
+            }
+        )
     return results
 
 
@@ -143,12 +221,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=["layer", "function"], required=True)
     parser.add_argument("--task-root", default=contract.TASK_ROOT)
     parser.add_argument("--opt", default=contract.OPT)
+    parser.add_argument("--configuration", default=contract.CONFIGURATION)
     args = parser.parse_args(argv)
 
+    # the facts go to what stdout is now; anything the artifact's modules print goes to stderr
+    facts_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
     version = "{}.{}".format(*sys.version_info[:2])
-    ours = contract.lambda_sys_path(version, args.task_root, args.opt)
-    sys.path[:] = ours + [p for p in sys.path if p and p not in ours]
-    roots = [args.task_root] if args.kind == "function" else ours[1:]
+    configured = contract.read_configuration(args.configuration)
+    sys.path[:] = contract.lambda_path(version, sys.path, args.task_root, args.opt)
+    image = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(contract.lambda_environment(version, configured, image))
+    reads = Reads([args.task_root, args.opt])
+    artifact = contract.lambda_sys_path(version, args.task_root, args.opt)
+    roots = [args.task_root] if args.kind == "function" else artifact[1:]
     modules: list[str] = []
     for root in roots:
         modules += [m for m in top_level_modules(root) if m not in modules]
@@ -164,16 +253,20 @@ def main(argv: list[str] | None = None) -> int:
         "soabi": sysconfig.get_config_var("SOABI"),
         "libc": libc,
         "libc_version": libc_version,
-        "sys_path": sys.path,
+        "sys_path": list(sys.path),
         "pydantic_core": pydantic_core_facts(),
         "distributions": distributions(),
         # what the runtime itself provides, after the layers: the AWS SDK, the runtime client
         "runtime_distributions": distributions([contract.RUNTIME_DIR]),
-        "imports": import_all(modules),
+        "imports": import_all(
+            modules, [args.task_root, args.opt], reads, list(configured.values())
+        ),
+        "configuration": sorted(configured),  # the names only
     }
     facts["pydantic"] = validate_pydantic() if facts["pydantic_core"] is not None else None
-    json.dump(facts, sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    json.dump(facts, facts_out, indent=1, sort_keys=True)
+    facts_out.write("\n")
+    facts_out.flush()
     return 0
 
 
