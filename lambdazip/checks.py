@@ -390,14 +390,31 @@ def check_bytecode(part: Part, target: Target) -> list[Finding]:
 
 def check_runtime(target: Target) -> list[Finding]:
     runtime = target.runtime
+    if runtime.status is RuntimeStatus.PREVIEW:
+        return [
+            finding(
+                code="runtime-preview",
+                path=runtime.name,
+                expected="a runtime AWS Lambda supports for production",
+                found=f"{runtime.name}, in AWS Lambda's public preview (image tag "
+                f"{runtime.image_tag(target.arch)})",
+                remedy="try it, but deploy production functions on a supported runtime until "
+                "AWS makes it generally available",
+            )
+        ]
     if runtime.status is not RuntimeStatus.DEPRECATED:
         return []
+    blocked = (
+        f"; creating functions on it is blocked from {runtime.create_blocked_on}"
+        if runtime.create_blocked_on
+        else ""
+    )
     return [
         finding(
             code="runtime-deprecated",
             path=runtime.name,
             expected="a runtime AWS Lambda supports",
-            found=f"{runtime.name}, deprecated by AWS Lambda on {runtime.deprecated_on}",
+            found=f"{runtime.name}, deprecated by AWS Lambda on {runtime.deprecated_on}{blocked}",
             remedy="plan a move to a newer runtime; AWS stops creating, then updating, "
             "functions on it",
         )

@@ -45,9 +45,9 @@ from .options import (
 from .plan import BuildPlan, Bytecode, Installer, cache_volume_name, make_plan
 from .project import discover
 from .targets import (
+    DEFAULT_VERSIONS,
     MAX_LAYERS,
     RUNTIMES,
-    SUPPORTED_VERSIONS,
     Arch,
     Kind,
     Runtime,
@@ -551,7 +551,7 @@ def _engines_of(env: Mapping[str, str], arches: Sequence[Arch]) -> dict[Arch, st
 
 
 def run_matrix(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
-    pythons = args.pythons or [RUNTIMES[v] for v in SUPPORTED_VERSIONS]
+    pythons = args.pythons or [RUNTIMES[v] for v in DEFAULT_VERSIONS]
     arches = args.arches or list(Arch)
     targets = [Target(p, a) for p, a in itertools.product(pythons, arches)]
     images = _base_images(args.base_images)
@@ -737,7 +737,7 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             prune=inputs.prune,
             strip=inputs.strip,
             layers=layers,
-            provided=_provided(layers),
+            provided=_layers_provide(layers, target),
             configuration=configuration(None, args.env_files, args.env),
             strict_import=inputs.strict_import,
         )
@@ -768,19 +768,6 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
         f"reproduced: {args.zip} (sha256 {manifest.sha256}) from {requirements.name} in {image}"
     )
     return 0
-
-
-def _provided(layers: Sequence[Path]) -> dict[str, str]:
-    """{name: version} of what these layers hold, from the manifests beside them."""
-    provided: dict[str, str] = {}
-    for layer in layers:
-        manifest = _manifest(layer)
-        if manifest is None:
-            raise UsageError(
-                f"no readable manifest beside the layer {layer}", tip="build the layer again"
-            )
-        provided.update({d.name: d.version for d in manifest.distributions})
-    return provided
 
 
 def _same_sources(plan: BuildPlan, recorded: Sequence[SourceModel], zip_name: str) -> None:
@@ -879,6 +866,8 @@ def run_project(args: ProjectOptions, console: Console, env: Mapping[str, str]) 
         for name, spec in functions.items()
         for target in _config_targets(f"functions.{name}", spec, config, args)
     ]
+    for spec in functions.values():
+        configuration(spec.environment)  # Lambda's rules, said before anything is built
     # each architecture to its engine: --engine or the environment, else the file's [engines]
     env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]

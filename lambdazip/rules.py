@@ -74,7 +74,10 @@ _TABLE = (
     Rule("unzipped-size", E, "over 262,144,000 bytes unzipped, function plus `--with-layer` "
          "layers"),
     Rule("zipped-size", W, "over 50 MiB zipped: upload through S3"),
-    Rule("runtime-deprecated", W, "the runtime is deprecated by AWS Lambda"),
+    Rule("runtime-deprecated", W, "the runtime is deprecated by AWS Lambda (and when creating "
+         "functions on it is blocked)"),
+    Rule("runtime-preview", W, "the runtime is in AWS Lambda's public preview (python3.15): "
+         "not for production"),
     Rule("sdk-split", W, "the zip (with its layers) bundles boto3 without the botocore or "
          "s3transfer it pins, or those without boto3: Python then pairs the bundled one with "
          "the runtime's copy of the other (`/var/runtime`), versions that were never released "

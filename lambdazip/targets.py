@@ -87,6 +87,7 @@ def parse_arch(value: str) -> Arch:
 
 
 class RuntimeStatus(str, enum.Enum):
+    PREVIEW = "preview"  # AWS's public preview: builds, with a warning (not for production)
     SUPPORTED = "supported"
     DEPRECATED = "deprecated"  # still runs; AWS no longer patches it: a warning
     RETIRED = "retired"  # cannot be deployed to any more: refused
@@ -102,6 +103,8 @@ class Runtime:
     pyc_magic: int  # importlib.util.MAGIC_NUMBER of the final release, as an integer
     status: RuntimeStatus
     deprecated_on: dt.date | None = None
+    create_blocked_on: dt.date | None = None  # from then on, no new function on it
+    tag: str | None = None  # the official image's tag before -ARCH, if not the version
 
     @property
     def version_tuple(self) -> tuple[int, int]:
@@ -131,7 +134,7 @@ class Runtime:
 
     def image_tag(self, arch: Arch) -> str:
         """The official image's arch-suffixed tag: one platform per tag, never overwritten."""
-        return f"{self.version}-{arch.info.lambda_name}"
+        return f"{self.tag or self.version}-{arch.info.lambda_name}"
 
     def image(self, arch: Arch) -> str:
         return f"{OFFICIAL_IMAGE}:{self.image_tag(arch)}"
@@ -189,13 +192,20 @@ RUNTIMES: dict[str, Runtime] = {
     r.version: r
     for r in (
         Runtime("3.9", *_AL2, 3425, RuntimeStatus.RETIRED, dt.date(2025, 12, 15)),
-        Runtime("3.10", *_AL2, 3439, RuntimeStatus.DEPRECATED, dt.date(2026, 10, 31)),
+        Runtime(
+            "3.10", *_AL2, 3439, RuntimeStatus.DEPRECATED, dt.date(2026, 10, 31),
+            create_blocked_on=dt.date(2026, 11, 30),
+        ),
         Runtime("3.11", *_AL2, 3495, RuntimeStatus.SUPPORTED),
         Runtime("3.12", *_AL2023, 3531, RuntimeStatus.SUPPORTED),
         Runtime("3.13", *_AL2023, 3571, RuntimeStatus.SUPPORTED),
         Runtime("3.14", *_AL2023, 3627, RuntimeStatus.SUPPORTED),
+        # AWS's public preview since 2026-08-25 (image tag 3.15-preview; the arch-suffixed
+        # tags follow 3.14's preview, 3.14-preview-x86_64); AL2023 as 3.12-3.14; magic 3666
+        # is 3.15's final (3.15b1)
+        Runtime("3.15", *_AL2023, 3666, RuntimeStatus.PREVIEW, tag="3.15-preview"),
     )
-}
+}  # fmt: skip
 
 # the ranges of .pyc magic numbers each CPython release line used (Include/internal/
 # pycore_magic_number.h), to name the Python a foreign .pyc was compiled by
@@ -216,6 +226,10 @@ def python_of_magic(magic: int) -> str | None:
 
 
 SUPPORTED_VERSIONS = tuple(v for v, r in RUNTIMES.items() if r.status is not RuntimeStatus.RETIRED)
+# what `matrix` builds unless told: not a preview, which is not for production
+DEFAULT_VERSIONS = tuple(
+    v for v in SUPPORTED_VERSIONS if RUNTIMES[v].status is not RuntimeStatus.PREVIEW
+)
 
 
 def parse_runtime(value: str) -> Runtime:

@@ -49,7 +49,7 @@ CASES: list[Case] = [
          "unknown architecture 'sparc'; use one of: x86_64 (or amd64), arm64 (or aarch64)"),
     Case("unknown-python", "an unknown Python",
          ("check", "{w}/layer.zip", "--arch", "arm64", "--python", "2.7"), 2,
-         "unknown Lambda Python runtime '2.7'; use one of: 3.10, 3.11, 3.12, 3.13, 3.14"),
+         "unknown Lambda Python runtime '2.7'; use one of: 3.10, 3.11, 3.12, 3.13, 3.14, 3.15"),
     Case("retired-python", "a retired runtime (python3.9)",
          ("check", "{w}/layer.zip", "--arch", "arm64", "--python", "3.9"), 2,
          "python3.9 was deprecated by AWS Lambda on 2025-12-15 and is no longer a build target"),
@@ -72,6 +72,53 @@ CASES: list[Case] = [
     Case("memory-out-of-bounds", "an invoke memory size Lambda does not allow",
          ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/event.json",
           *T, "--memory", "64"), 2, "--memory 64 is outside what Lambda allows: 128-10240 MB"),
+    Case("env-not-pair", "--env without =",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--env", "TABLE_NAME"), 2, "--env 'TABLE_NAME' is not NAME=VALUE"),
+    Case("env-reserved", "--env of a variable Lambda sets itself",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--env", "AWS_REGION=eu-west-1"), 2,
+         "AWS_REGION is set by Lambda itself: a function's configuration may not set it"),
+    Case("env-bad-name", "--env of a name Lambda refuses",
+         ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/event.json",
+          *T, "--env", "1ST=x"), 2,
+         "'1ST' is not a name Lambda accepts for an environment variable"),
+    Case("env-over-4kb", "environment variables over Lambda's 4 KB",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--env-file", "{w}/big.env"), 2,
+         "the function's environment variables take 4,111 bytes, over the 4,096 bytes Lambda "
+         "allows (the largest: BLOB)"),
+    Case("env-file-missing", "an --env-file that does not exist",
+         ("probe", "{w}/function.zip", *T, "--env-file", "{w}/none.env"), 2,
+         "--env-file {w}/none.env is not a file"),
+    Case("env-file-bare-name", "an --env-file line with a name and no value",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--env-file", "{w}/bare.env"), 2, "--env-file {w}/bare.env: DEBUG has no value"),
+    Case("event-too-large", "an event over Lambda's 6 MB synchronous payload",
+         ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/big.json",
+          *T), 2, "RequestEntityTooLarge: the event {w}/big.json is 7,340,044 bytes"),
+    Case("storage-out-of-bounds", "invoke ephemeral storage Lambda does not allow",
+         ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/event.json",
+          *T, "--ephemeral-storage", "256"), 2,
+         "--ephemeral-storage 256 is outside what Lambda allows: 512-10240 MB"),
+    Case("six-layers", "a function with more layers than Lambda allows",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          *(a for n in range(6) for a in ("--layer", f"{{w}}/layer{n}.zip"))), 2,
+         "6 layers: a Lambda function may use at most 5"),
+    Case("layer-twice", "a function with the same layer twice",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--layer", "{w}/layer.zip", "--layer", "{w}/layer0.zip"), 2,
+         "--layer {w}/layer0.zip is the same layer as {w}/layer.zip"),
+    Case("layer-not-a-layer", "a function zip given as --layer",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--layer", "{w}/function.zip"), 2,
+         "--layer {w}/function.zip is not a layer (its files are not under python/, lib/ or "
+         "bin/)"),
+    Case("layer-other-python", "a layer built for another Python",
+         ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
+          "--layer", "{w}/elf313.zip"), 2,
+         "--layer {w}/elf313.zip does not fit python3.11-x86_64: error: "
+         "python/_m.cpython-313-x86_64-linux-gnu.so"),
     Case("src-secrets", "--src holding a .env file",
          ("function", *T, "--src", "{w}/secrets", "-r", "{lock}", "-o", "{w}/dist"), 2,
          "--src {w}/secrets holds files that typically hold secrets: .env"),
@@ -246,6 +293,17 @@ def make_workspace(w: Path) -> None:
         for _ in range(251):
             out.write(chunk)
     (w / "full").mkdir()
+    (w / "big.env").write_text("# 4 KB at most\nBLOB=" + "x" * 4100 + "\n")
+    (w / "bare.env").write_text("export TABLE_NAME='orders'\nDEBUG\n")
+    (w / "big.json").write_text('{"blob": "' + "x" * (7 * 1024 * 1024) + '"}')
+    (w / "layer0.zip").write_bytes((w / "layer.zip").read_bytes())
+    for n in range(1, 6):
+        with zipfile.ZipFile(w / f"layer{n}.zip", "w") as archive:
+            archive.writestr("python/mod.py", f"X = {n}\n")
+    with zipfile.ZipFile(w / "elf313.zip", "w") as archive:
+        archive.writestr(
+            "python/_m.cpython-313-x86_64-linux-gnu.so", b"\x7fELF\x02\x01\x01" + bytes(40)
+        )
 
 
 # -- scenes -----------------------------------------------------------------------------------

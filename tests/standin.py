@@ -55,6 +55,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("3.13", "x86_64"): Recipe("trixie", "amd64", "linux/amd64", "python3"),
     ("3.13", "arm64"): Recipe("trixie", "arm64", "linux/arm64", "python3", slow=True),
     ("3.14", "x86_64"): Recipe("forky", "amd64", "linux/amd64", "python3.14"),
+    # AWS's python3.15 preview: forky carries 3.15 beside its default 3.14 (pip, from
+    # python3-pip in the shared dist-packages, runs under either)
+    ("3.15", "x86_64"): Recipe("forky", "amd64", "linux/amd64", "python3.15"),
 }
 # suites this host's debootstrap may not know by name, and the script that makes them
 SCRIPTS = {"forky": "sid"}
@@ -83,13 +86,14 @@ ENTRYPOINT ["/lambda-entrypoint.sh"]
 PACKAGES = "python3-pip,ca-certificates"
 
 
-def recipe_hash() -> str:
-    """A digest of everything that decides an image's content, and nothing else."""
+def recipe_hash(python: str, arch: str) -> str:
+    """A digest of everything that decides this image's content, and nothing else (another
+    image's recipe does not: adding one rebuilds no other)."""
     recipe = [
         DOCKERFILE,
         ENTRYPOINT,
         PACKAGES,
-        repr(sorted(RECIPES.items())),
+        repr((python, arch, RECIPES[(python, arch)])),
         inspect.getsource(_shape),
         inspect.getsource(_runtime_dir),
         RUNTIME_LOCK.read_text(),
@@ -98,7 +102,7 @@ def recipe_hash() -> str:
 
 
 def tag_for(python: str, arch: str) -> str:
-    return f"{REPOSITORY}:python{python}-{arch}-{recipe_hash()}"
+    return f"{REPOSITORY}:python{python}-{arch}-{recipe_hash(python, arch)}"
 
 
 def _shape(root: Path, python: str) -> None:
@@ -209,7 +213,7 @@ def _build(tag: str, python: str, arch: str, client: docker.DockerClient) -> str
             platform=platform,
             labels={
                 "lambdazip.standin": f"python{python}-{arch}",
-                "lambdazip.recipe": recipe_hash(),
+                "lambdazip.recipe": recipe_hash(python, arch),
             },
             rm=True,
             forcerm=True,

@@ -74,6 +74,25 @@ def test_cp311_module_fails_as_313_naming_the_suffix(
     assert check(layer, "x86_64", "3.11").code == 0
 
 
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_cp315_wheels_fit_the_python315_preview_and_nothing_older(
+    arch: str, tmp_path: Path, check: CheckRunner
+) -> None:
+    """pydantic-core ships cp315 wheels (the locked version): they fit python3.15, the
+    preview runtime, with its warning; for python3.14 the module is for another Python."""
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    layer = wheels.pack(
+        tmp_path / "layer.zip", wheels.pydantic_wheels("315", f"manylinux2014_{machine}")
+    )
+    result = check(layer, arch, "3.15", "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.codes == ["runtime-preview"]
+    older = check(layer, arch, "3.14", "--json")
+    assert older.code == 3
+    assert older.codes == ["ext-suffix"]
+    assert f"cpython-315-{machine}-linux-gnu.so" in older.out
+
+
 def test_free_threaded_module_does_not_load(
     tmp_path: Path, x86_313: list[Path], check: CheckRunner
 ) -> None:

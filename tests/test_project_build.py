@@ -26,6 +26,7 @@ handler = "orders.app.handler"
 layers = ["deps"]
 extra = ["fast"]
 smoke-event = "event.json"
+environment = { ORDERS_STAGE = "stage-value-x9" }
 
 [tool.lambdazip.functions.worker]
 src = "src"
@@ -45,6 +46,9 @@ layers = ["deps"]
          "declares no [tool.lambdazip] layers or functions"),
         ('[tool.lambdazip.layers.deps]\nlock = "a"\nrequirements = "b"\n',
          "[tool.lambdazip.layers.deps] give lock or requirements, not both"),
+        ('[tool.lambdazip]\npython = ["3.11"]\n[tool.lambdazip.functions.api]\nsrc = "."\n'
+         'environment = { AWS_REGION = "eu-west-1" }\n',
+         "AWS_REGION is set by Lambda itself: a function's configuration may not set it"),
     ],
 )  # fmt: skip
 def test_a_wrong_table_is_one_line_naming_the_key(
@@ -90,6 +94,8 @@ def test_layers_first_then_functions_without_what_the_layers_hold(
         "provided by its layers, at this version"
     )
     assert {d["name"] for d in manifest["distributions"]} == {"orjson"}
+    assert manifest["inputs"]["configuration"] == ["ORDERS_STAGE"]  # the name, never the value
+    assert not any(b"stage-value-x9" in p.read_bytes() for p in dist.iterdir())
     with zipfile.ZipFile(dist / "worker-python3.11-x86_64.zip") as worker:
         assert not any(".dist-info/" in n for n in worker.namelist())  # all in the layer
     # the function rebuilt from its manifest alone (its lock, extra and layers): the same bytes

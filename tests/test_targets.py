@@ -6,15 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from lambdazip.checks import check_runtime
 from lambdazip.cli import main
 from lambdazip.errors import UsageError
+from lambdazip.findings import Severity
 from lambdazip.targets import (
     ARCHITECTURES,
+    DEFAULT_VERSIONS,
     RUNTIMES,
+    SUPPORTED_VERSIONS,
     Arch,
     RuntimeStatus,
+    Target,
     parse_arch,
     parse_runtime,
+    python_of_magic,
 )
 
 
@@ -90,7 +96,20 @@ def test_runtime_table() -> None:
         "3.12",
         "3.13",
         "3.14",
+        "3.15",
     ]
+    # a preview builds (with a warning) from its own tag, and is not in the default matrix
+    r315 = RUNTIMES["3.15"]
+    assert r315.status is RuntimeStatus.PREVIEW
+    assert r315.image(Arch.ARM64) == "public.ecr.aws/lambda/python:3.15-preview-arm64"
+    assert r315.ext_suffix(Arch.X86_64) == ".cpython-315-x86_64-linux-gnu.so"
+    assert (r315.glibc, r315.pyc_magic, python_of_magic(r315.pyc_magic)) == ((2, 34), 3666, "3.15")
+    assert "3.15" not in DEFAULT_VERSIONS
+    assert "3.15" in SUPPORTED_VERSIONS
+    (preview,) = check_runtime(Target(r315, Arch.X86_64))
+    assert (preview.code, preview.severity) == ("runtime-preview", Severity.WARNING)
+    (deprecated,) = check_runtime(Target(RUNTIMES["3.10"], Arch.X86_64))
+    assert "creating functions on it is blocked from 2026-11-30" in deprecated.found
 
 
 def test_retired_runtime_is_refused_with_the_date() -> None:
@@ -101,7 +120,7 @@ def test_retired_runtime_is_refused_with_the_date() -> None:
 def test_unknown_runtime_lists_the_valid_ones() -> None:
     with pytest.raises(UsageError) as caught:
         parse_runtime("3.8")
-    assert caught.value.tip == "use one of: 3.10, 3.11, 3.12, 3.13, 3.14"
+    assert caught.value.tip == "use one of: 3.10, 3.11, 3.12, 3.13, 3.14, 3.15"
 
 
 @pytest.mark.parametrize(

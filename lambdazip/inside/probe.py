@@ -133,7 +133,12 @@ class Reads:
                     reads.unset.add(str(key))
                 raise
 
+        self._original = original
         environ.__getitem__ = getitem  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        """os.environ as it was (the probe's process ends anyway; a test's does not)."""
+        type(os.environ).__getitem__ = self._original  # type: ignore[method-assign]
 
 
 def _qualified(cls: type) -> str:

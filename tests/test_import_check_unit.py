@@ -1,0 +1,189 @@
+"""The import check's verdicts, from real exceptions: modules written to a task root are imported
+by the probe's own code (inside/probe.py, standard library only, run here on the host), and what
+it reports is judged by the host (probe.check_probe). Packaging faults are errors that say Lambda
+fails the same way; configuration faults are warnings naming what to set; the rest is unclear."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from lambdazip.configuration import configuration, read_env_file
+from lambdazip.errors import UsageError
+from lambdazip.findings import Severity
+from lambdazip.inside import probe as inside
+from lambdazip.probe import Failure, ImportResult, ProbeFacts, check_probe, classify
+from lambdazip.targets import RUNTIMES, Arch, Target
+
+TARGET = Target(RUNTIMES["3.11"], Arch.X86_64)
+
+MODULES = {
+    # configuration: what Lambda's function configuration, region or role gives
+    "reads_key": "import os\nTABLE = os.environ['TABLE_NAME_FOR_TEST']\n",
+    "reads_get": (
+        "import os\nURL = os.environ.get('DATABASE_URL_FOR_TEST')\n"
+        "if not URL:\n    raise RuntimeError('DATABASE_URL_FOR_TEST is not configured')\n"
+    ),
+    "reads_getenv": (
+        "import os\nclass ConfigError(Exception):\n    pass\n"
+        "if os.getenv('STAGE_FOR_TEST') is None:\n"
+        "    raise ConfigError('set stage_for_test to dev or prod')\n"
+    ),
+    "no_region": "import boto3\nSSM = boto3.client('ssm')\n",
+    "refused": ("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)\n"),
+    # packaging: the same on Lambda, whatever its configuration
+    "missing": "import lambdazip_no_such_module_anywhere\n",
+    "missing_name": "from json import no_such_name\n",
+    "syntax": "def f(:\n    pass\n",
+    "no_library": "import ctypes\nctypes.CDLL('liblambdazip-absent.so.1')\n",
+    "wrapped": (
+        "try:\n    import lambdazip_no_such_module_anywhere\n"
+        "except ImportError:\n    raise RuntimeError('install the extra') from None\n"
+    ),
+    # unclear: the function's own code
+    "divides": "X = 1 / 0\n",
+    "exits": "import sys\nsys.exit(3)\n",
+}
+
+
+@pytest.fixture
+def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, ImportResult]:
+    """Each module of MODULES imported by the probe's import_all, as the probe does it."""
+    root = tmp_path / "task"
+    root.mkdir()
+    for name, text in MODULES.items():
+        (root / f"{name}.py").write_text(text)
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.endswith("_FOR_TEST"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.syspath_prepend(str(root))
+    reads = inside.Reads([str(root)])
+    try:
+        results = inside.import_all(sorted(MODULES), [str(root)], reads, ["s3cr3t-value"])
+    finally:
+        reads.close()
+        for name in MODULES:
+            sys.modules.pop(name, None)
+    return {r["module"]: ImportResult.model_validate(r) for r in results}
+
+
+def test_every_failure_has_the_class_of_its_cause(imported: dict[str, ImportResult]) -> None:
+    verdicts = {name: classify(result) for name, result in imported.items()}
+    assert verdicts == {
+        "reads_key": Failure.CONFIGURATION,
+        "reads_get": Failure.CONFIGURATION,
+        "reads_getenv": Failure.CONFIGURATION,  # its message names the variable, in other case
+        "no_region": Failure.CONFIGURATION,
+        "refused": Failure.CONFIGURATION,
+        "missing": Failure.PACKAGING,
+        "missing_name": Failure.PACKAGING,
+        "syntax": Failure.PACKAGING,
+        "no_library": Failure.PACKAGING,
+        "wrapped": Failure.PACKAGING,
+        "divides": Failure.UNCLEAR,
+        "exits": Failure.UNCLEAR,
+    }
+
+
+def test_the_facts_say_where_and_what_was_read(imported: dict[str, ImportResult]) -> None:
+    key = imported["reads_key"]
+    assert key.unset == ["TABLE_NAME_FOR_TEST"]
+    assert key.where is not None
+    assert str(key.where) == "reads_key.py:2: TABLE = os.environ['TABLE_NAME_FOR_TEST']"
+    assert imported["reads_get"].unset == ["DATABASE_URL_FOR_TEST"]
+    # what the SDK or the standard library reads for itself is not the function's configuration
+    assert not [n for n in imported["no_region"].unset if n.startswith("AWS_")]
+    assert imported["no_region"].where is not None
+    assert imported["no_region"].where.path == "no_region.py"
+    assert "ImportError" in imported["wrapped"].chained
+
+
+def _facts(results: list[ImportResult]) -> ProbeFacts:
+    return ProbeFacts(
+        schema_version=2,
+        machine="x86_64",
+        python_version="3.11.2",
+        implementation="cpython",
+        cache_tag="cpython-311",
+        ext_suffix=".cpython-311-x86_64-linux-gnu.so",
+        soabi="cpython-311-x86_64-linux-gnu",
+        libc="glibc",
+        libc_version="2.36",
+        sys_path=[],
+        pydantic_core=None,
+        distributions=[],
+        imports=results,
+        pydantic=None,
+    )
+
+
+def test_only_packaging_faults_claim_that_lambda_fails_the_same_way(
+    imported: dict[str, ImportResult],
+) -> None:
+    findings = {f.path: f for f in check_probe(_facts(list(imported.values())), TARGET)}
+    errors = sorted(p for p, f in findings.items() if f.severity is Severity.ERROR)
+    assert errors == ["missing", "missing_name", "no_library", "syntax", "wrapped"]
+    for path, found in findings.items():
+        claims = "Lambda would fail the same way" in found.remedy
+        assert claims == (path in errors), path
+    key = findings["reads_key"]
+    assert (key.code, key.severity) == ("import-configuration", Severity.WARNING)
+    assert "--env TABLE_NAME_FOR_TEST=VALUE" in key.remedy
+    assert "reads_key.py:2" in key.found
+    assert findings["divides"].code == "import-unclear"
+    # --strict-import: an unclear failure fails the build; a configuration one still does not
+    strict = {f.path: f for f in check_probe(_facts(list(imported.values())), TARGET, True)}
+    assert strict["divides"].severity is Severity.ERROR
+    assert strict["exits"].severity is Severity.ERROR
+    assert strict["reads_key"].severity is Severity.WARNING
+
+
+def test_no_value_of_the_configuration_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "task"
+    root.mkdir()
+    (root / "leaks.py").write_text(
+        "import os\nraise ValueError('cannot use ' + os.environ['TOKEN_FOR_TEST'])\n"
+    )
+    sys.path.insert(0, str(root))
+    os.environ["TOKEN_FOR_TEST"] = "s3cr3t-value"
+    reads = inside.Reads([str(root)])
+    try:
+        (result,) = inside.import_all(["leaks"], [str(root)], reads, ["s3cr3t-value"])
+    finally:
+        reads.close()
+        sys.path.remove(str(root))
+        del os.environ["TOKEN_FOR_TEST"]
+        sys.modules.pop("leaks", None)
+    assert result["error"] == "ValueError: cannot use ***"
+    assert "s3cr3t" not in repr(result)
+
+
+def test_the_configuration_follows_lambdas_rules(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env.lambda"
+    dotenv.write_text(
+        "# a comment\nexport TABLE_NAME='orders'\nGREETING=\"hello\\nworld\"\n"
+        "EMPTY=\nURL=postgres://u:p@h/db # trailing comment\nLITERAL=${HOME}\n"
+    )
+    assert read_env_file(dotenv) == {
+        "TABLE_NAME": "orders",
+        "GREETING": "hello\nworld",
+        "EMPTY": "",
+        "URL": "postgres://u:p@h/db",
+        "LITERAL": "${HOME}",  # nothing of the host's environment leaks in
+    }
+    # [tool.lambdazip] < --env-file < --env, sorted
+    merged = configuration({"TABLE_NAME": "x", "STAGE": "dev"}, [dotenv], [("STAGE", "prod")])
+    assert dict(merged)["TABLE_NAME"] == "orders"
+    assert dict(merged)["STAGE"] == "prod"
+    assert [name for name, _ in merged] == sorted(name for name, _ in merged)
+    for bad in ({"AWS_REGION": "eu-west-1"}, {"_HANDLER": "x"}, {"1X": "y"}, {"X": "y"}):
+        with pytest.raises(UsageError):
+            configuration(bad)
+    fits = {f"A{n:02}": "v" * 90 for n in range(40)}  # 40 * 99 + 1 bytes as JSON
+    assert len(configuration(fits)) == 40
+    with pytest.raises(UsageError, match="over the 4,096 bytes Lambda allows"):
+        configuration({**fits, "BB": "v" * 140})
