@@ -172,8 +172,8 @@ def _add_engine(parser: argparse.ArgumentParser) -> None:
 def _add_configuration(parser: argparse.ArgumentParser) -> None:
     """The function's environment variables, as its Lambda configuration sets them."""
     group = parser.add_argument_group(
-        "the function's configuration (its environment variables on Lambda; the values are "
-        "never written or printed)"
+        "the function's configuration (its environment variables on Lambda): the values never "
+        "go into an artifact, a manifest or an SBOM, and are masked (***) in what is printed"
     )
     group.add_argument(
         "--env",
@@ -357,7 +357,7 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
             "for the import check and the smoke event; what a layer holds at the same version "
             "stays out of the zip",
         )
-        _add_configuration(builder)
+    _add_configuration(builder)
     _add_strict_import(builder)
     builder.add_argument(
         "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {kind.value})"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from .archive import sha256_file, source_date_epoch
 from .builder import BuildResult, build
@@ -203,17 +203,29 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
     return 0
 
 
-def _read_event(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
+def _read_event(path: Path, data: bytes | None = None) -> bytes:
+    """An event's bytes (``data``: already read, from standard input), JSON and within what
+    Lambda accepts for a synchronous invocation."""
+    from .inside.lambdazip_contract import REQUEST_LIMIT
+
+    what = "on standard input" if data is not None else str(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the event {path}: {exc.strerror}", tip="pass a JSON file"
+            ) from exc
+    if len(data) > REQUEST_LIMIT:
         raise UsageError(
-            f"cannot read the event {path}: {exc.strerror}", tip="pass a JSON file"
-        ) from exc
+            f"RequestEntityTooLarge: the event {what} is {len(data):,} bytes; Lambda refuses a "
+            f"synchronous invocation over {REQUEST_LIMIT:,} bytes",
+            tip="send a smaller event (put a large payload in S3 and pass its key)",
+        )
     try:
         json.loads(data)
     except ValueError as exc:
-        raise UsageError(f"the event {path} is not JSON: {exc}", tip="fix the file") from exc
+        raise UsageError(f"the event {what} is not JSON: {exc}", tip="fix it") from exc
     return data
 
 
@@ -374,6 +386,10 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
     return 0
 
 
+SMOKE_TIMEOUT = 30.0  # seconds: the function's own timeout is not known to the build, and a
+# build may run emulated; Lambda's memory default (128 MB) holds
+
+
 def _smoke_test(
     engine: Engine, plan: BuildPlan, handler: str | None, event: bytes | None, console: Console
 ) -> Callable[[Path], None] | None:
@@ -394,75 +410,78 @@ def _smoke_test(
             plan.target,
             plan.base_image,
             console,
+            timeout=SMOKE_TIMEOUT,
             configuration=plan.configuration,
         )
         if not outcome.ok:
-            raise _invoke_error(outcome.last.error, handler, "no artifact was written")
-        console.info(f"smoke event: {handler} returned {json.dumps(outcome.last.result)[:200]}")
+            raise _invoke_error(outcome.last.error, handler, "no artifact was written", smoke=True)
+        returned = plan.redact(json.dumps(outcome.last.result))[:200]
+        console.info(f"smoke event: {handler} returned {returned}")
 
     return smoke_test
 
 
 def _invoke_error(
-    error: dict[str, object] | None, handler: str, consequence: str, memory: int | None = None
+    error: dict[str, object] | None,
+    handler: str,
+    consequence: str,
+    memory: int | None = None,
+    smoke: bool = False,
 ) -> InvokeFailed:
     error = error or {}
     kind, message = error.get("errorType", "Error"), error.get("errorMessage", "")
     tip = f"{consequence}; run with -v for the function's output"
     if kind == "Runtime.OutOfMemory":
-        tip = f"it used more than its {memory} MB: raise --memory (Lambda's memory size)"
+        tip = (
+            f"{consequence}: the smoke event runs with Lambda's default 128 MB; make the handler "
+            "use less for it"
+            if smoke
+            else f"it used more than its {memory} MB: raise --memory (Lambda's memory size)"
+        )
     elif kind == "Sandbox.Timedout":
-        tip = "the handler did not return in time: raise --timeout, or look at -v output"
+        tip = (
+            f"{consequence}: the smoke event may take {SMOKE_TIMEOUT:g} s; make it a quick one"
+            if smoke
+            else "the handler did not return in time: raise --timeout, or look at -v output"
+        )
     return InvokeFailed(f"{handler} failed: {kind}: {message}", tip=tip)
 
 
-def _read_events(paths: Sequence[Path], stdin: BinaryIO | None) -> list[bytes]:
-    """Each --event's bytes (``-``: standard input, once), each JSON and within what Lambda
-    accepts for a synchronous invocation."""
-    from .inside.lambdazip_contract import REQUEST_LIMIT
-
-    events = []
-    for path in paths:
-        if str(path) == "-":
-            if stdin is None:
-                raise UsageError("--event - is given twice", tip="standard input is read once")
-            data, stdin = stdin.read(), None
-            try:
-                json.loads(data)
-            except ValueError as exc:
-                raise UsageError(
-                    f"the event on standard input is not JSON: {exc}", tip="fix it"
-                ) from exc
-        else:
-            data = _read_event(path)
-        if len(data) > REQUEST_LIMIT:
-            raise UsageError(
-                f"RequestEntityTooLarge: the event {path} is {len(data):,} bytes; Lambda refuses a "
-                f"synchronous invocation over {REQUEST_LIMIT:,} bytes",
-                tip="send a smaller event (put a large payload in S3 and pass its key)",
-            )
-        events.append(data)
-    return events
+def _read_events(paths: Sequence[Path], stdin: Callable[[], bytes]) -> list[bytes]:
+    """Each --event's bytes; ``-`` is standard input, read (once) only then."""
+    if sum(1 for p in paths if str(p) == "-") > 1:
+        raise UsageError("--event - is given twice", tip="standard input is read once")
+    return [_read_event(p, stdin() if str(p) == "-" else None) for p in paths]
 
 
-def run_invoke(
-    args: InvokeOptions, console: Console, env: Mapping[str, str], stdin: BinaryIO | None = None
-) -> int:
+def _standard_input() -> bytes:
     import sys
 
+    if sys.stdin is None or sys.stdin.closed:
+        raise UsageError("--event -: standard input is closed", tip="pass the event as a file")
+    return sys.stdin.buffer.read()
+
+
+def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
+    try:
+        return _invoke(args, console, env)
+    except LambdaZipError as exc:
+        if args.json and not isinstance(exc, InvokeFailed):  # --json: a document, whatever happens
+            kind = "RequestEntityTooLarge" if "RequestEntityTooLarge" in exc.message else "Error"
+            error = {"errorType": kind, "errorMessage": exc.message}
+            console.result(json.dumps({"ok": False, "error": error, "invocations": []}, indent=2))
+        raise
+
+
+def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
     from .runner import invoke
 
-    events = _read_events(args.events, stdin or sys.stdin.buffer) * args.repeat
+    events = _read_events(args.events, _standard_input) * args.repeat
     settings = configuration(None, args.env_files, args.env)
     target = _manifest_target(args.zip, args.python, args.arch)
-    for path in [args.zip, *args.layers]:
-        if not path.is_file():
-            raise UsageError(f"{path} does not exist", tip="pass the zip built for the function")
-    if len(args.layers) > MAX_LAYERS:
-        raise UsageError(
-            f"{len(args.layers)} layers: a Lambda function may use at most {MAX_LAYERS}",
-            tip="merge layers, or move dependencies into the function",
-        )
+    if not args.zip.is_file():
+        raise UsageError(f"{args.zip} does not exist", tip="pass the zip built for the function")
+    _layers_provide(args.layers, target)  # at most 5, none twice, each for the target
     with Engine.connect(env, target.arch) as engine:
         image, shown = _manifest_image(engine, args.zip, args.base_image)
         if image is not None and image != shown:
@@ -683,6 +702,13 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             tip="pass -r with the requirements of that build (e.g. from its commit)",
         )
     target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
+    settings = configuration(None, args.env_files, args.env)
+    unset = sorted(set(inputs.configuration) - {name for name, _ in settings})
+    if unset:  # the bytes do not depend on them; the import check's verdict may
+        console.info(
+            f"note: {args.zip.name} was built with {', '.join(unset)} set; pass them with --env "
+            "(or --env-file) for its import check to see what the build saw"
+        )
     src = args.src or (Path(inputs.src) if inputs.src else None)
     layers = tuple(Path(p) for p in inputs.layers)
     for number, layer in enumerate(layers):
@@ -738,7 +764,7 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
             strip=inputs.strip,
             layers=layers,
             provided=_layers_provide(layers, target),
-            configuration=configuration(None, args.env_files, args.env),
+            configuration=settings,
             strict_import=inputs.strict_import,
         )
         _same_sources(plan, inputs.sources, args.zip.name)
@@ -866,8 +892,8 @@ def run_project(args: ProjectOptions, console: Console, env: Mapping[str, str]) 
         for name, spec in functions.items()
         for target in _config_targets(f"functions.{name}", spec, config, args)
     ]
-    for spec in functions.values():
-        configuration(spec.environment)  # Lambda's rules, said before anything is built
+    for spec in functions.values():  # Lambda's rules, said before anything is built
+        configuration(spec.environment, _env_files(project, spec))
     # each architecture to its engine: --engine or the environment, else the file's [engines]
     env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
@@ -947,6 +973,10 @@ def _build_one(
     return row, result
 
 
+def _env_files(project: Path, spec: Function) -> list[Path]:
+    return [project / spec.env_file] if spec.env_file else []
+
+
 def _build_function(
     engine: Engine,
     project: Path,
@@ -984,7 +1014,7 @@ def _build_function(
         smoke_event=event,
         layers=tuple(r.zip.path for r in results),
         provided=provided,
-        configuration=configuration(spec.environment),
+        configuration=configuration(spec.environment, _env_files(project, spec)),
     )
 
     smoke = _smoke_test(engine, plan, spec.handler, event, console)

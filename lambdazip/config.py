@@ -18,6 +18,7 @@ dependencies and targets, validated by pydantic (an unknown key is an error nami
     layers = ["deps"]            # Lambda's order; what they provide is left out of the function
     smoke-event = "events/order.json"
     environment = { TABLE_NAME = "orders" }   # its configuration: --env's values
+    env-file = ".env.api"        # and --env-file's (over environment)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UsageError
+from .targets import MAX_LAYERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,8 +73,10 @@ class Function(Dependencies):
     handler: str | None = None
     layers: list[str] = []
     smoke_event: str | None = Field(default=None, alias="smoke-event")
-    # its configuration on Lambda, for the import check and the smoke event (never in the zip)
+    # its configuration on Lambda, for the import check and the smoke event (never in the zip):
+    # values here, and (over them) from a dotenv file kept out of version control
     environment: dict[str, str] = {}
+    env_file: str | None = Field(default=None, alias="env-file")
 
 
 class ProjectConfig(_Strict):
@@ -86,6 +90,13 @@ class ProjectConfig(_Strict):
     @model_validator(mode="after")
     def _known_layers(self) -> ProjectConfig:
         for name, function in self.functions.items():
+            if len(function.layers) > MAX_LAYERS:
+                raise ValueError(
+                    f"functions.{name} uses {len(function.layers)} layers; a Lambda function "
+                    f"may use at most {MAX_LAYERS}"
+                )
+            if len(set(function.layers)) != len(function.layers):
+                raise ValueError(f"functions.{name} names a layer twice")
             for layer in function.layers:
                 if layer not in self.layers:
                     raise ValueError(
@@ -125,6 +136,6 @@ def load_config(project: Path) -> ProjectConfig:
         raise UsageError(
             f"{path}: [{key}] {what}",
             tip="see the README's [tool.lambdazip] keys: python, arch, output-dir, engines, "
-            "layers, functions (src, handler, layers, smoke-event, environment, lock, "
+            "layers, functions (src, handler, layers, smoke-event, environment, env-file, lock, "
             "requirements, group, extra)",
         ) from None

@@ -7,6 +7,7 @@ the zip, the manifest, the SBOM or a line the tool prints (the names may)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,31 +23,45 @@ Configuration = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 
 
 def parse_env(text: str) -> tuple[str, str]:
-    """``--env NAME=VALUE`` (an argparse type); the value may be empty or hold ``=``."""
+    """``--env NAME=VALUE`` (an argparse type); the value may be empty or hold ``=``. A wrong
+    one is not echoed: it may be a value given without its name."""
     name, sep, value = text.partition("=")
     if not sep:
-        raise UsageError(f"--env {name!r} is not NAME=VALUE", tip="e.g. --env TABLE_NAME=orders")
+        raise UsageError(
+            "an --env is not NAME=VALUE (it has no =)", tip="e.g. --env TABLE_NAME=orders"
+        )
     return name.strip(), value
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """A dotenv file's variables, as python-dotenv reads them (comments, ``export``, quotes,
-    escapes); ``${VAR}`` is kept as written: nothing of the host's environment leaks in."""
-    from dotenv import dotenv_values  # only for --env-file
+    """A dotenv file's variables, as python-dotenv's parser reads them (comments, ``export``,
+    quotes, escapes); ``${VAR}`` is kept as written: nothing of the host's environment leaks in.
+    A line it cannot read is an error naming its number, never its text (a value may be on it)."""
+    from dotenv.parser import parse_stream  # only for --env-file
 
     if not path.is_file():
         raise UsageError(f"--env-file {path} is not a file", tip="pass a file of NAME=VALUE lines")
     try:
-        values = dotenv_values(path, interpolate=False, encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --env-file {path}: {exc}", tip="fix the file") from None
-    bare = [name for name, value in values.items() if value is None]
-    if bare:
-        raise UsageError(
-            f"--env-file {path}: {bare[0]} has no value",
-            tip=f"write {bare[0]}= for an empty value, or remove the line",
-        )
-    return {name: value for name, value in values.items() if value is not None}
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            raise UsageError(
+                f"--env-file {path}: line {line} is not NAME=VALUE",
+                tip="write NAME=VALUE (quote a value with spaces), or start the line with #",
+            )
+        if binding.key is None:
+            continue  # a comment or a blank line
+        if binding.value is None:
+            raise UsageError(
+                f"--env-file {path}: line {line} has no =",
+                tip="write NAME= for an empty value, or remove the line",
+            )
+        values[binding.key] = binding.value
+    return values
 
 
 def configuration(

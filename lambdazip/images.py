@@ -3,6 +3,7 @@ platform) and the build image derived from it by the Dockerfile, which every job
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from typing import Protocol
@@ -27,10 +28,12 @@ class Progress(Protocol):
 
 
 def resolve_base_image(
-    engine: Engine, reference: str, target: Target, progress: Progress
+    engine: Engine, reference: str, target: Target, progress: Progress, shown: str | None = None
 ) -> ImageInfo:
-    """The base image, pulled for the target's platform if absent, and of that platform."""
-    progress.step(f"resolving the base image {reference}")
+    """The base image, pulled for the target's platform if absent, and of that platform.
+    ``shown``: the name the user knows it by, when ``reference`` is its ID on this engine."""
+    named = f"{shown} ({reference} here)" if shown and shown != reference else reference
+    progress.step(f"resolving the base image {shown or reference}")
     platform = target.arch.info.oci_platform
     info = engine.image(reference)
     if info is None:
@@ -43,7 +46,7 @@ def resolve_base_image(
         )
     if info.architecture != target.arch.info.oci_architecture or info.os not in ("linux", ""):
         raise ImageError(
-            f"{reference} is an image for {info.os}/{info.architecture}, but the target "
+            f"{named} is an image for {info.os}/{info.architecture}, but the target "
             f"{target.arch.value} needs {platform}",
             tip=f"use the arch-suffixed tag ({target.runtime.image(target.arch)}) or a "
             "digest of that platform; a tag holds one platform on this engine",
@@ -95,8 +98,10 @@ def build_image(engine: Engine, base: ImageInfo, target: Target, progress: Progr
 
 
 def job_image(
-    engine: Engine, reference: str, target: Target, progress: Progress
+    engine: Engine, reference: str, target: Target, progress: Progress, shown: str | None = None
 ) -> tuple[ImageInfo, ImageInfo]:
-    """The verified base image and the build image on it."""
-    base = resolve_base_image(engine, reference, target, progress)
+    """The verified base image and the build image on it (``shown``: as resolve_base_image)."""
+    base = resolve_base_image(engine, reference, target, progress, shown)
+    if shown:
+        base = dataclasses.replace(base, reference=shown)
     return base, build_image(engine, base, target, progress)

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict
 
 from .findings import Finding
+from .inside.lambdazip_contract import RESERVED_VARIABLES
 from .rules import finding
 from .targets import Target
 
@@ -38,6 +39,7 @@ class ImportResult(BaseModel):
     chained: list[str] = []  # the classes of the exceptions it was raised from (or during)
     where: ImportSite | None = None
     unset: list[str] = []  # environment variables the import read that were not set
+    missing_file: str | None = None  # the absolute path of a file it opened that is not there
 
 
 class PydanticCoreFiles(BaseModel):
@@ -123,28 +125,46 @@ _ENVIRONMENT = {
 
 
 def classify(result: ImportResult) -> Failure:
-    """Whether a failed import is the packaging's fault (a module, a shared object or bytecode
-    that cannot be found or loaded: the same on Lambda whatever its configuration), the
-    function's configuration (a variable it reads and is not set, no region or credentials, a
-    service it cannot reach), or unclear (its own code raised something else)."""
+    """Whether a failed import is the packaging's fault (a module, a shared object, bytecode or
+    a file of the artifact that cannot be found or loaded: the same on Lambda whatever its
+    configuration), the function's configuration (a variable it reads and is not set, no region
+    or credentials, a service it cannot reach), or unclear (its own code raised something else).
+    What the configuration explains is decided first: code that reads a variable while handling
+    an ImportError is configured, not broken."""
     raised = set(result.raised)
     error = result.error or ""
     if raised & {"ImportError", "SyntaxError"} or not result.raised:
         return Failure.PACKAGING  # ModuleNotFoundError, bad magic number, a wrong-Python source
-    if "ImportError" in result.chained:
-        return Failure.PACKAGING  # `except ImportError: raise RuntimeError("install X")`
     if "OSError" in raised and _LOADER.search(error):
         return Failure.PACKAGING  # ctypes.CDLL of a library that is absent or for another CPU
     if _LOADER.search(error) and raised & {"ValueError", "RuntimeError", "AttributeError"}:
         return Failure.PACKAGING  # an extension built against another version of its dependency
     if raised & _ENVIRONMENT:
         return Failure.CONFIGURATION
-    if "KeyError" in raised and result.where is not None and _os_environ(result):
+    if "KeyError" in raised and _os_environ(result):
         return Failure.CONFIGURATION
-    words = error.lower()
-    if any(name.lower() in words for name in result.unset):
+    if any(_names(name, error) for name in result.unset):
         return Failure.CONFIGURATION  # its message names a variable it read and found unset
+    if result.missing_file and result.missing_file.startswith(_ARTIFACT_ROOTS):
+        return Failure.PACKAGING  # a file of its own that the artifact does not hold
+    if "ImportError" in result.chained:
+        return (
+            Failure.PACKAGING
+        )  # `except ImportError as e: raise RuntimeError("install X") from e`
     return Failure.UNCLEAR
+
+
+_ARTIFACT_ROOTS = ("/var/task/", "/opt/")
+
+
+def _names(variable: str, text: str) -> bool:
+    """Whether ``text`` names ``variable`` as a word: as written, or, for a name of several words
+    (TABLE_NAME), in any case (a settings library's `table_name`); DEBUG is not "debug"."""
+    flags = re.IGNORECASE if "_" in variable.strip("_") else 0
+    return (
+        re.search(rf"(?<![A-Za-z0-9_]){re.escape(variable)}(?![A-Za-z0-9_])", text, flags)
+        is not None
+    )
 
 
 def _os_environ(result: ImportResult) -> bool:
@@ -220,39 +240,49 @@ def _import_finding(result: ImportResult, target: Target, strict: bool) -> Findi
         seen += f" (at {result.where})"
     expected = f"`import {result.module}` to work in {target}"
     if kind is Failure.PACKAGING:
-        return finding(
-            "import",
-            result.module,
-            expected,
-            seen,
-            "Lambda would fail the same way at cold start, whatever the function's "
-            "configuration; fix the other findings, or add what the module needs to the "
-            "requirements",
-        )
-    unset = [n for n in result.unset if not n.startswith(("AWS_", "BOTO"))] or result.unset
-    if kind is Failure.CONFIGURATION:
-        if unset:
-            names = " ".join(f"--env {n}=VALUE" for n in unset[:3])
+        if result.missing_file:
             remedy = (
-                f"it reads {', '.join(unset)}, which the function's configuration sets on "
-                f"Lambda: pass {names} (or --env-file, or environment in [tool.lambdazip]) "
-                "to import it as it will be configured"
+                f"Lambda would fail the same way at cold start: {result.missing_file} is not in "
+                "the artifact; add it to --src (or stop --exclude/--prune removing it)"
             )
         else:
             remedy = (
-                "it needs what Lambda gives it (its region, its role's credentials, a service "
-                "it reaches); not a packaging fault: pass what it reads with --env NAME=VALUE, "
-                "or move the call into the handler"
+                "Lambda would fail the same way at cold start, with this code and these layers; "
+                "add what the module needs to the requirements (or pass the layer that holds it "
+                "with --layer)"
+            )
+        return finding("import", result.module, expected, seen, remedy)
+    # what Lambda sets itself (its region, the role's credentials) is not the configuration's
+    settable = [n for n in result.unset if n not in RESERVED_VARIABLES]
+    lambdas = [n for n in result.unset if n in RESERVED_VARIABLES]
+    by_lambda = (
+        f"; Lambda sets {', '.join(lambdas)} itself, from the function's role and runtime"
+        if lambdas
+        else ""
+    )
+    if kind is Failure.CONFIGURATION:
+        if settable:
+            names = " ".join(f"--env {n}=VALUE" for n in settable[:3])
+            remedy = (
+                f"it reads {', '.join(settable)}, which the function's configuration sets on "
+                f"Lambda: pass {names} (or --env-file, or environment in [tool.lambdazip]) "
+                f"to import it as it will be configured{by_lambda}"
+            )
+        else:
+            remedy = (
+                "it needs what Lambda gives it (the role's credentials, a service it reaches, "
+                f"...){by_lambda}: not a packaging fault; pass what it reads with --env "
+                "NAME=VALUE, or make the call in the handler"
             )
         return finding("import-configuration", result.module, expected, seen, remedy)
-    read = f"; it read {', '.join(unset)}, which are not set" if unset else ""
+    read = f"; it read {', '.join(settable)}, which are not set" if settable else ""
     return finding(
         "import-unclear",
         result.module,
         expected,
         seen,
-        f"the function's own code raised this{read}; whether Lambda fails the same way "
-        "depends on why: pass its configuration with --env NAME=VALUE, or build with "
+        f"the function's own code raised this{read}{by_lambda}; whether Lambda fails the same "
+        "way depends on why: pass its configuration with --env NAME=VALUE, or build with "
         "--strict-import to make this an error",
         strict=strict,
     )

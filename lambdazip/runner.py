@@ -49,7 +49,7 @@ def probe_artifact(
     function's ``configuration``: the seed's diagnostic for any artifact. ``shown_as``: how to
     name the image to the user (the reference they gave), if not ``base_image``."""
     reference = base_image or target.runtime.image(target.arch)
-    _base, image = job_image(engine, reference, target, progress)
+    _base, image = job_image(engine, reference, target, progress, shown_as)
     with engine.container(
         image.id,
         [
@@ -69,7 +69,8 @@ def probe_artifact(
             name = contract.CONFIGURATION.removeprefix(contract.INSIDE_DIR + "/")
             container.put(contract.INSIDE_DIR, tar_files({name: configuration_json(configuration)}))
         progress.step(f"probing {artifact.name} in {shown_as or reference}")
-        code = container.run(progress.detail)
+        secrets = [value for _name, value in configuration]
+        code = container.run(lambda line: progress.detail(redact(line, secrets)))
         if code != contract.Exit.OK:
             raise ContainerError(f"the probe container exited with {code}", tip="run with -v")
         facts = read_in(container.get(contract.OUT_DIR), contract.OUT_DIR, contract.PROBE_FACTS)
@@ -145,7 +146,8 @@ def invoke(
     ``ephemeral`` MB that does not count against ``memory``."""
     reference = base_image or target.runtime.image(target.arch)
     shown = shown_as or reference
-    _base, image = job_image(engine, reference, target, progress)
+    secrets = [value for _name, value in configuration]
+    _base, image = job_image(engine, reference, target, progress, shown_as)
     platform = target.arch.info.oci_platform
     with ExitStack() as stack:
         task = stack.enter_context(engine.volume("task"))
@@ -170,7 +172,9 @@ def invoke(
                 loader.put(contract.TASK_ROOT, tar_artifact(function))
             for layer in layers:
                 loader.put(contract.OPT, tar_artifact(layer))
-            files = {PurePosixPath(contract.event_file(n)).name: e for n, e in enumerate(events)}
+            numbers: dict[bytes, int] = {}  # each distinct event once (--repeat sends it again)
+            order = [numbers.setdefault(e, len(numbers)) for e in events]
+            files = {PurePosixPath(contract.event_file(n)).name: e for e, n in numbers.items()}
             if configuration:
                 name = PurePosixPath(contract.INVOKE_CONFIGURATION).name
                 files[name] = configuration_json(configuration)
@@ -180,7 +184,7 @@ def invoke(
         invoke_py = f"{contract.INSIDE_DIR}/invoke.py"
         command = [contract.PYTHON, "-I", invoke_py, "--handler", handler]
         command += [f"--python-flag={flag}" for flag in python_flags]
-        command += ["--events", str(len(events)), "--timeout", str(timeout)]
+        command += ["--order", ",".join(map(str, order)), "--timeout", str(timeout)]
         command += ["--memory", str(memory)]
         command += ["--python", target.runtime.version, "--machine", target.arch.info.uname_machine]
         with engine.container(
@@ -206,7 +210,6 @@ def invoke(
             many = f" ({len(events)} events, one sandbox)" if len(events) > 1 else ""
             progress.step(f"invoking {handler} in {shown}{many}")
             logs: list[str] = []
-            secrets = [value for _name, value in configuration]
 
             def keep(output: str) -> None:
                 # the runtime client writes a multi-line record (a traceback) as one line, its
@@ -257,7 +260,24 @@ def invoke(
         )
     names = {f.name for f in dataclasses.fields(Invocation)}
     done = tuple(
-        Invocation(**{k: v for k, v in item.items() if k in names})
+        Invocation(
+            **{
+                k: redact_all(v, secrets) if k == "error" else v
+                for k, v in item.items()
+                if k in names
+            }
+        )
         for item in fields.get("invocations", [])
     )
     return Invocations(done, len(events), kept, shown)
+
+
+def redact_all(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` (a JSON document: an error the runtime posted) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list):
+        return [redact_all(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_all(v, secrets) for k, v in value.items()}
+    return value

@@ -74,7 +74,7 @@ CASES: list[Case] = [
           *T, "--memory", "64"), 2, "--memory 64 is outside what Lambda allows: 128-10240 MB"),
     Case("env-not-pair", "--env without =",
          ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
-          "--env", "TABLE_NAME"), 2, "--env 'TABLE_NAME' is not NAME=VALUE"),
+          "--env", "s3cr3t-token"), 2, "an --env is not NAME=VALUE (it has no =)"),
     Case("env-reserved", "--env of a variable Lambda sets itself",
          ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
           "--env", "AWS_REGION=eu-west-1"), 2,
@@ -93,7 +93,11 @@ CASES: list[Case] = [
          "--env-file {w}/none.env is not a file"),
     Case("env-file-bare-name", "an --env-file line with a name and no value",
          ("function", *T, "--src", "{w}/src", "-r", "{w}/empty.txt", "-o", "{w}/dist",
-          "--env-file", "{w}/bare.env"), 2, "--env-file {w}/bare.env: DEBUG has no value"),
+          "--env-file", "{w}/bare.env"), 2, "--env-file {w}/bare.env: line 2 has no ="),
+    Case("env-file-unreadable-line", "an --env-file line that is not NAME=VALUE",
+         ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/event.json",
+          *T, "--env-file", "{w}/broken.env"), 2,
+         "--env-file {w}/broken.env: line 3 is not NAME=VALUE"),
     Case("event-too-large", "an event over Lambda's 6 MB synchronous payload",
          ("invoke", "{w}/function.zip", "--handler", "app.handler", "--event", "{w}/big.json",
           *T), 2, "RequestEntityTooLarge: the event {w}/big.json is 7,340,044 bytes"),
@@ -295,6 +299,7 @@ def make_workspace(w: Path) -> None:
     (w / "full").mkdir()
     (w / "big.env").write_text("# 4 KB at most\nBLOB=" + "x" * 4100 + "\n")
     (w / "bare.env").write_text("export TABLE_NAME='orders'\nDEBUG\n")
+    (w / "broken.env").write_text("# ok\nA=1\nthe s3cr3t = token = x\n")
     (w / "big.json").write_text('{"blob": "' + "x" * (7 * 1024 * 1024) + '"}')
     (w / "layer0.zip").write_bytes((w / "layer.zip").read_bytes())
     for n in range(1, 6):

@@ -115,10 +115,14 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
     (result,) = facts["imports"]
     assert result["unset"] == ["TABLE_NAME"]
     assert result["where"]["line"] == 4
-    invoke = ["invoke", built, "--handler", "app.handler", "--event", str(event), *target]
+    # the target and the image from the zip's manifest: named as the build named it, not by ID
+    invoke = ["invoke", built, "--handler", "app.handler", "--event", str(event)]
     assert main([*invoke, "--env", f"TABLE_NAME={SECRET}"], env={}) == 0
-    answer = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    answer = json.loads(captured.out)
     assert answer == {"table_chars": len(SECRET), "region": "us-east-1", "sdk": True}
+    assert f"invoking app.handler in {image}" in captured.err
+    assert "sha256:" not in captured.err
 
     # a packaging fault still fails the build, and only it says that Lambda would fail too
     (src / "broken.py").write_text("import lambdazip_no_such_module_anywhere\n")

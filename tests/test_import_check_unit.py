@@ -32,7 +32,15 @@ MODULES = {
         "if os.getenv('STAGE_FOR_TEST') is None:\n"
         "    raise ConfigError('set stage_for_test to dev or prod')\n"
     ),
-    "no_region": "import boto3\nSSM = boto3.client('ssm')\n",
+    "no_credentials": (
+        "import boto3\nSSM = boto3.client('ssm', region_name='us-east-1')\n"
+        "PARAMETER = SSM.get_parameter(Name='/orders/table')\n"
+    ),
+    "reads_instead": (  # a settings module that falls back to the environment
+        "import os\ntry:\n    from lambdazip_no_local_settings import KEY\n"
+        "except ImportError:\n    KEY = os.environ['SECRET_KEY_FOR_TEST']\n"
+    ),
+    "reads_lambdas": "import os\nTOKEN = os.environ['AWS_SESSION_TOKEN']\n",
     "refused": ("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)\n"),
     # packaging: the same on Lambda, whatever its configuration
     "missing": "import lambdazip_no_such_module_anywhere\n",
@@ -41,11 +49,20 @@ MODULES = {
     "no_library": "import ctypes\nctypes.CDLL('liblambdazip-absent.so.1')\n",
     "wrapped": (
         "try:\n    import lambdazip_no_such_module_anywhere\n"
-        "except ImportError:\n    raise RuntimeError('install the extra') from None\n"
+        "except ImportError as exc:\n    raise RuntimeError('install the extra') from exc\n"
     ),
     # unclear: the function's own code
     "divides": "X = 1 / 0\n",
     "exits": "import sys\nsys.exit(3)\n",
+    "debug_word": (  # DEBUG is read, unset; "debug" in the message is an ordinary word
+        "import os\nLEVEL = os.environ.get('DEBUG')\n"
+        "raise RuntimeError('could not determine the debug level')\n"
+    ),
+    "suppressed": (  # raised while handling an ImportError, that context suppressed
+        "try:\n    import lambdazip_no_such_module_anywhere\n"
+        "except ImportError:\n    raise ValueError('no backend') from None\n"
+    ),
+    "reads_data": "import json\nSCHEMA = json.load(open('lambdazip-schema.json'))\n",
 }
 
 
@@ -57,9 +74,12 @@ def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Impor
     for name, text in MODULES.items():
         (root / f"{name}.py").write_text(text)
     for name in list(os.environ):
-        if name.startswith("AWS_") or name.endswith("_FOR_TEST"):
+        if name.startswith("AWS_") or name.endswith("_FOR_TEST") or name == "DEBUG":
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata to ask
+    monkeypatch.chdir(root)
     monkeypatch.syspath_prepend(str(root))
     reads = inside.Reads([str(root)])
     try:
@@ -77,7 +97,9 @@ def test_every_failure_has_the_class_of_its_cause(imported: dict[str, ImportResu
         "reads_key": Failure.CONFIGURATION,
         "reads_get": Failure.CONFIGURATION,
         "reads_getenv": Failure.CONFIGURATION,  # its message names the variable, in other case
-        "no_region": Failure.CONFIGURATION,
+        "no_credentials": Failure.CONFIGURATION,
+        "reads_instead": Failure.CONFIGURATION,  # not the ImportError it handled
+        "reads_lambdas": Failure.CONFIGURATION,
         "refused": Failure.CONFIGURATION,
         "missing": Failure.PACKAGING,
         "missing_name": Failure.PACKAGING,
@@ -86,6 +108,9 @@ def test_every_failure_has_the_class_of_its_cause(imported: dict[str, ImportResu
         "wrapped": Failure.PACKAGING,
         "divides": Failure.UNCLEAR,
         "exits": Failure.UNCLEAR,
+        "debug_word": Failure.UNCLEAR,
+        "suppressed": Failure.UNCLEAR,
+        "reads_data": Failure.UNCLEAR,  # a file outside the artifact (here: not /var/task)
     }
 
 
@@ -96,9 +121,17 @@ def test_the_facts_say_where_and_what_was_read(imported: dict[str, ImportResult]
     assert str(key.where) == "reads_key.py:2: TABLE = os.environ['TABLE_NAME_FOR_TEST']"
     assert imported["reads_get"].unset == ["DATABASE_URL_FOR_TEST"]
     # what the SDK or the standard library reads for itself is not the function's configuration
-    assert not [n for n in imported["no_region"].unset if n.startswith("AWS_")]
-    assert imported["no_region"].where is not None
-    assert imported["no_region"].where.path == "no_region.py"
+    assert imported["no_credentials"].unset == []
+    assert imported["no_credentials"].raised[0] == "botocore.exceptions.NoCredentialsError"
+    assert imported["no_credentials"].where is not None
+    assert str(imported["no_credentials"].where).startswith("no_credentials.py:3: PARAMETER =")
+    data = imported["reads_data"]
+    assert data.missing_file is not None
+    assert data.missing_file.endswith("/task/lambdazip-schema.json")  # from the working dir
+    # the same file missing under the task root (the probe's working directory) is the
+    # artifact's: a packaging fault
+    at_task_root = data.model_copy(update={"missing_file": "/var/task/lambdazip-schema.json"})
+    assert classify(at_task_root) is Failure.PACKAGING
     assert "ImportError" in imported["wrapped"].chained
 
 
@@ -127,6 +160,9 @@ def test_only_packaging_faults_claim_that_lambda_fails_the_same_way(
     findings = {f.path: f for f in check_probe(_facts(list(imported.values())), TARGET)}
     errors = sorted(p for p, f in findings.items() if f.severity is Severity.ERROR)
     assert errors == ["missing", "missing_name", "no_library", "syntax", "wrapped"]
+    lambdas = findings["reads_lambdas"]
+    assert "Lambda sets AWS_SESSION_TOKEN itself" in lambdas.remedy
+    assert "--env AWS_SESSION_TOKEN" not in lambdas.remedy
     for path, found in findings.items():
         claims = "Lambda would fail the same way" in found.remedy
         assert claims == (path in errors), path
@@ -187,3 +223,25 @@ def test_the_configuration_follows_lambdas_rules(tmp_path: Path) -> None:
     assert len(configuration(fits)) == 40
     with pytest.raises(UsageError, match="over the 4,096 bytes Lambda allows"):
         configuration({**fits, "BB": "v" * 140})
+
+
+def test_an_import_that_never_ends_is_stopped_and_said(tmp_path: Path) -> None:
+    """A module waiting at import for what never comes (a service here unreachable) is stopped
+    after the probe's limit, not left to hang the build: a configuration warning."""
+    root = tmp_path / "task"
+    root.mkdir()
+    (root / "waits.py").write_text("import time\ntime.sleep(60)\n")
+    sys.path.insert(0, str(root))
+    reads = inside.Reads([str(root)])
+    try:
+        (result,) = inside.import_all(["waits"], [str(root)], reads, [], limit=0.5)
+    finally:
+        reads.close()
+        sys.path.remove(str(root))
+        sys.modules.pop("waits", None)
+    found = ImportResult.model_validate(result)
+    assert found.error is not None
+    assert found.error.startswith("TimeoutError: the import did not finish in")
+    assert found.where is not None
+    assert found.where.line == 2
+    assert classify(found) is Failure.CONFIGURATION

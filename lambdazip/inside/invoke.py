@@ -1,6 +1,6 @@
 """Runs INSIDE the Lambda image: invoke a handler the way Lambda does. Standard library only.
 
-    python3 -I invoke.py --handler app.handler --events 2 --memory 128 --timeout 3
+    python3 -I invoke.py --handler app.handler --order 0,1,0,1 --memory 128 --timeout 3
 
 The handler runs in AWS's own runtime interface client (awslambdaric, in /var/runtime: the
 official image ships it, the stand-ins carry the pinned release), in its own process, with
@@ -19,7 +19,8 @@ with a writable /tmp of the function's ephemeral storage (a tmpfs the host sizes
 resident memory of the function's processes is watched, and over the memory size the runtime is
 killed (Runtime.OutOfMemory); the container's own limit is the memory size plus the ephemeral
 storage, since a tmpfs is charged to the container's memory and /tmp is not the function's memory
-on Lambda.
+on Lambda. The function's memory is what its memory cgroup counts as anonymous (each page once),
+less this script's own.
 """
 
 from __future__ import annotations
@@ -203,11 +204,32 @@ def oom_kills() -> int:
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+# the container's anonymous memory (what processes allocate; not files, not a tmpfs such as
+# /tmp, which is shared memory): cgroup v2's "anon", cgroup v1's "total_rss"
+CGROUP_STATS = (
+    ("/sys/fs/cgroup/memory.stat", "anon"),
+    ("/sys/fs/cgroup/memory/memory.stat", "total_rss"),
+)
+
+
+def anonymous_mb() -> float | None:
+    """The container's anonymous memory in MB, as its memory cgroup counts it (each page once,
+    however many processes share it), or None without a memory cgroup to read."""
+    for path, key in CGROUP_STATS:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value) / (1024 * 1024)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def resident_mb() -> float:
-    """The resident memory of every process of the container but this one (the function's
-    runtime and whatever it started), in MB."""
+    """Without a memory cgroup: the resident memory of every process of the container but this
+    one (the function's runtime and whatever it started), in MB."""
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -218,6 +240,21 @@ def resident_mb() -> float:
         except (OSError, ValueError, IndexError):
             continue  # it ended meanwhile
     return total * PAGE / (1024 * 1024)
+
+
+class Memory:
+    """The function's memory: the container's anonymous memory less this script's own (taken
+    before the runtime starts), or, without a memory cgroup, its processes' resident memory."""
+
+    def __init__(self) -> None:
+        self.base = anonymous_mb()
+        self.peak = 0.0
+
+    def now(self) -> float:
+        anonymous = anonymous_mb() if self.base is not None else None
+        used = resident_mb() if anonymous is None or self.base is None else anonymous - self.base
+        self.peak = max(self.peak, used)
+        return used
 
 
 def ended_process(pid: int) -> tuple[int, Any] | None:
@@ -239,7 +276,11 @@ def outcome(**fields: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--handler", required=True)
-    parser.add_argument("--events", type=int, default=1, help="EVENT_DIR/event-N.json, N from 0")
+    parser.add_argument(
+        "--order",
+        default="0",
+        help="the events to send, in turn: numbers N of EVENT_DIR/event-N.json",
+    )
     parser.add_argument("--function-name", default="lambdazip-invoke")
     parser.add_argument("--memory", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=3.0)
@@ -256,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isdir(os.path.join(contract.RUNTIME_DIR, "awslambdaric")):
         outcome(ok=False, no_runtime_client=True)
         return contract.Exit.NO_RUNTIME_CLIENT
+    distinct: dict[int, bytes] = {}
     events = []
-    for number in range(args.events):
-        with open(contract.event_file(number), "rb") as fh:
-            events.append(fh.read())
+    for number in (int(n) for n in args.order.split(",")):
+        if number not in distinct:
+            with open(contract.event_file(number), "rb") as fh:
+                distinct[number] = fh.read()
+        events.append(distinct[number])
     configured = contract.read_configuration(contract.INVOKE_CONFIGURATION)
 
     region = os.environ.get("AWS_REGION") or contract.DEFAULT_REGION
@@ -272,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     environment = contract.lambda_environment(
         here, configured, dict(os.environ), args.function_name, args.memory, args.handler, address
     )
+    memory = Memory()
     spawned = time.perf_counter()
     before = oom_kills()
     child = subprocess.Popen(
@@ -281,7 +326,6 @@ def main(argv: list[str] | None = None) -> int:
         stdin=subprocess.DEVNULL,
     )
     reaped = None
-    peak = 0.0
     over_memory = False
     results: list[dict[str, Any]] = []
     previous = spawned  # when the last invocation ended: the clock of the next one until taken
@@ -290,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         while not invocation.done.is_set() and not sandbox.init_failed.is_set():
             if (reaped := ended_process(child.pid)) is not None:
                 break
-            peak = max(peak, resident_mb())
-            if peak > args.memory:  # the function's memory; /tmp is not part of it
+            if memory.now() > args.memory:  # the function's memory; /tmp is not part of it
                 os.kill(child.pid, signal.SIGKILL)
                 over_memory = True
                 continue  # reaped on the next turn
@@ -303,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             invocation.done.wait(POLL)
         ended = previous = invocation.ended or time.perf_counter()
+        if reaped is None:
+            memory.now()  # at least once an invocation, however fast it was
         if reaped is None and sandbox.init_failed.is_set():
             for _ in range(400):  # the client exits after posting an init error
                 if (reaped := ended_process(child.pid)) is not None:
@@ -315,12 +360,11 @@ def main(argv: list[str] | None = None) -> int:
             os.kill(child.pid, signal.SIGKILL)
             _, status, usage = os.wait4(child.pid, 0)
             reaped = (status, usage)
-        if reaped is not None:
-            peak = max(peak, reaped[1].ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+        killed = over_memory or (reaped is not None and oom_kills() > before)
         results.append(
             report(
-                args, invocation, number, spawned, ended, timed_out, reaped, sandbox,
-                over_memory or (reaped is not None and oom_kills() > before), math.ceil(peak),
+                args, invocation, number, spawned, ended, timed_out, reaped, sandbox, killed,
+                math.ceil(memory.peak),
             )
         )  # fmt: skip
         if fatal:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
 SCHEMA_VERSION = 5  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming;
@@ -205,7 +206,7 @@ def read_configuration(path: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in document.items()}
 
 
-def redact(text: str, values: list[str] | tuple[str, ...]) -> str:
+def redact(text: str, values: Iterable[str]) -> str:
     """``text`` with each of the configuration's ``values`` (of 4 characters or more: shorter
     ones would blot out ordinary words) replaced by ***: values never reach a report or a log."""
     for value in sorted((v for v in values if len(v) >= REDACT_MIN), key=len, reverse=True):

@@ -19,8 +19,10 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import sysconfig
+import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +143,14 @@ class Reads:
         type(os.environ).__getitem__ = self._original  # type: ignore[method-assign]
 
 
+def _raised_from(exc: BaseException) -> BaseException | None:
+    """The exception ``exc`` was raised from (``raise ... from``), or while handling, unless
+    that context was suppressed (``from None``)."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
 def _qualified(cls: type) -> str:
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
@@ -162,14 +172,34 @@ def _where(exc: BaseException, roots: list[str]) -> dict[str, Any] | None:
     return {"path": path, "line": frame.lineno, "code": (frame.line or "").strip()}
 
 
+IMPORT_LIMIT = 120  # seconds: a module still importing then waits for something that never comes
+# (Lambda gives the whole init 10 s; emulated, an honest import may take many times longer)
+
+
+def _too_long(_signum: int, _frame: Any) -> None:
+    raise TimeoutError(f"the import did not finish in {IMPORT_LIMIT} s")
+
+
 def import_all(
-    names: list[str], roots: list[str], reads: Reads, secrets: list[str]
+    names: list[str],
+    roots: list[str],
+    reads: Reads,
+    secrets: list[str],
+    limit: float = IMPORT_LIMIT,
 ) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
+    watch = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _too_long) if watch else None
     for name in names:
         reads.unset = set()
         try:
-            __import__(name)
+            if watch:
+                signal.setitimer(signal.ITIMER_REAL, limit)
+            try:
+                __import__(name)
+            finally:
+                if watch:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
             results.append({"module": name, "ok": True, "error": None})
             continue
         except BaseException as exc:  # SystemExit and friends too: report, never die
@@ -178,10 +208,13 @@ def import_all(
         if where is not None:
             where["code"] = contract.redact(where["code"], secrets)
         chained: set[str] = set()
-        seen = raised.__cause__ or raised.__context__
-        while seen is not None and len(chained) < 100:  # what it was raised from, if anything
+        seen = _raised_from(raised)
+        for _ in range(100):  # what it was raised from, or while handling, if anything
+            if seen is None:
+                break
             chained.update(_qualified(c) for c in type(seen).__mro__)
-            seen = seen.__cause__ or seen.__context__
+            seen = _raised_from(seen)
+        missing = getattr(raised, "filename", None) if isinstance(raised, OSError) else None
         results.append(
             {
                 "module": name,
@@ -191,8 +224,12 @@ def import_all(
                 "chained": sorted(chained),
                 "where": where,
                 "unset": sorted(reads.unset),
+                # a file it opened that is not there, as an absolute path (cwd: the task root)
+                "missing_file": os.path.abspath(missing) if isinstance(missing, str) else None,
             }
         )
+    if watch:
+        signal.signal(signal.SIGALRM, previous)
     return results
 
 
@@ -238,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     configured = contract.read_configuration(args.configuration)
     sys.path[:] = contract.lambda_path(version, sys.path, args.task_root, args.opt)
     image = dict(os.environ)
+    if os.path.isdir(args.task_root):
+        os.chdir(args.task_root)  # where Lambda starts the function: relative paths resolve there
     os.environ.clear()
     os.environ.update(contract.lambda_environment(version, configured, image))
     reads = Reads([args.task_root, args.opt])
