@@ -305,7 +305,7 @@ def _layers_provide(layers: Sequence[Path], target: Target) -> dict[str, str]:
         seen[digest] = layer
         manifest = _manifest(layer)
         if manifest is not None and manifest.sha256 == digest:
-            built_for = f"{manifest.target.python}-{manifest.target.arch}"
+            built_for = f"python{manifest.target.python}-{manifest.target.arch}"
             if manifest.kind is not Kind.LAYER or built_for != str(target):
                 raise UsageError(
                     f"--layer {layer} is a {manifest.kind.value} for {built_for} (its manifest), "
@@ -473,6 +473,24 @@ def run_invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) ->
         raise
 
 
+class _ReportOnce:
+    """invoke's progress: the function's output as the console shows a tool's, except that the
+    REPORT lines, which follow in full, are not also a heartbeat line."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def step(self, title: str) -> None:
+        self.console.step(title)
+
+    def detail(self, line: str) -> None:
+        if self.console.verbosity > 0 or not line.startswith("REPORT RequestId:"):
+            self.console.detail(line)
+
+    def transfer(self, what: str, done: int, total: int) -> None:
+        self.console.transfer(what, done, total)
+
+
 def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
     from .runner import invoke
 
@@ -494,7 +512,7 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             events,
             target,
             image,
-            console,
+            _ReportOnce(console),
             timeout=args.timeout,
             memory=int(args.memory),
             ephemeral=int(args.ephemeral_storage),

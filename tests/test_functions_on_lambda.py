@@ -29,11 +29,16 @@ import boto3  # not bundled: the runtime's, in /var/runtime
 
 TABLE = os.environ["TABLE_NAME"]
 DDB = boto3.client("dynamodb")  # needs a region, which Lambda gives
+print("using the table", TABLE)  # the value in the function's output, at every import
 
 
 def handler(event, context):
     return {"table_chars": len(TABLE), "region": DDB.meta.region_name,
             "sdk": boto3.__file__.startswith("/var/runtime/")}
+
+
+def fails(event, context):
+    raise ValueError(f"no such table: {TABLE}")
 """
 
 
@@ -77,9 +82,9 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
 
     # no configuration: not a packaging fault, so the build succeeds and says what to set
     assert main(base, env=host_env()) == 0, capsys.readouterr().err
-    err = capsys.readouterr().err
-    assert "Lambda would fail" not in err
-    (warning,) = [line for line in err.splitlines() if line.startswith("warning: app:")]
+    out = capsys.readouterr().out  # the findings
+    assert "Lambda would fail" not in out
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning: app:")]
     assert "KeyError: 'TABLE_NAME'" in warning
     assert 'app.py:4: TABLE = os.environ["TABLE_NAME"]' in warning
     assert "--env TABLE_NAME=VALUE" in warning
@@ -91,8 +96,8 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
     # configured as on Lambda: no warning, and the smoke event runs with the runtime's boto3
     configured = [*base, "--env", f"TABLE_NAME={SECRET}", "--smoke-event", str(event), "-v"]
     assert main(configured, env=host_env()) == 0
-    err = capsys.readouterr().err
-    assert "warning:" not in err
+    out, err = capsys.readouterr()
+    assert out == ""  # no finding
     assert '"sdk": true' in err
     assert '"region": "us-east-1"' in err
     manifest = json.loads(
@@ -104,7 +109,7 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
     assert "/var/runtime" in manifest["probe"]["sys_path"]
     # the value reached no file written, no line printed (-v shows every line of the build)
     assert SECRET.encode() not in _every_byte_under(tmp_path / "dist")
-    assert SECRET not in err
+    assert SECRET not in out + err
 
     # probe and invoke of the same zip agree with the build
     built = str(tmp_path / "dist" / f"src-python{python}-x86_64.zip")
@@ -123,19 +128,29 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
     assert answer == {"table_chars": len(SECRET), "region": "us-east-1", "sdk": True}
     assert f"invoking app.handler in {image}" in captured.err
     assert "sha256:" not in captured.err
+    # the value is masked wherever the tool prints: the function's output, the runtime's error
+    # document (the line and --json), the probe's output
+    failing = ["invoke", built, "--handler", "app.fails", "--event", str(event)]
+    assert main([*failing, "--env", f"TABLE_NAME={SECRET}"], env={}) == 10
+    assert main([*failing, "--env", f"TABLE_NAME={SECRET}", "--json", "-v"], env={}) == 10
+    assert main([*probe, "--env", f"TABLE_NAME={SECRET}", "-v"], env={}) == 0
+    out, err = capsys.readouterr()
+    assert "failed: ValueError: no such table: ***" in err
+    assert "using the table ***" in err
+    assert SECRET not in out + err
 
     # a packaging fault still fails the build, and only it says that Lambda would fail too
     (src / "broken.py").write_text("import lambdazip_no_such_module_anywhere\n")
     assert main(configured, env=host_env()) == 3
-    err = capsys.readouterr().err
-    (error,) = [line for line in err.splitlines() if line.startswith("error: broken")]
+    out = capsys.readouterr().out
+    (error,) = [line for line in out.splitlines() if line.startswith("error: broken")]
     assert "No module named 'lambdazip_no_such_module_anywhere'" in error
     assert "Lambda would fail the same way" in error
     (src / "broken.py").write_text("X = 1 / 0\n")  # unclear: a warning, an error when strict
     assert main(configured, env=host_env()) == 0
-    assert "warning: broken:" in capsys.readouterr().err
+    assert "warning: broken:" in capsys.readouterr().out
     assert main([*configured, "--strict-import"], env=host_env()) == 3
-    assert "error: broken: expected `import broken`" in capsys.readouterr().err
+    assert "error: broken: expected `import broken`" in capsys.readouterr().out
 
 
 def test_a_code_only_function_imports_through_its_layers(
@@ -176,7 +191,7 @@ def test_a_code_only_function_imports_through_its_layers(
     # without the layer, the same function fails: pydantic is nowhere
     argv = ["function", *target, "--src", str(src), "-r", str(_empty(tmp_path))]
     assert main([*argv, "-o", str(tmp_path / "none")], env=host_env()) == 3
-    assert "No module named 'pydantic'" in capsys.readouterr().err
+    assert "No module named 'pydantic'" in capsys.readouterr().out
     # a layer for another runtime is refused before anything runs
     other = ["function", "--arch", "x86_64", "--python", "3.13", "--src", str(src), "-r", LOCK]
     assert main([*other, "--layer", str(layer), "-o", str(tmp_path / "x")], env={}) == 2
