@@ -435,6 +435,7 @@ def _install_in_image(
         prune=plan.prune,
         strip=plan.strip,
         sources=contract.SOURCES if plan.sources else None,  # (none: no directory to copy)
+        handler=plan.handler,
     )
     inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
@@ -446,7 +447,10 @@ def _install_in_image(
     def keep(line: str) -> None:
         line = plan.redact(line)
         output.append(line)
-        progress.detail(line)
+        if line.startswith(contract.PROGRESS):  # a long wait in the image, said as a step
+            progress.step(line.removeprefix(contract.PROGRESS))
+        else:
+            progress.detail(line)
 
     with engine.container(
         image.id,

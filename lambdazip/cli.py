@@ -134,6 +134,11 @@ def _add_probe(sub: _Commands) -> None:
         help="default: detected",
     )
     probe.add_argument("--base-image", help="default: the official image of the target")
+    probe.add_argument(
+        "--handler",
+        help="MODULE.FUNCTION of a function: its module is imported first, as Lambda does, "
+        "and the function looked up (default: the manifest's)",
+    )
     _add_layers(probe, "while it is probed")
     _add_configuration(probe)
     _add_strict_import(probe)
@@ -359,8 +364,9 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
         )
     _add_configuration(builder)
     _add_strict_import(builder)
+    default_name = "layer" if kind is Kind.LAYER else "the --src folder's name"
     builder.add_argument(
-        "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {kind.value})"
+        "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {default_name})"
     )
     builder.add_argument(
         "--base-image",
@@ -408,7 +414,7 @@ def _add_invoke(sub: _Commands) -> None:
     _add_engine(invoke)
     invoke.add_argument(
         "--timeout",
-        type=_bounded(float, 1, 900, "--timeout", "seconds"),
+        type=_bounded(int, 1, 900, "--timeout", "whole seconds"),
         default=3.0,
         help="seconds, 1-900 as on Lambda (default 3, Lambda's)",
     )
@@ -652,8 +658,9 @@ def _bounded(
         try:
             value = kind(text)
         except ValueError:
+            number = "a whole number" if kind is int else "a number"
             raise UsageError(
-                f"{option} {text!r} is not a number", tip=f"e.g. {option} {low}"
+                f"{option} {text!r} is not {number}", tip=f"e.g. {option} {low}"
             ) from None
         if not low <= value <= high:
             raise UsageError(

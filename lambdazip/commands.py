@@ -182,8 +182,12 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
     settings = configuration(None, args.env_files, args.env)
     with Engine.connect(env, target.arch) as engine:
         image, shown = _manifest_image(engine, args.path, args.base_image)
+        handler = args.handler
+        if handler is None and kind is Kind.FUNCTION:
+            recorded = _manifest(args.path)
+            handler = recorded.inputs.handler if recorded and recorded.inputs else None
         probe = probe_artifact(
-            engine, args.path, kind, target, image, console, args.layers, settings, shown
+            engine, args.path, kind, target, image, console, args.layers, settings, shown, handler
         )
     findings = check_probe(probe, target, args.strict_import)
     errors = [f for f in findings if f.severity == "error"]
@@ -306,7 +310,12 @@ def _layers_provide(layers: Sequence[Path], target: Target) -> dict[str, str]:
         manifest = _manifest(layer)
         if manifest is not None and manifest.sha256 == digest:
             built_for = f"python{manifest.target.python}-{manifest.target.arch}"
-            if manifest.kind is not Kind.LAYER or built_for != str(target):
+            if manifest.kind is not Kind.LAYER:
+                raise UsageError(
+                    f"--layer {layer} is a function zip (its manifest), not a layer",
+                    tip="pass a layer zip (build.py layer), or the function's code as --src",
+                )
+            if built_for != str(target):
                 raise UsageError(
                     f"--layer {layer} is a {manifest.kind.value} for {built_for} (its manifest), "
                     f"not a layer for {target}",
@@ -361,7 +370,17 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
         try:
             result = build(engine, plan, console, verify=smoke_test)
         except LambdaZipError as exc:
-            _report_build_failure(exc, console)
+            if args.json:  # stdout stays one JSON document, also when the build fails
+                findings = exc.findings if isinstance(exc, BuildChecksFailed) else []
+                document = {
+                    "ok": False,
+                    "error": exc.message,
+                    "tip": exc.tip,
+                    "findings": [f.model_dump(mode="json") for f in findings],
+                }
+                console.result(json.dumps(document, indent=2))
+            else:
+                _report_build_failure(exc, console)
             raise
     if args.json:  # the warnings are in the manifest: stdout stays one JSON document
         console.result(result.manifest.model_dump_json(indent=2))
@@ -430,7 +449,7 @@ def _invoke_error(
 ) -> InvokeFailed:
     error = error or {}
     kind, message = error.get("errorType", "Error"), error.get("errorMessage", "")
-    tip = f"{consequence}; run with -v for the function's output"
+    tip = f"{consequence}; run with -v for the function's output" if smoke else consequence
     if kind == "Runtime.OutOfMemory":
         tip = (
             f"{consequence}: the smoke event runs with Lambda's default 128 MB; make the handler "
@@ -500,6 +519,14 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
     if not args.zip.is_file():
         raise UsageError(f"{args.zip} does not exist", tip="pass the zip built for the function")
     _layers_provide(args.layers, target)  # at most 5, none twice, each for the target
+    recorded = _manifest(args.zip)
+    if recorded is not None and recorded.inputs is not None:
+        unset = sorted(set(recorded.inputs.configuration) - {name for name, _ in settings})
+        if unset:
+            console.info(
+                f"note: {args.zip.name} was built with {', '.join(unset)} set; pass them with "
+                "--env (or --env-file) to run it as configured"
+            )
     with Engine.connect(env, target.arch) as engine:
         image, shown = _manifest_image(engine, args.zip, args.base_image)
         if image is not None and image != shown:
@@ -520,9 +547,10 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             shown_as=shown,
         )
     last = outcome.last
+    failed = next((i for i in outcome.invocations if not i.ok), None)
     if args.json:  # the outcome document, whatever the outcome
         document = {
-            **dataclasses.asdict(last),
+            **dataclasses.asdict(failed or last),  # what decided the outcome
             "ok": outcome.ok,
             "image": outcome.image,
             "events": outcome.events,
@@ -530,20 +558,30 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             "logs": list(outcome.logs),
         }
         console.result(json.dumps(document, indent=2))
-    elif console.verbosity <= 0:  # with -v they were shown as they came
-        for line in outcome.logs:
-            console.info(f"    {line}")
+    else:
+        if console.verbosity <= 0:  # with -v they were shown as they came
+            for line in outcome.logs:
+                console.info(f"    {line}")
+        # every result that came back, also when another event failed: one JSON document per
+        # event, each on one line when there are several
+        for done in outcome.invocations:
+            if done.ok:
+                many = outcome.events > 1
+                console.result(json.dumps(done.result, indent=None if many else 2))
     if not outcome.ok:
-        failed = next((i for i in outcome.invocations if not i.ok), last)
+        failed = failed or last
         number = outcome.invocations.index(failed) + 1
         which = f"event {number} of {outcome.events}: " if outcome.events > 1 else ""
-        error = _invoke_error(
-            failed.error, args.handler, "see the function's output above", args.memory
-        )
+        if console.verbosity < 0:
+            seen = "run without -q to see the function's output"
+        elif outcome.logs:
+            seen = "the function's output is above"
+        else:
+            seen = "the function printed nothing"
+        if len(outcome.invocations) < outcome.events:
+            seen += f"; the sandbox ended there: {outcome.events - number} event(s) not sent"
+        error = _invoke_error(failed.error, args.handler, seen, args.memory)
         raise InvokeFailed(which + error.message, tip=error.tip)
-    if not args.json:
-        for done in outcome.invocations:
-            console.result(json.dumps(done.result, indent=2))
     first = outcome.invocations[0]
     warm = [i.duration_ms or 0 for i in outcome.invocations[1:]]
     more = f", {len(warm)} warm: {sum(warm) / len(warm):.0f} ms each on average" if warm else ""

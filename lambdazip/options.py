@@ -36,6 +36,7 @@ class ProbeOptions:
     env: tuple[tuple[str, str], ...] = ()  # the function's configuration: --env NAME=VALUE
     env_files: tuple[Path, ...] = ()  # and --env-file FILE
     strict_import: bool = False
+    handler: str | None = None  # MODULE.FUNCTION: imported first, as Lambda does
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class ImportResult(BaseModel):
     where: ImportSite | None = None
     unset: list[str] = []  # environment variables the import read that were not set
     missing_file: str | None = None  # the absolute path of a file it opened that is not there
+    handler_found: bool | None = None  # the handler's module: whether its function is there
 
 
 class PydanticCoreFiles(BaseModel):
@@ -83,6 +84,7 @@ class ProbeFacts(BaseModel):
     imports: list[ImportResult]
     pydantic: PydanticValidation | None
     configuration: list[str] = []  # the names of the function's environment variables
+    handler: str | None = None  # MODULE.FUNCTION: its module was imported first
 
 
 class Failure(str, enum.Enum):
@@ -216,9 +218,24 @@ def check_probe(facts: ProbeFacts, target: Target, strict_import: bool = False) 
                     "the install is incomplete; reinstall pydantic-core",
                 )
             )
+    handler_module, _, function = (facts.handler or "").rpartition(".")
+    first = next((r for r in facts.imports if r.module == handler_module), None)
+    if first is not None and first.ok and first.handler_found is False:
+        findings.append(
+            finding(
+                "handler",
+                facts.handler or "",
+                f"a function {function} in {handler_module}",
+                f"{handler_module} imports, and has no {function}",
+                "Lambda fails every invocation with Runtime.HandlerNotFound; fix --handler or "
+                "the function's name",
+            )
+        )
     for result in facts.imports:
         if not result.ok:
-            findings.append(_import_finding(result, target, strict_import))
+            # the handler's module imported: any other module is one it does not need at init
+            unused = first is not None and first.ok and result is not first
+            findings.append(_import_finding(result, target, strict_import, unused, result is first))
     if facts.pydantic is not None and not facts.pydantic.ok:
         findings.append(
             finding(
@@ -233,25 +250,50 @@ def check_probe(facts: ProbeFacts, target: Target, strict_import: bool = False) 
     return findings
 
 
-def _import_finding(result: ImportResult, target: Target, strict: bool) -> Finding:
+def _import_finding(
+    result: ImportResult,
+    target: Target,
+    strict: bool,
+    unused: bool = False,
+    handler: bool = False,
+) -> Finding:
     kind = classify(result)
     seen = result.error or "an error"
     if result.where is not None:
         seen += f" (at {result.where})"
     expected = f"`import {result.module}` to work in {target}"
     if kind is Failure.PACKAGING:
-        if result.missing_file:
-            remedy = (
-                f"Lambda would fail the same way at cold start: {result.missing_file} is not in "
-                "the artifact; add it to --src (or stop --exclude/--prune removing it)"
+        fix = (
+            f"{result.missing_file} is not in the artifact; add it to --src (or stop "
+            "--exclude/--prune removing it)"
+            if result.missing_file
+            else "add what the module needs to the requirements (or pass the layer that holds "
+            "it with --layer)"
+        )
+        if unused:  # a test file, a script: Lambda imports only what the handler imports
+            return finding(
+                "import-unused",
+                result.module,
+                expected,
+                seen,
+                f"the handler's module does not import it, so Lambda does not at cold start; "
+                f"if the function imports it later, {fix}; or leave it out (.lambdazipignore)"
+                + ("" if strict else "; --strict-import makes this an error"),
+                strict=strict,
             )
-        else:
-            remedy = (
-                "Lambda would fail the same way at cold start, with this code and these layers; "
-                "add what the module needs to the requirements (or pass the layer that holds it "
-                "with --layer)"
+        return finding(
+            "import",
+            result.module,
+            expected,
+            seen,
+            "Lambda would fail the same way (with this code and these layers) "
+            + (
+                "at cold start, importing the handler; "
+                if handler
+                else "when the function imports it; "
             )
-        return finding("import", result.module, expected, seen, remedy)
+            + fix,
+        )
     # what Lambda sets itself (its region, the role's credentials) is not the configuration's
     settable = [n for n in result.unset if n not in RESERVED_VARIABLES]
     lambdas = [n for n in result.unset if n in RESERVED_VARIABLES]
@@ -270,19 +312,27 @@ def _import_finding(result: ImportResult, target: Target, strict: bool) -> Findi
             )
         else:
             remedy = (
-                "it needs what Lambda gives it (the role's credentials, a service it reaches, "
-                f"...){by_lambda}: not a packaging fault; pass what it reads with --env "
-                "NAME=VALUE, or make the call in the handler"
+                "it needs what Lambda gives it (the role's credentials, a service it can reach)"
+                f"{by_lambda}: not a packaging fault; on Lambda it depends on the function's role "
+                "and network (or make the call in the handler, where a failure is the "
+                "invocation's, not the init's)"
             )
         return finding("import-configuration", result.module, expected, seen, remedy)
-    read = f"; it read {', '.join(settable)}, which are not set" if settable else ""
+    read = (
+        f"; it read {', '.join(settable)}, which {'is' if len(settable) == 1 else 'are'} not set"
+        if settable
+        else ""
+    )
+    how = "; an error with --strict-import" if strict else "; --strict-import makes this an error"
+    configure = (
+        " (pass its configuration with --env NAME=VALUE if it needs some)" if settable else ""
+    )
     return finding(
         "import-unclear",
         result.module,
         expected,
         seen,
         f"the function's own code raised this{read}{by_lambda}; whether Lambda fails the same "
-        "way depends on why: pass its configuration with --env NAME=VALUE, or build with "
-        "--strict-import to make this an error",
+        f"way depends on why{configure}{how}",
         strict=strict,
     )

@@ -95,6 +95,11 @@ _TABLE = (
     Rule("import-configuration", W, "a module fails to import for want of what the function's "
          "configuration gives it on Lambda (an unset environment variable it reads, no region "
          "or credentials, a service it cannot reach): pass it with `--env`"),
+    Rule("import-unused", W, "a module the handler's module does not import fails to import "
+         "for a packaging reason (a test file, a script): Lambda does not import it at cold "
+         "start; an error with `--strict-import`", strict=E),
+    Rule("handler", E, "the `--handler`'s module imports but has no such function: "
+         "`Runtime.HandlerNotFound` on every invocation"),
     Rule("import-unclear", W, "a module's own code raised something else while importing; an "
          "error with `--strict-import`", strict=E),
     Rule("pydantic-validation", E, "pydantic imports but cannot validate a model in the "

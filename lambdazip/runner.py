@@ -43,6 +43,7 @@ def probe_artifact(
     layers: Sequence[Path] = (),
     configuration: Configuration = (),
     shown_as: str | None = None,
+    handler: str | None = None,
 ) -> ProbeFacts:
     """Run the probe in the target image on an existing zip, placed where Lambda places it
     (/opt for a layer, /var/task for a function, with its ``layers`` at /opt), with the
@@ -55,7 +56,7 @@ def probe_artifact(
         [
             contract.PYTHON,
             f"{contract.INSIDE_DIR}/install.py",
-            contract.InsidePlan(kind=kind.value, install=False).to_json(),
+            contract.InsidePlan(kind=kind.value, install=False, handler=handler).to_json(),
         ],
         platform=target.arch.info.oci_platform,
         environment={},

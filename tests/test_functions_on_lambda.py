@@ -151,6 +151,11 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
     assert "warning: broken:" in capsys.readouterr().out
     assert main([*configured, "--strict-import"], env=host_env()) == 3
     assert "error: broken: expected `import broken`" in capsys.readouterr().out
+    # --json: stdout is one document, also when the build fails
+    assert main([*configured, "--strict-import", "--json"], env=host_env()) == 3
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False
+    assert [f["code"] for f in document["findings"]] == ["import-unclear"]
 
 
 def test_a_code_only_function_imports_through_its_layers(
@@ -201,6 +206,41 @@ def test_a_code_only_function_imports_through_its_layers(
     )
 
 
+def test_the_handler_decides_what_lambda_imports(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda imports the handler's module (a package's too) at cold start, and finds the
+    function in it; a test file beside it is never imported."""
+    src = tmp_path / "src"
+    (src / "orders").mkdir(parents=True)
+    (src / "orders" / "__init__.py").write_text("")
+    (src / "orders" / "api.py").write_text(
+        "import lambdazip_no_such_module_anywhere\n\ndef main(event, context):\n    return 1\n"
+    )
+    (src / "test_api.py").write_text("import pytest\n")
+    target = ["--arch", "x86_64", "--python", "3.13", "--base-image", images[("3.13", "x86_64")]]
+    base = ["function", *target, "--src", str(src), "-r", str(_empty(tmp_path))]
+    base += ["-o", str(tmp_path / "dist")]
+
+    # the package's module is the handler's: its missing import fails the build
+    assert main([*base, "--handler", "orders.api.main"], env=host_env()) == 3
+    out = capsys.readouterr().out
+    assert "error: orders.api: expected `import orders.api`" in out
+    assert "at cold start, importing the handler" in out
+    # fixed: the test file that cannot import is only a warning, never "Lambda would fail"
+    (src / "orders" / "api.py").write_text("def main(event, context):\n    return 1\n")
+    assert main([*base, "--handler", "orders.api.main"], env=host_env()) == 0
+    out = capsys.readouterr().out
+    (warning,) = out.strip().splitlines()
+    assert warning.startswith("warning: test_api: expected `import test_api`")
+    assert "Lambda would fail" not in warning
+    assert main([*base, "--handler", "orders.api.main", "--strict-import"], env=host_env()) == 3
+    capsys.readouterr()
+    # a handler whose function is not there fails every invocation: an error now
+    assert main([*base, "--handler", "orders.api.nothere"], env=host_env()) == 3
+    assert "Runtime.HandlerNotFound" in capsys.readouterr().out
+
+
 def manifest_sha(path: Path) -> str:
     import hashlib
 
@@ -215,6 +255,8 @@ COUNT = [0]
 
 def handler(event, context):
     COUNT[0] += 1
+    if event.get("fail"):
+        raise ValueError("this event fails")
     if event.get("tmp_mb"):
         chunk = b"x" * (1 << 20)
         with open("/tmp/big", "wb") as fh:
@@ -318,6 +360,19 @@ def test_warm_invocations_share_one_sandbox_and_report_as_lambda_does(
     assert document["invocations"][1]["init_ms"] is None
     assert sum("REPORT RequestId:" in line for line in document["logs"]) == 2
     assert document["image"] == image
+
+    # a failing event in the middle: the sandbox goes on (a handled error), every result that
+    # came back is printed, and --json's top level is the failure
+    fails = _event(tmp_path, "fails", {"fail": True})
+    assert main([*base, "--event", one, "--event", fails, "--event", two], env={}) == 10
+    captured = capsys.readouterr()
+    assert [json.loads(line)["count"] for line in captured.out.splitlines()] == [1, 3]
+    assert "event 2 of 3: app.handler failed: ValueError: this event fails" in captured.err
+    assert main([*base, "--event", one, "--event", fails, "--event", two, "--json"], env={}) == 10
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False
+    assert document["error"]["errorMessage"] == "this event fails"
+    assert [i["ok"] for i in document["invocations"]] == [True, False, True]
 
     # an event over Lambda's 6 MB is refused before any container starts
     big = tmp_path / "big.json"

@@ -245,3 +245,61 @@ def test_an_import_that_never_ends_is_stopped_and_said(tmp_path: Path) -> None:
     assert found.where is not None
     assert found.where.line == 2
     assert classify(found) is Failure.CONFIGURATION
+
+
+def test_with_a_handler_its_module_decides_and_the_others_only_warn() -> None:
+    """Lambda imports the handler's module at cold start, and nothing else of the zip unless
+    that module does: a test file that cannot import is not a reason to fail the build, a
+    handler function that is not there is."""
+
+    def result(module: str, **more: object) -> ImportResult:
+        return ImportResult.model_validate({"module": module, "ok": True, "error": None, **more})
+
+    missing = {"ok": False, "error": "ModuleNotFoundError: No module named 'pytest'",
+               "raised": ["ModuleNotFoundError", "ImportError", "Exception"]}  # fmt: skip
+    imported = [result("app", handler_found=True), result("test_app", **missing)]
+    facts = _facts(imported).model_copy(update={"handler": "app.handler"})
+    (unused,) = check_probe(facts, TARGET)
+    assert (unused.code, unused.severity) == ("import-unused", Severity.WARNING)
+    assert "Lambda would fail" not in unused.remedy
+    (strict,) = check_probe(facts, TARGET, strict_import=True)
+    assert strict.severity is Severity.ERROR
+    # the handler's module imports, and has no such function
+    absent = _facts([result("app", handler_found=False)]).model_copy(
+        update={"handler": "app.nothere"}
+    )
+    (handler,) = check_probe(absent, TARGET)
+    assert (handler.code, handler.severity) == ("handler", Severity.ERROR)
+    assert "Runtime.HandlerNotFound" in handler.remedy
+    # the handler's module fails (for its configuration): the others may be what it needs
+    configured = {"ok": False, "error": "KeyError: 'TABLE_NAME'", "raised": ["KeyError"],
+                  "unset": ["TABLE_NAME"]}  # fmt: skip
+    stopped = _facts([result("app", **configured), result("helpers", **missing)]).model_copy(
+        update={"handler": "app.handler"}
+    )
+    codes = {f.path: (f.code, f.severity) for f in check_probe(stopped, TARGET)}
+    assert codes == {
+        "app": ("import-configuration", Severity.WARNING),
+        "helpers": ("import", Severity.ERROR),
+    }
+    # the handler's own packaging fault: at cold start
+    broken = _facts([result("app", **missing)]).model_copy(update={"handler": "app.handler"})
+    (error,) = check_probe(broken, TARGET)
+    assert "Lambda would fail the same way" in error.remedy
+    assert "at cold start, importing the handler" in error.remedy
+
+
+@pytest.mark.parametrize(
+    "value", ["C:\\Users\\s3cr3t", "tab\tSECRET", 'it"s_SECRET', "pässwörd_SECRET", "line\nbreak"]
+)
+def test_a_value_is_masked_however_it_is_escaped(value: str) -> None:
+    import json
+
+    from lambdazip.inside.lambdazip_contract import redact
+
+    for text in (value, repr(value), json.dumps(value), json.dumps(value, ensure_ascii=False),
+                 str(KeyError(value)), repr({"key": value})):  # fmt: skip
+        masked = redact(f"found {text} here", [value])
+        assert "***" in masked
+        for form in (value, repr(value)[1:-1], json.dumps(value)[1:-1]):
+            assert form not in masked, (text, masked)

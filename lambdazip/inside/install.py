@@ -548,6 +548,8 @@ def start_probe(plan: Plan) -> subprocess.Popen[bytes]:
     """The probe, started: it only reads the tree, so the zip can be written meanwhile."""
     # -I: none of the image's PYTHON* settings; -B: write no bytecode into the artifact
     command = [sys.executable, "-I", "-B", os.path.join(HERE, "probe.py"), "--kind", plan.kind]
+    if plan.handler:
+        command += ["--handler", plan.handler]
     print("+ " + " ".join(command), flush=True)
     with open(os.path.join(contract.OUT_DIR, contract.PROBE_FACTS), "wb") as out:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, cwd="/")

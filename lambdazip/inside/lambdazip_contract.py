@@ -13,9 +13,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
-SCHEMA_VERSION = 5  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming;
+SCHEMA_VERSION = 6  # 2: the runtime's wheel platforms, packing in the image; 3: report, slimming;
 # 4: the user's code handed over in IN_DIR (the install root may be a tmpfs); 5: the function's
-# configuration (CONFIGURATION), Lambda's whole sys.path and environment for the probe
+# configuration (CONFIGURATION), Lambda's whole sys.path and environment for the probe; 6: the
+# handler, which the probe imports first
 
 # -- paths in the image -------------------------------------------------------------------------
 PYTHON = "/var/lang/bin/python3"  # the runtime's interpreter, in the official image and stand-ins
@@ -45,6 +46,9 @@ ARTIFACT = "artifact.zip"  # the zip, packed in the image (lambdazip_zip)
 PACKED = "packed.json"  # what packed it, and what was left out of it
 WHEELS = "wheels.json"  # {name: {"filename", "sha256"}}: the file each distribution came from
 SLIMMED = "slimmed.json"  # [{"path", "reason", "bytes"}]: what --exclude/--prune/--strip removed
+
+# the start of a line of the scripts here that is meant for the user (a long wait), not the log
+PROGRESS = "lambdazip: progress: "
 
 # strerror(ENOSPC) as glibc words it, in what every installer and Python prints when a write
 # fails for want of space: the sign that the install root's tmpfs was too small
@@ -208,9 +212,15 @@ def read_configuration(path: str) -> dict[str, str]:
 
 def redact(text: str, values: Iterable[str]) -> str:
     """``text`` with each of the configuration's ``values`` (of 4 characters or more: shorter
-    ones would blot out ordinary words) replaced by ***: values never reach a report or a log."""
-    for value in sorted((v for v in values if len(v) >= REDACT_MIN), key=len, reverse=True):
-        text = text.replace(value, "***")
+    ones would blot out ordinary words) replaced by ***, also as repr() and JSON write it (a
+    backslash, a tab or a quote escaped): values never reach a report or a log."""
+    forms: set[str] = set()
+    for value in values:
+        if len(value) >= REDACT_MIN:
+            forms.update((value, repr(value)[1:-1], json.dumps(value)[1:-1]))
+            forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
 
 
@@ -240,6 +250,8 @@ class InsidePlan:
     sources         a directory the host filled (SOURCES) to copy into the install root before
                     installing, or None. The host cannot put files there itself: the root may be
                     a tmpfs, mounted when the container starts, over whatever was put before
+    handler         the function's MODULE.FUNCTION, or None: the probe imports that module first,
+                    as Lambda does, and looks the function up in it
     """
 
     kind: str
@@ -259,6 +271,7 @@ class InsidePlan:
     prune: bool = False
     strip: bool = False
     sources: str | None = None
+    handler: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)

@@ -180,27 +180,50 @@ def _too_long(_signum: int, _frame: Any) -> None:
     raise TimeoutError(f"the import did not finish in {IMPORT_LIMIT} s")
 
 
+SLOW = 10.0  # seconds: Lambda's whole init phase; an import still running then is said
+
+
+def _still_importing(name: str) -> None:
+    print(
+        f"{contract.PROGRESS}importing {name} is taking more than {SLOW:g} s (Lambda gives the "
+        f"whole init {SLOW:g} s); waiting up to {IMPORT_LIMIT} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def import_all(
     names: list[str],
     roots: list[str],
     reads: Reads,
     secrets: list[str],
     limit: float = IMPORT_LIMIT,
+    handler: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Import each of ``names`` in turn (the handler's module first, if there is one: what
+    Lambda imports) and report what each raised."""
+    handler_module, _, handler_function = (handler or "").rpartition(".")
     results: list[dict[str, Any]] = []
     watch = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGALRM, _too_long) if watch else None
     for name in names:
         reads.unset = set()
+        slow = threading.Timer(SLOW, _still_importing, (name,))
+        slow.daemon = True
+        slow.start()
         try:
             if watch:
                 signal.setitimer(signal.ITIMER_REAL, limit)
             try:
-                __import__(name)
+                module = __import__(name, fromlist=["_"])  # the module itself, also a.b.c
             finally:
                 if watch:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-            results.append({"module": name, "ok": True, "error": None})
+                slow.cancel()
+            result: dict[str, Any] = {"module": name, "ok": True, "error": None}
+            if name == handler_module:
+                result["handler_found"] = callable(getattr(module, handler_function, None))
+            results.append(result)
             continue
         except BaseException as exc:  # SystemExit and friends too: report, never die
             raised = exc
@@ -225,7 +248,9 @@ def import_all(
                 "where": where,
                 "unset": sorted(reads.unset),
                 # a file it opened that is not there, as an absolute path (cwd: the task root)
-                "missing_file": os.path.abspath(missing) if isinstance(missing, str) else None,
+                "missing_file": contract.redact(os.path.abspath(missing), secrets)
+                if isinstance(missing, str)
+                else None,
             }
         )
     if watch:
@@ -264,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task-root", default=contract.TASK_ROOT)
     parser.add_argument("--opt", default=contract.OPT)
     parser.add_argument("--configuration", default=contract.CONFIGURATION)
+    parser.add_argument("--handler", help="MODULE.FUNCTION: its module is imported first")
     args = parser.parse_args(argv)
 
     # the facts go to what stdout is now; anything the artifact's modules print goes to stderr
@@ -282,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     reads = Reads([args.task_root, args.opt])
     artifact = contract.lambda_sys_path(version, args.task_root, args.opt)
     roots = [args.task_root] if args.kind == "function" else artifact[1:]
-    modules: list[str] = []
+    modules: list[str] = [args.handler.rpartition(".")[0]] if args.handler else []
     for root in roots:
         modules += [m for m in top_level_modules(root) if m not in modules]
 
@@ -303,8 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         # what the runtime itself provides, after the layers: the AWS SDK, the runtime client
         "runtime_distributions": distributions([contract.RUNTIME_DIR]),
         "imports": import_all(
-            modules, [args.task_root, args.opt], reads, list(configured.values())
+            modules,
+            [args.task_root, args.opt],
+            reads,
+            list(configured.values()),
+            handler=args.handler,
         ),
+        "handler": args.handler,
         "configuration": sorted(configured),  # the names only
     }
     facts["pydantic"] = validate_pydantic() if facts["pydantic_core"] is not None else None
