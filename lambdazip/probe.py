@@ -231,8 +231,12 @@ def check_probe(facts: ProbeFacts, target: Target, strict_import: bool = False) 
                 "the function's name",
             )
         )
+    causes: set[tuple[str | None, str]] = set()  # one cause, one finding: a module that fails
+    # as one imported before it did (the same error at the same line) is said once
     for result in facts.imports:
-        if not result.ok:
+        cause = (result.error, str(result.where))
+        if not result.ok and cause not in causes:
+            causes.add(cause)
             # the handler's module imported: any other module is one it does not need at init
             unused = first is not None and first.ok and result is not first
             findings.append(_import_finding(result, target, strict_import, unused, result is first))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import time
 import zipfile
 from pathlib import Path
@@ -140,19 +139,21 @@ def test_a_function_using_the_runtimes_boto3_and_its_configuration_builds_as_on_
     assert SECRET not in out + err
 
     # a packaging fault still fails the build, and only it says that Lambda would fail too
+    checked = [*base, "--env", f"TABLE_NAME={SECRET}"]  # no smoke event: the import check alone
+    (src / "app.py").write_text(CONFIGURED + "\nimport broken\n")  # the handler imports it
     (src / "broken.py").write_text("import lambdazip_no_such_module_anywhere\n")
-    assert main(configured, env=host_env()) == 3
+    assert main(checked, env=host_env()) == 3
     out = capsys.readouterr().out
-    (error,) = [line for line in out.splitlines() if line.startswith("error: broken")]
+    (error,) = [line for line in out.splitlines() if line.startswith("error: app:")]
     assert "No module named 'lambdazip_no_such_module_anywhere'" in error
     assert "Lambda would fail the same way" in error
     (src / "broken.py").write_text("X = 1 / 0\n")  # unclear: a warning, an error when strict
-    assert main(configured, env=host_env()) == 0
-    assert "warning: broken:" in capsys.readouterr().out
-    assert main([*configured, "--strict-import"], env=host_env()) == 3
-    assert "error: broken: expected `import broken`" in capsys.readouterr().out
+    assert main(checked, env=host_env()) == 0
+    assert "warning: app: expected `import app`" in capsys.readouterr().out
+    assert main([*checked, "--strict-import"], env=host_env()) == 3
+    assert "error: app: expected `import app`" in capsys.readouterr().out
     # --json: stdout is one document, also when the build fails
-    assert main([*configured, "--strict-import", "--json"], env=host_env()) == 3
+    assert main([*checked, "--strict-import", "--json"], env=host_env()) == 3
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is False
     assert [f["code"] for f in document["findings"]] == ["import-unclear"]
@@ -344,7 +345,7 @@ def test_warm_invocations_share_one_sandbox_and_report_as_lambda_does(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"from": "stdin"}')))
     assert main([*base, "--event", one, "--event", "-", "--repeat", "2"], env={}) == 0
     captured = capsys.readouterr()
-    results = [json.loads(x) for x in re.findall(r"^\{.*?^\}", captured.out, re.M | re.S)]
+    results = [json.loads(line) for line in captured.out.splitlines()]  # one line each
     assert [r["count"] for r in results] == [1, 2, 3, 4]  # one init, module state kept
     reports = [line for line in captured.err.splitlines() if "REPORT RequestId:" in line]
     assert len(reports) == 4  # once each, never twice
