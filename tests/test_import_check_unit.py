@@ -79,6 +79,10 @@ def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Impor
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata to ask
+    import boto3
+
+    # a fresh process's boto3: no default session another test made (with its credentials)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.chdir(root)
     monkeypatch.syspath_prepend(str(root))
     reads = inside.Reads([str(root)])
