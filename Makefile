@@ -26,6 +26,7 @@ venv: $(VENV)/.installed
 # The toolchain is installed from its hash-locked pins only (requirements-dev.txt, made by
 # `make lock`); then this project, editable, with the pinned setuptools and no isolation.
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
+	@echo "==> $(VENV): the pinned toolchain (requirements-dev.txt, hashes checked), a minute or two"
 	$(HOST_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .

@@ -32,7 +32,7 @@ from . import __version__
 from .archive import ZipResult, output_lock, sha256_file
 from .configuration import configuration_json
 from .engine import Engine, EngineInfo, ImageInfo, VolumeMount
-from .errors import BuildChecksFailed, BuildFailed, OutputError
+from .errors import BuildChecksFailed, BuildFailed, LambdaZipError, OutputError
 from .images import Progress, build_context_digest, build_image, resolve_base_image
 from .inside import lambdazip_contract as contract
 from .plan import TMPFS_VARIABLE, BuildPlan, Bytecode, Installer
@@ -212,10 +212,11 @@ def build(
     engine: Engine,
     plan: BuildPlan,
     progress: Progress,
-    verify: Callable[[Path], None] | None = None,
+    before_writing: Callable[[Path], None] | None = None,
 ) -> BuildResult:
     """Carry out ``plan``; nothing is written to ``plan.out_dir`` unless every check passes,
-    ``verify`` (given the finished zip before it is put in place) included."""
+    ``before_writing`` (the smoke event: given the finished zip before it is put in place)
+    included."""
     started = time.time()  # a result another build puts in place after this is not ours to replace
     base = resolve_base_image(engine, plan.base_image, plan.target, progress)
     digests = plan.source_digests()  # read once: for the key and the manifest
@@ -224,9 +225,9 @@ def build(
     if reused is not None:
         if not plan.sbom_path.is_file():  # made from the manifest alone: no container
             write_sbom(plan.sbom_path, reused.manifest)
-        if verify is not None:  # every check the user asked for runs, also on a reused zip
-            progress.step(f"{plan.output.name} is up to date: verifying it again")
-            verify(plan.output)
+        if before_writing is not None:  # every check the user asked for runs, on a reused zip too
+            progress.step(f"{plan.output.name} is up to date: checking it again")
+            before_writing(plan.output)
         return reused
     import tempfile
 
@@ -279,8 +280,8 @@ def build(
                     f"cannot write {plan.output}: {exc.strerror}", tip="check the output directory"
                 ) from exc
             result = dataclasses.replace(packed, path=staged)
-            if verify is not None:
-                verify(staged)
+            if before_writing is not None:
+                before_writing(staged)
             manifest = _manifest(
                 plan, key, digests, base, built, facts, findings, result, engine.info
             )
@@ -479,40 +480,8 @@ def _install_in_image(
             warming.join()
         if in_memory and any(contract.NO_SPACE in line for line in output):
             raise _NoRoomInMemory  # whatever else failed: some write did not happen
-        if code == contract.Exit.SOURCES_FAILED:
-            raise BuildFailed(
-                _said(output, "cannot copy") or "your code could not be copied in the image",
-                tip="run again with -v to see the build's output",
-            )
-        if code == contract.Exit.INSTALL_FAILED:
-            raise _installer_error(output, plan)
-        if code == contract.Exit.INSTALLER_UNAVAILABLE:
-            cause = _installer_error(output, plan)
-            raise BuildFailed(
-                f"the image's pip could not install uv (for --installer uv): {cause.message}",
-                tip=f"{cause.tip}; or build with --installer pip",
-            )
-        if code == contract.Exit.PROBE_FAILED:
-            raise BuildFailed(
-                "the probe could not run in the image", tip="run again with -v to see its output"
-            )
-        if code == contract.Exit.PACK_FAILED:
-            raise BuildFailed(
-                _said(output, "cannot pack") or "the tree could not be packed",
-                tip="remove the link or special file from your --src (or report the package that "
-                "installs it)",
-            )
-        if code == contract.Exit.NO_STRIP:
-            raise BuildFailed(
-                f"--strip: the image {plan.base_image} has no `strip` (binutils)",
-                tip="build on an image that has it (FROM the official image, RUN dnf install -y "
-                "binutils; pass it as --base-image), or drop --strip",
-            )
         if code != contract.Exit.OK:
-            raise BuildFailed(
-                f"the build container exited with {code}",
-                tip="run again with -v to see its output",
-            )
+            raise _failure(contract.Exit(code) if code in _EXITS else None, output, plan, code)
         progress.step("copying the zip out of the container")
         out = scratch / "out"
         unpack(container.get(contract.OUT_DIR), out, strip=1)
@@ -555,6 +524,51 @@ def _install_in_image(
         producer=facts["producer"],
         dropped=[(str(path), str(reason)) for path, reason in facts["dropped"]],
         timings=json.loads(read(contract.TIMINGS) or b"{}"),
+    )
+
+
+def _uv_unavailable(output: list[str], plan: BuildPlan) -> BuildFailed:
+    cause = _installer_error(output, plan)
+    return BuildFailed(
+        f"the image's pip could not install uv (for --installer uv): {cause.message}",
+        tip=f"{cause.tip}; or build with --installer pip",
+    )
+
+
+# What each exit of install.py (contract.Exit) means to the user: the one table
+_FAILURES: dict[contract.Exit, Callable[[list[str], BuildPlan], LambdaZipError]] = {
+    contract.Exit.SOURCES_FAILED: lambda output, _plan: BuildFailed(
+        _said(output, "cannot copy") or "your code could not be copied in the image",
+        tip="run again with -v to see the build's output",
+    ),
+    contract.Exit.INSTALL_FAILED: _installer_error,
+    contract.Exit.INSTALLER_UNAVAILABLE: _uv_unavailable,
+    contract.Exit.PROBE_FAILED: lambda _output, _plan: BuildFailed(
+        "the probe could not run in the image", tip="run again with -v to see its output"
+    ),
+    contract.Exit.PACK_FAILED: lambda output, _plan: BuildFailed(
+        _said(output, "cannot pack") or "the tree could not be packed",
+        tip="remove the link or special file from your --src (or report the package that "
+        "installs it)",
+    ),
+    contract.Exit.NO_STRIP: lambda _output, plan: BuildFailed(
+        f"--strip: the image {plan.base_image} has no `strip` (binutils)",
+        tip="build on an image that has it (FROM the official image, RUN dnf install -y "
+        "binutils; pass it as --base-image), or drop --strip",
+    ),
+}
+_EXITS = {int(e) for e in contract.Exit}
+
+
+def _failure(
+    exit: contract.Exit | None, output: list[str], plan: BuildPlan, code: int
+) -> LambdaZipError:
+    """The error the user sees for install.py's exit ``code``."""
+    said = _FAILURES.get(exit) if exit is not None else None
+    if said is not None:
+        return said(output, plan)
+    return BuildFailed(
+        f"the build container exited with {code}", tip="run again with -v to see its output"
     )
 
 

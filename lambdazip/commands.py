@@ -368,7 +368,7 @@ def run_build(args: BuildOptions, console: Console, env: Mapping[str, str]) -> i
     with Engine.connect(env, plan.target.arch) as engine:
         smoke_test = _smoke_test(engine, plan, handler, event, console)
         try:
-            result = build(engine, plan, console, verify=smoke_test)
+            result = build(engine, plan, console, before_writing=smoke_test)
         except LambdaZipError as exc:
             if args.json:  # stdout stays one JSON document, also when the build fails
                 findings = exc.findings if isinstance(exc, BuildChecksFailed) else []
@@ -1001,12 +1001,12 @@ def _build_one(
     name: str,
     plan: BuildPlan,
     console: Console,
-    verify: Callable[[Path], None] | None = None,
+    before_writing: Callable[[Path], None] | None = None,
 ) -> tuple[_Artifact, BuildResult | None]:
     started = time.monotonic()
     progress = Prefixed(console, f"{name} {plan.target}")
     try:
-        result = build(engine, plan, progress, verify=verify)
+        result = build(engine, plan, progress, before_writing=before_writing)
     except LambdaZipError as exc:
         _report_build_failure(exc, console)
         console.error(f"[{name} {plan.target}] {exc.message}", exc.tip)

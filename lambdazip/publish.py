@@ -1,4 +1,4 @@
-"""Publish a built layer with boto3: the only module that talks to AWS.
+"""Publish a built layer with boto3 (with deployed.py, the only modules that talk to AWS).
 
 The zip's sha256 is checked against its manifest first (a zip changed after it was built is
 refused); CompatibleRuntimes and CompatibleArchitectures come from the manifest; zips over the

@@ -197,3 +197,33 @@ def test_every_finding_code_is_a_rule_with_one_severity() -> None:
     assert not re.search(r"severity=", (REPO / "lambdazip/probe.py").read_text())
     stub = finding("pydantic-core-stub", "p", "e", "f", "r")
     assert stub.severity is Severity.WARNING
+
+
+def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> None:
+    """builder._FAILURES is the one table from install.py's exit codes to the user's errors: an
+    exit code install.py returns and the table forgets would be a bare 'exited with N'."""
+    from lambdazip.builder import _FAILURES, _failure
+    from lambdazip.inside import lambdazip_contract as contract
+    from lambdazip.plan import BuildPlan
+    from lambdazip.targets import RUNTIMES, Arch, Kind, Target
+
+    source = (REPO / "lambdazip" / "inside" / "install.py").read_text()
+    returned = {contract.Exit[n] for n in re.findall(r"contract\.Exit\.([A-Z_]+)", source)}
+    assert returned - {contract.Exit.OK, contract.Exit.BAD_PLAN} <= set(_FAILURES)
+    plan = BuildPlan(
+        kind=Kind.LAYER,
+        target=Target(RUNTIMES["3.13"], Arch.X86_64),
+        requirements=Path("requirements.txt"),
+        src=None,
+        out_dir=Path("dist"),
+        name="layer",
+        base_image="img",
+        ca_bundle=None,
+        environment=(),
+        epoch=315532800,
+    )
+    for exit in _FAILURES:
+        error = _failure(exit, ["lambdazip: cannot pack /opt/python: a link out of it"], plan, exit)
+        assert "exited with" not in error.message
+        assert error.tip
+    assert "exited with 99" in _failure(None, [], plan, 99).message
