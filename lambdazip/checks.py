@@ -223,8 +223,9 @@ def check_sdk(composed: Composed) -> list[Finding]:
 
 
 def check_pydantic_core(composed: Composed, target: Target, kind: Kind) -> list[Finding]:
-    """The seed's check 1 on every pydantic_core package Python would import, and the pin on
-    the pydantic and pydantic-core that importlib finds first (function and layers composed)."""
+    """On every pydantic_core package Python would import: a compiled module with the runtime's
+    EXT_SUFFIX; and the pin on the pydantic and pydantic-core that importlib finds first
+    (function and layers composed)."""
     findings: list[Finding] = []
     ext_suffix = target.runtime.ext_suffix(target.arch)
     in_packages: dict[str, list[str]] = {}  # placed pydantic_core/ -> the names in it

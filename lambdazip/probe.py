@@ -1,5 +1,6 @@
 """The facts the in-image probe (inside/probe.py) prints, as a model, and the pure checks over them:
-the seed's two checks, run where the code will run, plus every import and a pydantic validation."""
+the pydantic-core files importlib.metadata lists and EXT_SUFFIX (the troubleshooting guide's two
+checks), run where the code will run, plus every import and a pydantic validation."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ _TABLE = (
          "malformed/truncated ELF"),
     # pydantic
     Rule("pydantic-core-module", E, "pydantic-core is there but its compiled "
-         "`_pydantic_core*.so` for the runtime is not (the seed's check 1)"),
+         "`_pydantic_core*.so` for the runtime is not (the files importlib.metadata lists for "
+         "pydantic-core hold no module with the runtime's EXT_SUFFIX)"),
     Rule("pydantic-core-stub", W, "its type stubs (`_pydantic_core.pyi`, or "
          "`_pydantic_core/__init__.pyi` in pydantic-core 2.4x+) are missing: a stripped or partial "
          "install"),

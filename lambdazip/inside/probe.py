@@ -76,7 +76,8 @@ def headers(dist: Any) -> dict[str, str]:
 
 
 def pydantic_core_facts() -> dict[str, Any] | None:
-    """The seed's check 1: the files importlib.metadata lists for pydantic-core."""
+    """The files importlib.metadata lists for pydantic-core (the troubleshooting guide's first
+    check: is there a compiled module, and for which platform)."""
     from importlib import metadata
 
     try:
