@@ -56,6 +56,19 @@ def _escape(text: str) -> str:
 HEARTBEAT = 10.0  # seconds between heartbeat lines of a long step in CI
 
 
+def fit(text: str, width: int) -> str:
+    """``text`` in ``width`` characters: cut after a word with an ellipsis, or, where the end is
+    one long word (a path), with its middle left out, so that no word is cut in two unseen."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 2]
+    space = head.rfind(" ")
+    if space >= width * 2 // 3:
+        return head[:space] + " \u2026"
+    keep = (width - 1) // 2
+    return text[:keep] + "\u2026" + text[len(text) - (width - 1 - keep) :]
+
+
 @dataclass
 class Console:
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -164,15 +177,18 @@ class Console:
         if self.verbosity < 0 or not line.strip():
             return
         if self.mode is Mode.TTY:
+            import shutil
+
+            width = shutil.get_terminal_size((100, 24)).columns - 1
             with _LOCK:
-                self.err.write("\r\033[K" + f"    {line.strip()}"[:100])
+                self.err.write("\r\033[K" + fit(f"    {line.strip()}", width))
                 self.err.flush()
                 self._live = True
             return
         now = time.monotonic()
         if now - self._heartbeat >= HEARTBEAT:
             self._heartbeat = now
-            self.write_line(f"    ... {line.strip()[:100]}", self.err)
+            self.write_line(fit(f"    ... {line.strip()}", 108), self.err)
 
     def transfer(self, what: str, done: int, total: int) -> None:
         """A live byte count (an image pull): one line rewritten in place, on a terminal only."""

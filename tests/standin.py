@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -179,8 +180,14 @@ def build(python: str, arch: str, client: docker.DockerClient) -> str:
 
 
 def _build(tag: str, python: str, arch: str, client: docker.DockerClient) -> str:
-    suite, debian_arch, platform, interpreter, _ = RECIPES[(python, arch)]
-    print(f"building {tag} from Debian {suite} ({debian_arch})", file=sys.stderr, flush=True)
+    suite, debian_arch, platform, interpreter, slow = RECIPES[(python, arch)]
+    took = "10-15 minutes: debootstrap under emulation" if slow else "2-5 minutes"
+    print(
+        f"building {tag} from Debian {suite} ({debian_arch}); it takes {took}",
+        file=sys.stderr,
+        flush=True,
+    )
+    started = time.monotonic()
     script = SCRIPTS.get(suite)
     where = [*_mirror(), f"/usr/share/debootstrap/scripts/{script}"] if script else []
     with tempfile.TemporaryDirectory(prefix="lambdazip-standin-") as scratch:
@@ -219,6 +226,7 @@ def _build(tag: str, python: str, arch: str, client: docker.DockerClient) -> str
             forcerm=True,
         )
     image = client.images.get(tag)
+    print(f"built {tag} in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     wanted = platform.split("/")[1]
     if image.attrs.get("Architecture") != wanted:
         raise SystemExit(f"{tag} came out as {image.attrs.get('Architecture')}, not {wanted}")

@@ -166,3 +166,19 @@ def test_a_long_step_shows_the_tools_latest_line(monkeypatch: pytest.MonkeyPatch
     tty, _out, live = _console(Mode.TTY)
     tty.detail("Resolved 5 packages")
     assert live.getvalue() == "\r\033[K    Resolved 5 packages"
+
+
+def test_a_long_progress_line_fits_without_cutting_a_word_unseen() -> None:
+    from lambdazip.console import fit
+
+    words = "    " + "resolving dependencies " * 10
+    cut = fit(words, 80)
+    assert len(cut) <= 80
+    assert cut.endswith(" \u2026")
+    assert cut[:-2].split()[-1] in ("resolving", "dependencies")  # whole words only
+    path = "    copying /opt/python/lib/python3.13/site-packages/" + "x" * 120 + "/module.py"
+    cut = fit(path, 80)
+    assert len(cut) == 80
+    assert cut.endswith("/module.py")  # the end of a long path is kept
+    assert "\u2026" in cut
+    assert fit("short", 80) == "short"

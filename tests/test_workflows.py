@@ -70,15 +70,20 @@ def test_both_catch_a_bad_workflow(tmp_path: Path) -> None:
 
 def test_actionlint_reads_the_action_through_uses_dot(tmp_path: Path) -> None:
     """A workflow giving the action an input it does not declare fails: actionlint reads
-    action.yml, so its inputs are checked on every run of the test above."""
+    action.yml, so its inputs are checked on every run of the test above. The broken workflow
+    goes into a copy of the project's layout (its root marked by .git), never the repository."""
     workflow = REPO / ".github" / "workflows" / "build.yml"
     bad = workflow.read_text().replace("requirements: requirements.txt", "requirement: x.txt")
     assert bad != workflow.read_text()
-    broken = REPO / ".github" / "workflows" / f"zz-broken-{tmp_path.name}.yml"
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)  # where actionlint takes the project's root to be
+    (project / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy(REPO / "action.yml", project / "action.yml")
+    broken = project / ".github" / "workflows" / "build.yml"
     broken.write_text(bad)
-    try:
-        result = _run(_tool("actionlint"), "-no-color", str(broken))
-    finally:
-        broken.unlink()
+    result = subprocess.run(
+        [_tool("actionlint"), "-no-color", str(broken.relative_to(project))],
+        capture_output=True, text=True, check=False, cwd=project,
+    )  # fmt: skip
     assert result.returncode != 0
-    assert "requirement" in result.stdout
+    assert 'input "requirement" is not defined in action "lambdazip"' in result.stdout
