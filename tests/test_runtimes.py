@@ -1,7 +1,7 @@
 """Every runtime this machine has a stand-in for, built end to end: the hash-locked layer
 installed natively in the image, probed there, packed there and checked. python3.10 and 3.12 have
 no stand-in (no Debian suite carries them; tests/standin.py): their tables are tested in
-test_targets.py and their wheels by `check` in test_check_classes.py."""
+test_targets.py and their wheels by `check` in test_check_zips_made_elsewhere.py."""
 
 from __future__ import annotations
 
