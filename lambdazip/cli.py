@@ -221,6 +221,34 @@ def _add_layers(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def _add_installer_and_bytecode(parser: argparse.ArgumentParser) -> None:
+    """--installer, --bytecode and --no-bytecode: the same for every build command."""
+    parser.add_argument(
+        "--installer",
+        type=Installer,
+        choices=list(Installer),
+        metavar="{" + ",".join(i.value for i in Installer) + "}",
+        default=DEFAULT_INSTALLER,
+        help=f"pip (the image's) or uv (pinned, hash-verified); default: {DEFAULT_INSTALLER.value}",
+    )
+    bytecode = parser.add_mutually_exclusive_group()
+    bytecode.add_argument(
+        "--bytecode",
+        type=Bytecode,
+        choices=[b for b in Bytecode if b is not Bytecode.NONE],
+        metavar="{" + ",".join(b.value for b in Bytecode if b is not Bytecode.NONE) + "}",
+        default=DEFAULT_BYTECODE,
+        help=f"PEP 552 hash-based .pyc compiled by the runtime; default: {DEFAULT_BYTECODE.value}",
+    )
+    bytecode.add_argument(
+        "--no-bytecode",
+        dest="bytecode",
+        action="store_const",
+        const=Bytecode.NONE,
+        help="ship no .pyc: the smallest zip, the slowest cold start",
+    )
+
+
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
     _add_engine(parser)
     parser.add_argument(
@@ -262,30 +290,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         help="a PEM bundle for the index's TLS (default: PIP_CERT, REQUESTS_CA_BUNDLE or "
         "SSL_CERT_FILE when set); used in the container, never put in the artifact",
     )
-    parser.add_argument(
-        "--installer",
-        type=Installer,
-        choices=list(Installer),
-        metavar="{" + ",".join(i.value for i in Installer) + "}",
-        default=DEFAULT_INSTALLER,
-        help=f"pip (the image's) or uv (pinned, hash-verified); default: {DEFAULT_INSTALLER.value}",
-    )
-    bytecode = parser.add_mutually_exclusive_group()
-    bytecode.add_argument(
-        "--bytecode",
-        type=Bytecode,
-        choices=[b for b in Bytecode if b is not Bytecode.NONE],
-        metavar="{" + ",".join(b.value for b in Bytecode if b is not Bytecode.NONE) + "}",
-        default=DEFAULT_BYTECODE,
-        help=f"PEP 552 hash-based .pyc compiled by the runtime; default: {DEFAULT_BYTECODE.value}",
-    )
-    bytecode.add_argument(
-        "--no-bytecode",
-        dest="bytecode",
-        action="store_const",
-        const=Bytecode.NONE,
-        help="ship no .pyc: the smallest zip, the slowest cold start",
-    )
+    _add_installer_and_bytecode(parser)
     slim = parser.add_argument_group("smaller, on request (each removal is in the manifest)")
     slim.add_argument(
         "--exclude",
@@ -555,20 +560,7 @@ def _add_project_build(sub: _Commands) -> None:
     project.add_argument("-o", "--output-dir", type=Path, help="default: the file's output-dir")
     project.add_argument("--ca-bundle", type=Path, help="as for layer")
     _add_engine(project)
-    project.add_argument(
-        "--installer",
-        type=Installer,
-        choices=list(Installer),
-        metavar="{" + ",".join(i.value for i in Installer) + "}",
-        default=DEFAULT_INSTALLER,
-    )
-    project.add_argument(
-        "--bytecode",
-        type=Bytecode,
-        choices=list(Bytecode),
-        metavar="{" + ",".join(b.value for b in Bytecode) + "}",
-        default=DEFAULT_BYTECODE,
-    )
+    _add_installer_and_bytecode(project)
     project.add_argument("--no-cache", action="store_true")
     project.add_argument("--force", action="store_true")
     _add_strict_import(project)

@@ -16,7 +16,7 @@ import pytest
 import lambdazip
 from lambdazip import errors
 from lambdazip.cli import _build_parser, _typed, main
-from lambdazip.errors import EXIT_CODES, LambdaZipError
+from lambdazip.errors import EXIT_CODES, LambdaZipError, UsageError
 from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.options import BuildOptions, CheckOptions, MatrixOptions
 from lambdazip.targets import Arch
@@ -227,3 +227,20 @@ def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> N
         assert "exited with" not in error.message
         assert error.tip
     assert "exited with 99" in _failure(None, [], plan, 99).message
+
+
+def test_every_build_command_spells_installer_and_bytecode_the_same() -> None:
+    from lambdazip.cli import _build_parser
+    from lambdazip.plan import Bytecode, Installer
+
+    need = {
+        "layer": ["--arch", "x86_64", "--python", "3.13"],
+        "function": ["--arch", "x86_64", "--python", "3.13"],
+        "matrix": [],
+        "build": [],
+    }
+    for command, more in need.items():
+        parsed = _build_parser().parse_args([command, *more, "--no-bytecode", "--installer", "pip"])
+        assert (parsed.bytecode, parsed.installer) == (Bytecode.NONE, Installer.PIP), command
+        with pytest.raises(UsageError):
+            _build_parser().parse_args([command, *more, "--bytecode", "none"])
