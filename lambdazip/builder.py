@@ -650,7 +650,7 @@ def _manifest(
             name=plan.name,
             environment=[k for k, _ in plan.environment],
             layers=[str(p) for p in plan.layers],
-            layer_sha256=[sha256_file(p) for p in plan.layers],
+            layer_sha256=list(plan.layer_sha256),
             configuration=[name for name, _ in plan.configuration],
             strict_import=plan.strict_import,
             exclude=list(plan.exclude),

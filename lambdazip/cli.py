@@ -420,7 +420,7 @@ def _add_invoke(sub: _Commands) -> None:
     invoke.add_argument(
         "--timeout",
         type=_bounded(int, 1, 900, "--timeout", "whole seconds"),
-        default=3.0,
+        default=3,
         help="seconds, 1-900 as on Lambda (default 3, Lambda's)",
     )
     invoke.add_argument(

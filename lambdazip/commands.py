@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .archive import sha256_file, source_date_epoch
 from .builder import BuildResult, build
-from .configuration import configuration
+from .configuration import Configuration, configuration
 from .console import Console, Prefixed
 from .engine import Engine, engine_variable
 from .errors import (
@@ -72,14 +72,13 @@ def _manifest(path: Path) -> Manifest | None:
 
 
 def _manifest_image(
-    engine: Engine, zip_path: Path, explicit: str | None
+    engine: Engine, manifest: Manifest | None, explicit: str | None
 ) -> tuple[str | None, str | None]:
     """The image to run in, and how to name it to the user: --base-image, or the image the zip
     was built on (its ID when this engine has it, named by the reference the manifest records,
     else that reference); (None, None): the official image of the target."""
     if explicit is not None:
         return explicit, explicit
-    manifest = _manifest(zip_path)
     if manifest is None:
         return None, None
     reference = manifest.base_image.reference
@@ -88,18 +87,36 @@ def _manifest_image(
     return reference, reference
 
 
-def _manifest_target(path: Path, python: Runtime | None, arch: Arch | None) -> Target:
-    """--python and --arch, each defaulting to the manifest beside the zip, if there is one."""
+def _manifest_target(
+    path: Path, python: Runtime | None, arch: Arch | None, manifest: Manifest | None = None
+) -> Target:
+    """--python and --arch, each defaulting to the manifest beside the zip (``manifest``, if
+    the caller has read it already), if there is one."""
     if python is not None and arch is not None:
         return Target(python, arch)
     manifest_path = path.with_suffix(".manifest.json")
-    manifest = _manifest(path)
+    manifest = manifest or _manifest(path)
     if manifest is None:
         raise UsageError(
             f"no --arch/--python, and no readable manifest {manifest_path} to take them from",
             tip="pass --arch and --python",
         )
     return Target(python or RUNTIMES[manifest.target.python], arch or Arch(manifest.target.arch))
+
+
+def _note_unset_configuration(
+    console: Console, zip_path: Path, manifest: Manifest | None, given: Configuration, why: str
+) -> None:
+    """Say which of the names the build had configured are not given now (values are never
+    recorded, so only the user can pass them again)."""
+    if manifest is None or manifest.inputs is None:
+        return
+    unset = sorted(set(manifest.inputs.configuration) - {name for name, _ in given})
+    if unset:
+        console.info(
+            f"note: {zip_path.name} was built with {', '.join(unset)} set; pass them with --env "
+            f"(or --env-file) {why}"
+        )
 
 
 def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deployed:
@@ -180,12 +197,12 @@ def run_probe(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> i
         )
     _layers_provide(args.layers, target)
     settings = configuration(None, args.env_files, args.env)
+    recorded = _manifest(args.path)
+    handler = args.handler
+    if handler is None and kind is Kind.FUNCTION and recorded and recorded.inputs:
+        handler = recorded.inputs.handler
     with Engine.connect(env, target.arch) as engine:
-        image, shown = _manifest_image(engine, args.path, args.base_image)
-        handler = args.handler
-        if handler is None and kind is Kind.FUNCTION:
-            recorded = _manifest(args.path)
-            handler = recorded.inputs.handler if recorded and recorded.inputs else None
+        image, shown = _manifest_image(engine, recorded, args.base_image)
         probe = probe_artifact(
             engine, args.path, kind, target, image, console, args.layers, settings, shown, handler
         )
@@ -515,20 +532,14 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
 
     events = _read_events(args.events, _standard_input) * args.repeat
     settings = configuration(None, args.env_files, args.env)
-    target = _manifest_target(args.zip, args.python, args.arch)
+    recorded = _manifest(args.zip)
+    target = _manifest_target(args.zip, args.python, args.arch, recorded)
     if not args.zip.is_file():
         raise UsageError(f"{args.zip} does not exist", tip="pass the zip built for the function")
     _layers_provide(args.layers, target)  # at most 5, none twice, each for the target
-    recorded = _manifest(args.zip)
-    if recorded is not None and recorded.inputs is not None:
-        unset = sorted(set(recorded.inputs.configuration) - {name for name, _ in settings})
-        if unset:
-            console.info(
-                f"note: {args.zip.name} was built with {', '.join(unset)} set; pass them with "
-                "--env (or --env-file) to run it as configured"
-            )
+    _note_unset_configuration(console, args.zip, recorded, settings, "to run it as configured")
     with Engine.connect(env, target.arch) as engine:
-        image, shown = _manifest_image(engine, args.zip, args.base_image)
+        image, shown = _manifest_image(engine, recorded, args.base_image)
         if image is not None and image != shown:
             console.debug(f"the image {shown} is {image} on this engine")
         outcome = invoke(
@@ -759,12 +770,10 @@ def run_verify(args: VerifyOptions, console: Console, env: Mapping[str, str]) ->
         )
     target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
     settings = configuration(None, args.env_files, args.env)
-    unset = sorted(set(inputs.configuration) - {name for name, _ in settings})
-    if unset:  # the bytes do not depend on them; the import check's verdict may
-        console.info(
-            f"note: {args.zip.name} was built with {', '.join(unset)} set; pass them with --env "
-            "(or --env-file) for its import check to see what the build saw"
-        )
+    # the bytes do not depend on them; the import check's verdict may
+    _note_unset_configuration(
+        console, args.zip, manifest, settings, "for its import check to see what the build saw"
+    )
     src = args.src or (Path(inputs.src) if inputs.src else None)
     layers = tuple(Path(p) for p in inputs.layers)
     for number, layer in enumerate(layers):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import os
 import re
@@ -96,6 +97,11 @@ class BuildPlan:
     # import with them; the names go into the manifest, the values nowhere
     configuration: Configuration = ()
     strict_import: bool = False  # an import that fails for an unclear reason fails the build
+
+    @functools.cached_property
+    def layer_sha256(self) -> tuple[str, ...]:
+        """The sha256 of each layer zip, read once: for the key and the manifest."""
+        return tuple(sha256_file(layer) for layer in self.layers)
 
     @property
     def slimming(self) -> str:
@@ -195,8 +201,8 @@ class BuildPlan:
         # bytes, and the key is published in the manifest, where a digest of values could be
         # guessed back; a change of value alone reuses the zip (--force checks it again)
         digest.update(f"configuration={[name for name, _ in self.configuration]}\0".encode())
-        for layer in self.layers:
-            digest.update(f"layer={sha256_file(layer)}\0".encode())
+        for layer_sha256 in self.layer_sha256:
+            digest.update(f"layer={layer_sha256}\0".encode())
         for member in self.sources:
             digest.update(f"{member.arcname}\0{member.executable}\0".encode())
             digest.update(f"{sources[member.arcname]}\0".encode())

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -88,6 +89,16 @@ def _nothing_of_ours_left_behind(request: pytest.FixtureRequest) -> Iterator[Non
     assert set(engine.our_volumes()) - volumes == set(), f"volumes labelled {LABEL}"
     left = {c.id for c in engine.client.containers.list(all=True)} - every
     assert left == set(), f"containers left behind: {sorted(left)}"
+
+
+def containers_created(engine: Engine, since: float) -> int:
+    """How many containers of ours the engine created since ``since`` (time.time(); the engine's
+    event times are whole seconds)."""
+    events = engine.api.events(
+        since=int(since), until=int(time.time()) + 1, decode=True,
+        filters={"type": "container", "event": "create", "label": LABEL},
+    )  # fmt: skip
+    return sum(1 for _ in events)
 
 
 def host_env() -> dict[str, str]:

@@ -14,8 +14,8 @@ import pytest
 
 from lambdazip.archive import collect, write_zip
 from lambdazip.cli import main
-from lambdazip.engine import LABEL, Engine
-from tests.conftest import host_env
+from lambdazip.engine import Engine
+from tests.conftest import containers_created, host_env
 from tests.wheels import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -326,14 +326,6 @@ def test_tmp_is_ephemeral_storage_apart_from_memory(
     assert "Task timed out after 3.00 seconds" in json.dumps(outcome["error"])
 
 
-def _created(engine: Engine, since: float) -> int:
-    events = engine.api.events(
-        since=int(since), until=int(time.time()) + 1, decode=True,
-        filters={"type": "container", "event": "create", "label": LABEL},
-    )  # fmt: skip
-    return sum(1 for _ in events)
-
-
 def test_warm_invocations_share_one_sandbox_and_report_as_lambda_does(
     tmp_path: Path, sandbox: Path, engine: Engine, images: dict[tuple[str, str], str],
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -382,4 +374,4 @@ def test_warm_invocations_share_one_sandbox_and_report_as_lambda_does(
     since = time.time()
     assert main([*base, "--event", str(big)], env={}) == 2
     assert "RequestEntityTooLarge" in capsys.readouterr().err
-    assert _created(engine, since) == 0
+    assert containers_created(engine, since) == 0

@@ -16,10 +16,10 @@ import pytest
 from lambdazip.archive import collect, write_zip
 from lambdazip.cli import main
 from lambdazip.console import Console
-from lambdazip.engine import LABEL, Engine
+from lambdazip.engine import Engine
 from lambdazip.runner import invoke
 from lambdazip.targets import RUNTIMES, Arch, Target
-from tests.conftest import host_env
+from tests.conftest import containers_created, host_env
 from tests.wheels import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -186,14 +186,6 @@ def test_invoke_reports_import_errors_and_the_context(
     assert "is not JSON" in capsys.readouterr().err
 
 
-def _containers_created(engine: Engine, since: float) -> int:
-    events = engine.api.events(
-        since=int(since), until=int(time.time()) + 1, decode=True,
-        filters={"type": "container", "event": "create", "label": LABEL},
-    )  # fmt: skip
-    return sum(1 for _ in events)
-
-
 def test_unchanged_inputs_reuse_the_artifact_without_a_container(
     tmp_path: Path, engine: Engine, images: dict[tuple[str, str], str],
     capsys: pytest.CaptureFixture[str],
@@ -209,15 +201,15 @@ def test_unchanged_inputs_reuse_the_artifact_without_a_container(
     assert main(["layer", "--arch", "x86_64", "--python", "3.11", "-o", str(tmp_path), *LOCK,
                  "--base-image", image], env=host_env()) == 0  # fmt: skip
     assert "up to date, reused (no container started)" in capsys.readouterr().err
-    assert _containers_created(engine, since) == 0
+    assert containers_created(engine, since) == 0
     assert built.read_bytes() == first
 
     # --no-cache (and any change of input) builds again, to the same bytes
     assert _build("layer", "3.11", "x86_64", tmp_path, image, "--no-cache") == 0
-    assert _containers_created(engine, since) == 1
+    assert containers_created(engine, since) == 1
     assert built.read_bytes() == first
     assert _build("layer", "3.11", "x86_64", tmp_path, image, "--bytecode", "checked-hash") == 0
-    assert _containers_created(engine, since) == 2
+    assert containers_created(engine, since) == 2
     assert built.read_bytes() != first
 
 

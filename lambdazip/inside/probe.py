@@ -175,22 +175,37 @@ def _where(exc: BaseException, roots: list[str]) -> dict[str, Any] | None:
 
 IMPORT_LIMIT = 120  # seconds: a module still importing then waits for something that never comes
 # (Lambda gives the whole init 10 s; emulated, an honest import may take many times longer)
-
-
-def _too_long(_signum: int, _frame: Any) -> None:
-    raise TimeoutError(f"the import did not finish in {IMPORT_LIMIT} s")
-
-
 SLOW = 10.0  # seconds: Lambda's whole init phase; an import still running then is said
 
 
-def _still_importing(name: str) -> None:
-    print(
-        f"{contract.PROGRESS}importing {name} is taking more than {SLOW:g} s (Lambda gives the "
-        f"whole init {SLOW:g} s); waiting up to {IMPORT_LIMIT} s",
-        file=sys.stderr,
-        flush=True,
-    )
+class _Alarm:
+    """One interval timer (SIGALRM) watches each import: past SLOW it says so (a progress line,
+    the host shows it as a step), past the limit it raises TimeoutError inside the import."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.name = ""
+        self.said = False
+
+    def start(self, name: str) -> None:
+        self.name, self.said = name, False
+        signal.setitimer(signal.ITIMER_REAL, min(SLOW, self.limit))
+
+    def stop(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def ring(self, _signum: int, _frame: Any) -> None:
+        if not self.said and self.limit > SLOW:
+            self.said = True
+            print(
+                f"{contract.PROGRESS}importing {self.name} is taking more than {SLOW:g} s (Lambda "
+                f"gives the whole init {SLOW:g} s); waiting up to {self.limit:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            signal.setitimer(signal.ITIMER_REAL, self.limit - SLOW)
+            return
+        raise TimeoutError(f"the import did not finish in {self.limit:g} s")
 
 
 def import_all(
@@ -206,21 +221,18 @@ def import_all(
     handler_module, _, handler_function = (handler or "").rpartition(".")
     results: list[dict[str, Any]] = []
     watch = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGALRM, _too_long) if watch else None
+    alarm = _Alarm(limit)
+    previous = signal.signal(signal.SIGALRM, alarm.ring) if watch else None
     for name in names:
         reads.unset = set()
-        slow = threading.Timer(SLOW, _still_importing, (name,))
-        slow.daemon = True
-        slow.start()
         try:
             if watch:
-                signal.setitimer(signal.ITIMER_REAL, limit)
+                alarm.start(name)
             try:
                 module = __import__(name, fromlist=["_"])  # the module itself, also a.b.c
             finally:
                 if watch:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                slow.cancel()
+                    alarm.stop()
             result: dict[str, Any] = {"module": name, "ok": True, "error": None}
             if name == handler_module:
                 result["handler_found"] = callable(getattr(module, handler_function, None))
