@@ -1,5 +1,5 @@
 """The top-level Dockerfile is the one file: the build backend copies it into the package, where
-the installed tool reads it with importlib.resources (lambdazip/resources.py)."""
+the installed tool reads it with importlib.resources (lambdazip/build/resources.py)."""
 
 from pathlib import Path
 

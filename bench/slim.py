@@ -25,11 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lambdazip.archive import collect, write_zip  # noqa: E402
-from lambdazip.console import Console  # noqa: E402
-from lambdazip.engine import Engine  # noqa: E402
-from lambdazip.project import uv_binary  # noqa: E402
-from lambdazip.runner import invoke  # noqa: E402
+from lambdazip.build.engine import Engine  # noqa: E402
+from lambdazip.build.runner import invoke  # noqa: E402
+from lambdazip.cli.console import Console  # noqa: E402
+from lambdazip.inputs.project import uv_binary  # noqa: E402
+from lambdazip.outputs.archive import collect, write_zip  # noqa: E402
 from lambdazip.targets import RUNTIMES, Arch, Target  # noqa: E402
 
 LOCK_DATE = "2026-11-25T00:00:00Z"

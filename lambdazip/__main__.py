@@ -1,3 +1,3 @@
-from .cli import run
+from lambdazip.cli import run
 
 run()

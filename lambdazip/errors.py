@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pydantic stays out of commands that never meet a finding (a no-op build)
-    from .findings import Finding
+    from lambdazip.judge.findings import Finding
 
 
 class LambdaZipError(Exception):

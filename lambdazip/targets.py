@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from .errors import UsageError
+from lambdazip.errors import UsageError
 
 OFFICIAL_IMAGE = "public.ecr.aws/lambda/python"
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes; bigger zips go through S3

@@ -23,7 +23,7 @@ from pathlib import Path
 from threading import Thread
 
 from lambdazip.errors import exit_code_table
-from lambdazip.rules import rules_table
+from lambdazip.judge.rules import rules_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -392,7 +392,7 @@ README_START = "<!-- exit codes: generated from lambdazip/errors.py -->\n"
 README_END = "<!-- end of exit codes -->\n"
 
 
-RULES_START = "<!-- rules: generated from lambdazip/rules.py -->\n"
+RULES_START = "<!-- rules: generated from lambdazip/judge/rules.py -->\n"
 RULES_END = "<!-- end of rules -->\n"
 
 

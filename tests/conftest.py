@@ -11,8 +11,8 @@ import docker
 import pytest
 from moto.server import ThreadedMotoServer
 
+from lambdazip.build.engine import LABEL, Engine
 from lambdazip.cli import main
-from lambdazip.engine import LABEL, Engine
 from tests import standin, wheels
 from tests.endpoints import ENGINE_SOCKET, TcpToUnix
 

@@ -26,7 +26,7 @@ sys.exit(main(sys.argv[1:]))
 HOST_WRITER = """
 import sys
 from pathlib import Path
-from lambdazip.archive import collect, write_zip
+from lambdazip.outputs.archive import collect, write_zip
 print(write_zip(Path(sys.argv[2]), collect(Path(sys.argv[1]))).sha256)
 """
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lambdazip.project import uv_binary
+from lambdazip.inputs.project import uv_binary
 from tests.wheels import cache_dir, locked_version
 
 LOCK_DATE = "2026-11-25T00:00:00Z"  # the Makefile's LOCK_DATE

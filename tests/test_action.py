@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lambdazip.engine import Engine
-from lambdazip.report import Manifest
+from lambdazip.build.engine import Engine
+from lambdazip.outputs.report import Manifest
 from tests.conftest import host_env
 from tests.lockfile import clean_env, tool_wheelhouse
 from tests.wheels import REPO

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.archive import ZIP_EPOCH, collect, source_date_epoch, write_zip
 from lambdazip.errors import OutputError, UsageError
+from lambdazip.outputs.archive import ZIP_EPOCH, collect, source_date_epoch, write_zip
 
 FILES = {
     "python/pkg/__init__.py": b"from .core import run\n",

@@ -17,13 +17,13 @@ from typing import Protocol
 
 import pytest
 
-from lambdazip.checks import Kind
+from lambdazip.build.engine import Engine
+from lambdazip.build.plan import cache_volume_name
+from lambdazip.build.runner import probe_artifact
 from lambdazip.cli import main
-from lambdazip.console import Console
-from lambdazip.engine import Engine
-from lambdazip.plan import cache_volume_name
-from lambdazip.probe import check_probe
-from lambdazip.runner import probe_artifact
+from lambdazip.cli.console import Console
+from lambdazip.judge.checks import Kind
+from lambdazip.judge.probe import check_probe
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.conftest import host_env
 from tests.wheels import REPO, locked_version

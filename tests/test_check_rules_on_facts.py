@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lambdazip.checks import Kind, check_artifact, detect_kind
-from lambdazip.compose import compose
-from lambdazip.elf import ElfFacts, NotElf, read_elf
-from lambdazip.facts import ArtifactFacts, SharedObject, is_shared_object
-from lambdazip.findings import Finding, Severity
+from lambdazip.judge.checks import Kind, check_artifact, detect_kind
+from lambdazip.judge.compose import compose
+from lambdazip.judge.elf import ElfFacts, NotElf, read_elf
+from lambdazip.judge.facts import ArtifactFacts, SharedObject, is_shared_object
+from lambdazip.judge.findings import Finding, Severity
+from lambdazip.judge.tree import Entry, safe_member_path
 from lambdazip.targets import RUNTIMES, Arch, Target
-from lambdazip.tree import Entry, safe_member_path
 
 X86_312 = Target(RUNTIMES["3.12"], Arch.X86_64)
 X86_311 = Target(RUNTIMES["3.11"], Arch.X86_64)

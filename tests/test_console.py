@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.console import Console, Mode, detect_mode, wants_color
-from lambdazip.engine import Engine
-from lambdazip.findings import Finding, Severity
+from lambdazip.cli.console import Console, Mode, detect_mode, wants_color
+from lambdazip.judge.findings import Finding, Severity
 
 
 class Terminal(io.StringIO):
@@ -155,7 +155,7 @@ def test_a_long_step_shows_the_tools_latest_line(monkeypatch: pytest.MonkeyPatch
     """Without -v: a live line on a terminal; in CI a heartbeat, at most one per HEARTBEAT."""
     console, _out, err = _console(Mode.PLAIN)
     clock = iter([100.0, 101.0, 111.0])
-    monkeypatch.setattr("lambdazip.console.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("lambdazip.cli.console.time.monotonic", lambda: next(clock))
     console.detail("Resolved 5 packages")
     console.detail("Prepared 3 packages")  # 1 s later: no second line
     console.detail("Installed 5 packages")  # 11 s later: a heartbeat
@@ -169,7 +169,7 @@ def test_a_long_step_shows_the_tools_latest_line(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_long_progress_line_fits_without_cutting_a_word_unseen() -> None:
-    from lambdazip.console import fit
+    from lambdazip.cli.console import fit
 
     words = "    " + "resolving dependencies " * 10
     cut = fit(words, 80)

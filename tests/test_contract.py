@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 import json
 import pkgutil
 import re
@@ -15,10 +14,11 @@ import pytest
 
 import lambdazip
 from lambdazip import errors
-from lambdazip.cli import _build_parser, _typed, main
+from lambdazip.cli import main
+from lambdazip.cli.parser import build_parser, typed
 from lambdazip.errors import EXIT_CODES, LambdaZipError, UsageError
+from lambdazip.inputs.options import BuildOptions, CheckOptions, MatrixOptions
 from lambdazip.inside import lambdazip_contract as contract
-from lambdazip.options import BuildOptions, CheckOptions, MatrixOptions
 from lambdazip.targets import Arch
 from tests.bad_inputs import readme_with_exit_codes
 from tests.wheels import REPO
@@ -129,7 +129,7 @@ def test_the_scripts_speak_only_through_the_contract(script: str) -> None:
 
 
 def test_the_host_has_no_second_copy_of_the_contract() -> None:
-    for module in (REPO / "lambdazip").glob("*.py"):
+    for module in (REPO / "lambdazip").rglob("*.py"):
         source = module.read_text()
         assert "LAMBDAZIP-RESULT" not in source, module.name
         assert not re.search(r"""["']/lambdazip/""", source), module.name
@@ -137,28 +137,29 @@ def test_the_host_has_no_second_copy_of_the_contract() -> None:
 
 
 def test_commands_get_frozen_typed_options() -> None:
-    parser = _build_parser()
-    check = _typed(parser.parse_args(["check", "x.zip", "--arch", "arm64", "--python", "3.13"]))
+    parser = build_parser()
+    check = typed(parser.parse_args(["check", "x.zip", "--arch", "arm64", "--python", "3.13"]))
     assert isinstance(check, CheckOptions)
     assert check.arch is Arch.ARM64
     assert check.layers == ()
     with pytest.raises(AttributeError):
         check.json = True  # type: ignore[misc]
-    layer = _typed(parser.parse_args(["layer", "--arch", "x86_64", "--python", "3.11"]))
+    layer = typed(parser.parse_args(["layer", "--arch", "x86_64", "--python", "3.11"]))
     assert isinstance(layer, BuildOptions)
     assert layer.kind.value == "layer"
     assert layer.src is None
-    matrix = _typed(parser.parse_args(["matrix", "--python", "3.11", "3.13", "--arch", "arm64"]))
+    matrix = typed(parser.parse_args(["matrix", "--python", "3.11", "3.13", "--arch", "arm64"]))
     assert isinstance(matrix, MatrixOptions)
     assert [r.version for r in matrix.pythons] == ["3.11", "3.13"]
 
 
 def test_commands_read_no_namespace() -> None:
-    from lambdazip import commands
-
-    source = inspect.getsource(commands)
-    assert "argparse" not in source
-    assert "getattr(args" not in source
+    modules = sorted((REPO / "lambdazip/cli/commands").glob("*.py"))
+    assert len(modules) > 5
+    for module in modules:
+        source = module.read_text()
+        assert "argparse" not in source, module.name
+        assert "getattr(args" not in source, module.name
 
 
 def test_help_shows_the_values_users_type(capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,19 +183,19 @@ def test_debug_does_not_turn_a_usage_error_into_a_traceback(
 def test_every_finding_code_is_a_rule_with_one_severity() -> None:
     """Every code the checks, the probe and the build can emit is in rules.py, which gives it
     its one severity; the pydantic-core stub rule is the same verdict in check and in probe."""
-    from lambdazip.findings import Severity
-    from lambdazip.rules import RULES, finding
+    from lambdazip.judge.findings import Severity
+    from lambdazip.judge.rules import RULES, finding
 
     used: set[str] = set()
-    for module in (REPO / "lambdazip").glob("*.py"):
+    for module in (REPO / "lambdazip").rglob("*.py"):
         used |= set(re.findall(r'code="([a-z0-9-]+)"', module.read_text()))
         used |= set(re.findall(r'finding\(\s*"([a-z0-9-]+)"', module.read_text()))
     assert used, "no finding codes found in the sources"
     assert used <= set(RULES), sorted(used - set(RULES))
     assert not re.search(
-        r"Severity\.(ERROR|WARNING)\s*,", (REPO / "lambdazip/checks.py").read_text()
+        r"Severity\.(ERROR|WARNING)\s*,", (REPO / "lambdazip/judge/checks.py").read_text()
     )
-    assert not re.search(r"severity=", (REPO / "lambdazip/probe.py").read_text())
+    assert not re.search(r"severity=", (REPO / "lambdazip/judge/probe.py").read_text())
     stub = finding("pydantic-core-stub", "p", "e", "f", "r")
     assert stub.severity is Severity.WARNING
 
@@ -202,9 +203,9 @@ def test_every_finding_code_is_a_rule_with_one_severity() -> None:
 def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> None:
     """builder._FAILURES is the one table from install.py's exit codes to the user's errors: an
     exit code install.py returns and the table forgets would be a bare 'exited with N'."""
-    from lambdazip.builder import _FAILURES, _failure
+    from lambdazip.build.builder import _FAILURES, _failure
+    from lambdazip.build.plan import BuildPlan
     from lambdazip.inside import lambdazip_contract as contract
-    from lambdazip.plan import BuildPlan
     from lambdazip.targets import RUNTIMES, Arch, Kind, Target
 
     source = (REPO / "lambdazip" / "inside" / "install.py").read_text()
@@ -230,8 +231,8 @@ def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> N
 
 
 def test_every_build_command_spells_installer_and_bytecode_the_same() -> None:
-    from lambdazip.cli import _build_parser
-    from lambdazip.plan import Bytecode, Installer
+    from lambdazip.build.plan import Bytecode, Installer
+    from lambdazip.cli.parser import build_parser
 
     need = {
         "layer": ["--arch", "x86_64", "--python", "3.13"],
@@ -240,7 +241,7 @@ def test_every_build_command_spells_installer_and_bytecode_the_same() -> None:
         "build": [],
     }
     for command, more in need.items():
-        parsed = _build_parser().parse_args([command, *more, "--no-bytecode", "--installer", "pip"])
+        parsed = build_parser().parse_args([command, *more, "--no-bytecode", "--installer", "pip"])
         assert (parsed.bytecode, parsed.installer) == (Bytecode.NONE, Installer.PIP), command
         with pytest.raises(UsageError):
-            _build_parser().parse_args([command, *more, "--bytecode", "none"])
+            build_parser().parse_args([command, *more, "--bytecode", "none"])

@@ -22,7 +22,7 @@ from urllib.request import urlopen
 import boto3
 import pytest
 
-from lambdazip import deployed
+from lambdazip.aws import deployed
 from lambdazip.cli import main
 from lambdazip.errors import DeployedError
 from tests import wheels

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.archive import sha256_file
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.engine import Engine
+from lambdazip.outputs.archive import sha256_file
 from tests.conftest import host_env
 from tests.endpoints import ENGINE_SOCKET, TcpToUnix
 from tests.wheels import REPO

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.engine import Engine
 from tests import deflate, index, lockfile, wheels
 from tests.conftest import host_env
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.archive import collect, write_zip
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.engine import Engine
+from lambdazip.outputs.archive import collect, write_zip
 from tests.conftest import containers_created, host_env
 from tests.wheels import REPO
 

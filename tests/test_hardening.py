@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.archive import collect, write_zip
 from lambdazip.cli import main
+from lambdazip.outputs.archive import collect, write_zip
 from tests.conftest import host_env
 from tests.wheels import REPO
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.configuration import configuration, read_env_file
 from lambdazip.errors import UsageError
-from lambdazip.findings import Severity
+from lambdazip.inputs.configuration import configuration, read_env_file
 from lambdazip.inside import probe as inside
-from lambdazip.probe import Failure, ImportResult, ProbeFacts, check_probe, classify
+from lambdazip.judge.findings import Severity
+from lambdazip.judge.probe import Failure, ImportResult, ProbeFacts, check_probe, classify
 from lambdazip.targets import RUNTIMES, Arch, Target
 
 TARGET = Target(RUNTIMES["3.11"], Arch.X86_64)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.builder import _installer_error
-from lambdazip.checks import Kind
+from lambdazip.build.builder import _installer_error
+from lambdazip.build.plan import Bytecode, Installer, make_plan
 from lambdazip.errors import UsageError
-from lambdazip.plan import Bytecode, Installer, make_plan
+from lambdazip.judge.checks import Kind
 from lambdazip.targets import RUNTIMES, Arch, Target
 
 TARGET = Target(RUNTIMES["3.13"], Arch.ARM64)

@@ -11,13 +11,13 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from lambdazip.archive import arcname
+from lambdazip.build.transfer import unpack
 from lambdazip.errors import UnsafeArchive
-from lambdazip.transfer import unpack
-from lambdazip.tree import safe_member_path
+from lambdazip.judge.tree import safe_member_path
+from lambdazip.outputs.archive import arcname
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lambdazip"
-HOST_MODULES = sorted(p for p in PACKAGE.glob("*.py"))  # inside/ runs in the Linux image
+HOST_MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "inside" not in p.parts)  # Linux image
 FORBIDDEN_MODULES = {"subprocess", "pwd", "grp", "fcntl", "termios", "resource", "pty", "posix"}
 FORBIDDEN_CALLS = {
     "os.system", "os.popen", "os.fork", "os.uname", "os.getuid", "os.geteuid", "os.getgid",

@@ -15,7 +15,7 @@ from packaging.utils import parse_wheel_filename
 
 from lambdazip.cli import main
 from lambdazip.errors import UsageError
-from lambdazip.project import discover, read_locked, wheel_tags
+from lambdazip.inputs.project import discover, read_locked, wheel_tags
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.conftest import host_env
 from tests.projects import export_pylock, uv_project

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.archive import collect, write_zip
+from lambdazip.build.engine import Engine
+from lambdazip.build.runner import invoke
 from lambdazip.cli import main
-from lambdazip.console import Console
-from lambdazip.engine import Engine
-from lambdazip.runner import invoke
+from lambdazip.cli.console import Console
+from lambdazip.outputs.archive import collect, write_zip
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.conftest import containers_created, host_env
 from tests.wheels import REPO

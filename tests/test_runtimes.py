@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.archive import collect, write_zip
 from lambdazip.cli import main
+from lambdazip.outputs.archive import collect, write_zip
 from lambdazip.targets import RUNTIMES
 from tests import standin
 from tests.conftest import host_env

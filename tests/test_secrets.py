@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pip._internal.models.index import PyPI
 
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.engine import Engine
 from tests.conftest import host_env
 from tests.wheels import REPO
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.engine import Engine
 from tests.binutils import with_strip
 from tests.conftest import host_env
 from tests.projects import uv_project

@@ -1,5 +1,5 @@
-"""What of --src goes into a function (lambdazip/source.py and the plan): on real directories,
-no engine needed."""
+"""What of --src goes into a function (lambdazip/inputs/source.py and the plan): on real
+directories, no engine needed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.checks import Kind
+from lambdazip.build.plan import make_plan
 from lambdazip.errors import UsageError
-from lambdazip.plan import make_plan
-from lambdazip.source import select
+from lambdazip.inputs.source import select
+from lambdazip.judge.checks import Kind
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.wheels import REPO
 
@@ -139,7 +139,7 @@ def test_the_smoke_event_and_handler_are_part_of_the_key(tmp_path: Path) -> None
 
 def test_requirements_written_with_a_bom_are_read(tmp_path: Path) -> None:
     """Windows editors start UTF-8 files with a byte order mark; pip accepts it, so do we."""
-    from lambdazip.requirements import read_requirements
+    from lambdazip.inputs.requirements import read_requirements
 
     lock = tmp_path / "requirements.txt"
     lock.write_bytes(b"\xef\xbb\xbf" + (REPO / "requirements.txt").read_bytes())

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.checks import check_runtime
 from lambdazip.cli import main
 from lambdazip.errors import UsageError
-from lambdazip.findings import Severity
+from lambdazip.judge.checks import check_runtime
+from lambdazip.judge.findings import Severity
 from lambdazip.targets import (
     ARCHITECTURES,
     DEFAULT_VERSIONS,

@@ -10,8 +10,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from lambdazip.archive import sha256_file
 from lambdazip.cli import main
+from lambdazip.outputs.archive import sha256_file
 from tests import deflate
 from tests.conftest import host_env
 from tests.wheels import REPO

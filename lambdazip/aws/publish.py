@@ -1,0 +1,128 @@
+"""Publish a built layer with boto3 (with deployed.py, the only modules that talk to AWS).
+
+The zip's sha256 is checked against its manifest first (a zip changed after it was built is
+refused); CompatibleRuntimes and CompatibleArchitectures come from the manifest; zips over the
+direct-upload limit go through S3. Credentials come from boto3's usual chain (environment,
+profiles, SSO, instance roles) and are never printed. AWS_ENDPOINT_URL (boto3's own setting)
+points it elsewhere, e.g. at a local test server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdazip.errors import PublishError, UsageError
+from lambdazip.judge.checks import ZIPPED_DIRECT_UPLOAD_LIMIT, Kind
+from lambdazip.outputs.archive import sha256_file
+from lambdazip.outputs.report import Manifest
+
+
+@dataclass(frozen=True)
+class Published:
+    layer_arn: str
+    layer_version_arn: str
+    version: int
+    via_s3: str | None  # s3://bucket/key when it went through S3
+
+
+def load_manifest(zip_path: Path) -> Manifest:
+    path = zip_path.with_suffix(".manifest.json")
+    if not zip_path.is_file():
+        raise UsageError(f"{zip_path} does not exist", tip="pass a zip built by build.py layer")
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except OSError:
+        raise UsageError(
+            f"no manifest {path.name} beside {zip_path}",
+            tip="publish takes zips built by `build.py layer`, which writes one",
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a lambdazip manifest: {exc}", tip="rebuild it") from None
+
+
+def _description(manifest: Manifest) -> str:
+    dists = ", ".join(f"{d.name} {d.version}" for d in manifest.distributions)
+    text = f"{dists} for {manifest.target.runtime} {manifest.target.arch}, sha256 {manifest.sha256}"
+    return text[:256]  # Lambda's limit
+
+
+def publish(
+    zip_path: Path,
+    layer_name: str,
+    *,
+    region: str | None,
+    s3_bucket: str | None,
+    status: Callable[[str], None],
+) -> Published:
+    manifest = load_manifest(zip_path)
+    if manifest.kind is not Kind.LAYER:
+        raise UsageError(
+            f"{zip_path} is a {manifest.kind.value}, not a layer",
+            tip="publish layers; deploy functions with your usual tool",
+        )
+    status(f"verifying {zip_path.name} against its manifest")
+    actual = sha256_file(zip_path)
+    if actual != manifest.sha256:
+        raise PublishError(
+            f"{zip_path} has sha256 {actual}, but its manifest says {manifest.sha256}: "
+            "it changed after it was built",
+            tip="rebuild it; nothing was published",
+        )
+    size = zip_path.stat().st_size
+    if size > ZIPPED_DIRECT_UPLOAD_LIMIT and not s3_bucket:
+        raise UsageError(
+            f"{zip_path} is {size:,} bytes, over the {ZIPPED_DIRECT_UPLOAD_LIMIT:,} of a direct "
+            "upload",
+            tip="pass --s3-bucket BUCKET to upload it through S3",
+        )
+
+    import boto3  # here, not at the top: only this command pays for importing it
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    try:
+        session = boto3.session.Session(region_name=region)
+        content: dict[str, Any]
+        via_s3 = None
+        if s3_bucket:
+            key = f"lambdazip/{layer_name}/{manifest.sha256}.zip"
+            via_s3 = f"s3://{s3_bucket}/{key}"
+            status(f"uploading to {via_s3}")
+            session.client("s3").upload_file(str(zip_path), s3_bucket, key)
+            content = {"S3Bucket": s3_bucket, "S3Key": key}
+        else:
+            content = {"ZipFile": zip_path.read_bytes()}
+        status(f"publishing layer {layer_name}")
+        answer = session.client("lambda").publish_layer_version(
+            LayerName=layer_name,
+            Description=_description(manifest),
+            Content=content,
+            CompatibleRuntimes=[manifest.target.runtime],
+            CompatibleArchitectures=[manifest.target.arch],
+        )
+    except NoCredentialsError:
+        raise PublishError(
+            "no AWS credentials were found",
+            tip="configure them as for the AWS CLI (AWS_PROFILE, aws configure, aws sso login, "
+            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+        ) from None
+    except NoRegionError:
+        raise PublishError(
+            "no AWS region is configured", tip="pass --region or set AWS_REGION"
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise PublishError(
+            f"AWS refused: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": "),
+            tip="check the layer name, the bucket and the permissions of your credentials",
+        ) from None
+    except BotoCoreError as exc:
+        raise PublishError(f"cannot reach AWS: {exc}", tip="check the network and region") from None
+    return Published(
+        layer_arn=str(answer["LayerArn"]),
+        layer_version_arn=str(answer["LayerVersionArn"]),
+        version=int(answer["Version"]),
+        via_s3=via_s3,
+    )

@@ -1,0 +1,698 @@
+"""Build a layer or function zip inside the Lambda image of its target.
+
+:func:`build` carries out a frozen :class:`~lambdazip.build.plan.BuildPlan`:
+
+1. the base image (official by default), pulled for the target platform if absent, its
+   architecture verified; the build image on it (images.py);
+2. if an artifact built from the same inputs is already in place, it is reused: no container;
+3. a container: the requirements (and the function's code) go in through the archive API, the
+   runtime's own pip (or the pinned uv) installs them natively with a download cache in a named
+   volume, the runtime's interpreter compiles hash-based bytecode, and the probe runs there;
+4. the tree comes out through the archive API; the probe's facts and the static check judge it;
+5. only if nothing failed: the deterministic zip and its manifest, moved into place atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lambdazip import __version__
+from lambdazip.build.engine import Engine, EngineInfo, ImageInfo, VolumeMount
+from lambdazip.build.images import Progress, build_context_digest, build_image, resolve_base_image
+from lambdazip.build.plan import TMPFS_VARIABLE, BuildPlan, Bytecode, Installer
+from lambdazip.errors import BuildChecksFailed, BuildFailed, LambdaZipError, OutputError
+from lambdazip.inputs.configuration import configuration_json
+from lambdazip.inside import lambdazip_contract as contract
+from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
+from lambdazip.targets import RUNTIME_PROVIDED
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.judge.facts import ArtifactFacts
+    from lambdazip.judge.findings import Finding
+    from lambdazip.judge.probe import ProbeFacts
+    from lambdazip.outputs.report import Manifest
+
+
+class BuildResult:
+    """The zip in place and its manifest. A reused zip's manifest is read as JSON (which decides
+    up to date) and validated only when asked for: a no-op build never loads pydantic."""
+
+    def __init__(
+        self,
+        zip: ZipResult,
+        manifest: Manifest | tuple[Path, bytes],
+        reused: bool = False,
+        timings: dict[str, float] | None = None,
+        warned: bool | None = None,  # a reused manifest's JSON says whether it holds warnings
+    ) -> None:
+        self.zip = zip
+        self._manifest = manifest
+        self.reused = reused
+        self.timings = timings or {}
+        self._warned = warned
+
+    @property
+    def manifest(self) -> Manifest:
+        if isinstance(self._manifest, tuple):
+            from lambdazip.outputs.report import Manifest
+
+            path, document = self._manifest
+            try:
+                self._manifest = Manifest.model_validate_json(document)
+            except ValueError as exc:
+                raise OutputError(
+                    f"{path} is damaged: {str(exc).splitlines()[0]}",
+                    tip="delete it, or build again with --force",
+                ) from exc
+        return self._manifest
+
+    @property
+    def warnings(self) -> list[Finding]:
+        if self._warned is False:  # read off the JSON: nothing to validate
+            return []
+        return [f for f in self.manifest.findings if f.severity == "warning"]
+
+
+def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
+    """One line from the installer's output: what went wrong, in the user's terms."""
+    text = "\n".join(lines)
+    target = f"{plan.target.runtime.name} on {plan.target.arch.value}"
+    network = _network_failure(text, plan)
+    if network is not None:
+        return network
+    unknown = re.search(r"Because (\S+?) was not found in the package registry", text)
+    if unknown:
+        return BuildFailed(
+            f"no package {unknown[1]} on the index",
+            tip="check the name (and PIP_INDEX_URL if you use a private index)",
+        )
+    missing = re.search(r"No matching distribution found for (\S+)", text) or re.search(
+        r"([A-Za-z0-9_.\-]+(?:[=<>!~]=?[^\s,]+)?) has no (?:usable wheels|wheels with)", text
+    )
+    if missing:
+        runtime = plan.target.runtime
+        newest = (
+            runtime.uv_platform(plan.target.arch).split("-", 1)[1]
+            if plan.installer.value == "uv"
+            else f"manylinux_2_{runtime.glibc[1]}"
+        )
+        return BuildFailed(
+            f"no wheel of {missing[1]} for {target} (glibc {runtime.glibc_text}, "
+            f"{runtime.os}: {newest} or older)",
+            tip="choose a version that publishes such a wheel for this runtime and CPU (source "
+            "builds are refused: they would compile on the build host's terms)",
+        )
+    if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
+        locked = plan.locked
+        if locked is not None and locked.format != "requirements":
+            return BuildFailed(
+                f"a downloaded file does not match the hash {locked.path.name} locks",
+                tip=f"regenerate {locked.path.name} (`uv lock`, then export it again for a "
+                "pylock.toml) or check what your index serves",
+            )
+        return BuildFailed(
+            "a downloaded file does not match the hash in the requirements",
+            tip="regenerate the lock (`make lock`) or check what your index serves",
+        )
+    if "Hashes are required" in text or "Missing hashes" in text:
+        return BuildFailed(
+            "some requirements have hashes and some do not",
+            tip="lock every requirement with hashes (`make lock`)",
+        )
+    conflict = re.search(
+        r"(?:The conflict is caused by:\n(?P<pip>(?:.*\n?){1,3}))"
+        r"|(?:(?:cause:|╰─▶) (?P<uv>Because .*))",
+        text,
+    )
+    resolver = "unsatisfiable" in text or "ResolutionImpossible" in text
+    no_wheel = "no usable wheels" in text or "matching platform tag" in text
+    if conflict and resolver and not no_wheel:
+        cause = " ".join((conflict["pip"] or conflict["uv"] or "").split())
+        return BuildFailed(
+            f"the requirements conflict: {cause}",
+            tip="relax or repin the conflicting requirements, then `make lock`",
+        )
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:", "  \u00d7"))]
+    last = errors[-1].split(":", 1)[-1].strip(" \u00d7") if errors else "see its output above"
+    return BuildFailed(
+        f"{plan.installer.value} failed in the {target} image: {last}",
+        tip="fix the requirements; run again with -v for the installer's output",
+    )
+
+
+# what goes wrong on the way to the index, most specific first, and how to say it
+_NETWORK = (
+    (r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|"
+     r"UnknownIssuer", "its TLS certificate is not trusted"),
+    (r"Connection refused", "Connection refused"),
+    (r"Temporary failure in name resolution|Name or service not known|dns error",
+     "its name does not resolve"),
+    (r"Network is unreachable|No route to host", "the network is unreachable"),
+    (r"timed out", "the connection timed out"),
+    (r"ProxyError|Unable to connect to proxy|proxy error", "the proxy failed"),
+    (r"Max retries exceeded|Failed to establish a new connection|tcp connect error|"
+     r"error sending request", "the connection failed"),
+)  # fmt: skip
+_URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?(?P<host>[^/:\s'\")]+)")
+
+
+def _network_failure(text: str, plan: BuildPlan) -> BuildFailed | None:
+    """A failure to reach the index is said as that, never as a problem of the requirements."""
+    what = next((w for p, w in _NETWORK if re.search(p, text, re.IGNORECASE)), None)
+    if what is None:
+        return None
+    hosts = [m["host"] for m in _URL_HOST.finditer(text)]
+    host = hosts[0] if hosts else "the package index"
+    ca = str(plan.ca_bundle) if plan.ca_bundle else "none (the image's own roots)"
+    tip = (
+        f"the CA bundle in use: {ca}; pass the bundle that signs the index's certificate with "
+        "--ca-bundle (or PIP_CERT)"
+        if what.startswith("its TLS")
+        else "check the network, the proxy (HTTPS_PROXY) and PIP_INDEX_URL; the CA bundle in "
+        f"use: {ca}"
+    )
+    return BuildFailed(plan.redact(f"could not reach {host}: {what}"), tip=plan.redact(tip))
+
+
+def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
+    """The artifact in place, if it was built from exactly these inputs and is intact."""
+    if not plan.cache or plan.force:
+        return None
+    try:
+        document = plan.manifest_path.read_bytes()
+        recorded = json.loads(document)
+        if recorded["cache_key"] != key or sha256_file(plan.output) != recorded["sha256"]:
+            return None
+        result = ZipResult(
+            plan.output,
+            str(recorded["sha256"]),
+            int(recorded["zipped_size"]),
+            int(recorded["unzipped_size"]),
+            int(recorded["files"]),
+        )
+        warned = any(f["severity"] == "warning" for f in recorded["findings"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return BuildResult(result, (plan.manifest_path, document), reused=True, warned=warned)
+
+
+def build(
+    engine: Engine,
+    plan: BuildPlan,
+    progress: Progress,
+    before_writing: Callable[[Path], None] | None = None,
+) -> BuildResult:
+    """Carry out ``plan``; nothing is written to ``plan.out_dir`` unless every check passes,
+    ``before_writing`` (the smoke event: given the finished zip before it is put in place)
+    included."""
+    started = time.time()  # a result another build puts in place after this is not ours to replace
+    base = resolve_base_image(engine, plan.base_image, plan.target, progress)
+    digests = plan.source_digests()  # read once: for the key and the manifest
+    key = plan.cache_key(base.id, build_context_digest(), digests)
+    reused = up_to_date(plan, key)
+    if reused is not None:
+        if not plan.sbom_path.is_file():  # made from the manifest alone: no container
+            write_sbom(plan.sbom_path, reused.manifest)
+        if before_writing is not None:  # every check the user asked for runs, on a reused zip too
+            progress.step(f"{plan.output.name} is up to date: checking it again")
+            before_writing(plan.output)
+        return reused
+    import tempfile
+
+    image = build_image(engine, base, plan.target, progress)  # a no-op needs no build image
+
+    with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
+        scratch = Path(scratch_name)
+        try:
+            built = _install_in_image(engine, plan, image, progress, scratch, plan.tmpfs_mb != 0)
+        except _NoRoomInMemory:
+            room = f"{plan.tmpfs_mb} MB" if plan.tmpfs_mb else "half the engine's memory"
+            progress.step(
+                f"the installed tree needs more than {room} ({TMPFS_VARIABLE}): "
+                "building again on the image's disk"
+            )
+            built = _install_in_image(engine, plan, image, progress, scratch, in_memory=False)
+        # only now, loaded while the container worked: a no-op needs none of these, and a build
+        # does not wait for them before its container starts
+        from lambdazip.judge.checks import check_artifact
+        from lambdazip.judge.facts import gather
+        from lambdazip.judge.findings import Severity
+        from lambdazip.judge.probe import check_probe
+        from lambdazip.judge.tree import open_tree
+
+        packed, probe = built.packed, built.probe
+        _same_selection(plan, probe.python_version)
+        progress.step("checking the result")
+        # the zip is judged, once, as `check` judges it: the manifest carries the same warnings
+        with open_tree(packed.path) as opened:
+            facts = gather(opened)
+        findings = check_artifact(facts, plan.target, plan.kind)
+        findings += check_probe(probe, plan.target, plan.strict_import)
+        findings += _excluded_sdk(plan, probe)
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise BuildChecksFailed(errors)
+        progress.step(f"writing {plan.output}")
+        try:
+            plan.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create {plan.out_dir}: {exc.strerror}", tip="pass a writable -o DIR"
+            ) from exc
+        staged = plan.output.with_name(f".{plan.output.name}.{secrets.token_hex(6)}.staged")
+        try:
+            try:
+                shutil.copyfile(packed.path, staged)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write {plan.output}: {exc.strerror}", tip="check the output directory"
+                ) from exc
+            result = dataclasses.replace(packed, path=staged)
+            if before_writing is not None:
+                before_writing(staged)
+            manifest = _manifest(
+                plan, key, digests, base, built, facts, findings, result, engine.info
+            )
+            with output_lock(plan.output):
+                _refuse_a_concurrent_result(plan.output, started, result.sha256)
+                write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
+                write_sbom(plan.sbom_path, manifest)
+        finally:
+            with contextlib.suppress(OSError):  # never hide the error on its way out
+                staged.unlink(missing_ok=True)
+    return BuildResult(
+        dataclasses.replace(result, path=plan.output), manifest, timings=built.timings
+    )
+
+
+def _excluded_sdk(plan: BuildPlan, probe: ProbeFacts) -> list[Finding]:
+    """--exclude of what the runtime also provides: allowed, and said with the runtime's version."""
+    from lambdazip.judge.rules import finding
+
+    runtime = {d.name: d.version for d in probe.runtime_distributions}
+    unknown = "(unknown version)"
+    return [
+        finding(
+            "sdk-excluded",
+            name,
+            f"{name} bundled, the version your code is tested with",
+            f"left out by --exclude; the runtime has {name} {runtime.get(name, unknown)}",
+            f"keep {name} in the zip unless you accept whatever version the runtime updates to",
+        )
+        for name in plan.exclude
+        if name in RUNTIME_PROVIDED
+    ]
+
+
+def _same_selection(plan: BuildPlan, full_version: str) -> None:
+    """A lock whose markers read the Python's patch version was selected for X.Y.0; the image's
+    interpreter says which it is: the selection must not depend on the difference."""
+    from lambdazip.inputs.project import read_locked
+
+    locked = plan.locked
+    if locked is None or locked.full_version_assumed in (None, full_version):
+        return
+    again = read_locked(
+        locked.path,
+        plan.target,
+        uv_platform=plan.installer is Installer.UV,
+        groups=locked.groups,
+        extras=locked.extras,
+        allow_empty=True,
+        python_full_version=full_version,
+    )
+    if again.text != locked.text:
+        raise BuildFailed(
+            f"{locked.path} selects other packages for Python {full_version} (the image's) than "
+            f"for {locked.full_version_assumed}",
+            tip="lock without markers on python_full_version, or build on an image of the "
+            "runtime's exact version",
+        )
+
+
+def _refuse_a_concurrent_result(output: Path, started: float, ours: str) -> None:
+    """Two builds of one output at the same time: the first to finish keeps it, and what it
+    printed stays true; the second says it lost instead of silently replacing it."""
+    try:
+        written = output.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if written < started:
+        return
+    theirs = sha256_file(output)
+    if theirs != ours:
+        raise OutputError(
+            f"another build wrote {output} while this one ran (sha256 {theirs}); this build's "
+            f"zip (sha256 {ours}) was not put in place",
+            tip="run builds of the same output one after the other, or give them different "
+            "-o or --name",
+        )
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What the build container made: the zip and the facts reported beside it."""
+
+    packed: ZipResult
+    probe: ProbeFacts
+    installer: str
+    producer: dict[str, object]
+    dropped: list[tuple[str, str]]
+    timings: dict[str, float]
+    wheels: dict[str, tuple[str, str]]  # {name: (wheel file, sha256)} where known
+    slimmed: list[dict[str, object]]  # [{path, reason, bytes}] of --exclude/--prune/--strip
+
+
+def _import_while_waiting() -> threading.Thread:
+    """Import what judging the result needs (pydantic, pyelftools, cyclonedx-python-lib: about a
+    second on a slow host) while the container works and this process only waits for its output.
+    Started once the SDK is loaded and joined before anything else is imported, so the two threads
+    never import at the same time."""
+
+    def load() -> None:
+        from lambdazip.judge import tree  # noqa: F401
+
+    thread = threading.Thread(target=load, name="lambdazip-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+class _NoRoomInMemory(Exception):
+    """The installed tree did not fit in the tmpfs of the install root."""
+
+
+def _install_in_image(
+    engine: Engine,
+    plan: BuildPlan,
+    image: ImageInfo,
+    progress: Progress,
+    scratch: Path,
+    in_memory: bool,
+) -> _Built:
+    """Install, compile, probe and pack in one container; the zip and the facts land in
+    ``scratch``. ``in_memory``: the install root and /tmp are tmpfs mounts (the tree is written
+    and read a few times over, and each small file costs much more on the image's copy-on-write
+    disk); raises _NoRoomInMemory if the tree did not fit there."""
+    from lambdazip.build.transfer import tar_files, unpack
+
+    memory = None
+    if in_memory:  # the install root, and /tmp where pip unpacks before it moves the files there
+        size = f",size={plan.tmpfs_mb}m" if plan.tmpfs_mb else ""
+        memory = {
+            contract.install_root(plan.kind.value): f"rw,exec,nosuid,nodev,mode=755{size}",
+            "/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}",  # noqa: S108 - the container's own
+        }
+
+    cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
+    inside_plan = contract.InsidePlan(
+        kind=plan.kind.value,
+        requirements=contract.REQUIREMENTS,
+        require_hashes=plan.require_hashes,
+        installer=plan.installer.value,
+        cache=contract.CACHE_DIR if cache else None,
+        bytecode=None if plan.bytecode is Bytecode.NONE else plan.bytecode.value,
+        platforms=plan.target.runtime.wheel_platform_tags(plan.target.arch),
+        uv_platform=plan.target.runtime.uv_platform(plan.target.arch),
+        pack=True,
+        epoch=plan.epoch,
+        keep=tuple(
+            m.arcname for m in plan.sources if m.arcname == ".lock" or m.arcname.startswith("bin/")
+        ),
+        # a lock names each file already; a requirements file's hashes do not say which was used
+        report=plan.locked is not None and not plan.locked.wheels and bool(plan.locked.lines),
+        exclude=plan.exclude,
+        prune=plan.prune,
+        strip=plan.strip,
+        sources=contract.SOURCES if plan.sources else None,  # (none: no directory to copy)
+        handler=plan.handler,
+    )
+    inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
+    if plan.ca_bundle is not None:
+        inputs[_relative(contract.CA_BUNDLE)] = plan.ca_bundle.read_bytes()
+    if plan.configuration:  # a file: the values appear in no listing of the engine
+        inputs[_relative(contract.CONFIGURATION)] = configuration_json(plan.configuration)
+    output: list[str] = []
+
+    def keep(line: str) -> None:
+        line = plan.redact(line)
+        output.append(line)
+        if line.startswith(contract.PROGRESS):  # a long wait in the image, said as a step
+            progress.step(line.removeprefix(contract.PROGRESS))
+        else:
+            progress.detail(line)
+
+    with engine.container(
+        image.id,
+        [contract.PYTHON, f"{contract.INSIDE_DIR}/install.py", inside_plan.to_json()],
+        platform=plan.platform,
+        environment=plan.container_environment(contract.CA_BUNDLE),
+        purpose="build",
+        volumes=[VolumeMount(cache, contract.CACHE_DIR)] if cache else (),
+        tmpfs=memory,
+    ) as container:
+        # the code beside the requirements: install.py copies it into the root (maybe a tmpfs)
+        sources = _relative(contract.SOURCES) + "/"
+        container.put(contract.INSIDE_DIR, tar_files(inputs, plan.sources, sources))
+        for layer in plan.layers:  # where Lambda puts them: the probe imports through them
+            from lambdazip.build.runner import tar_artifact  # (and pydantic): only for --layer
+
+            container.put(contract.OPT, tar_artifact(layer))
+        progress.step(
+            f"installing {plan.requirements.name} with {plan.installer.value} in the image, "
+            "compiling, probing"
+        )
+        warming = _import_while_waiting()
+        try:
+            code = container.run(keep)
+        finally:
+            warming.join()
+        if in_memory and any(contract.NO_SPACE in line for line in output):
+            raise _NoRoomInMemory  # whatever else failed: some write did not happen
+        if code != contract.Exit.OK:
+            raise _failure(contract.Exit(code) if code in _EXITS else None, output, plan, code)
+        progress.step("copying the zip out of the container")
+        out = scratch / "out"
+        unpack(container.get(contract.OUT_DIR), out, strip=1)
+
+    from lambdazip.judge.probe import ProbeFacts
+
+    def read(name: str) -> bytes | None:
+        path = out / name
+        return path.read_bytes() if path.is_file() else None
+
+    probe, packed_facts = read(contract.PROBE_FACTS), read(contract.PACKED)
+    if probe is None or packed_facts is None or not (out / contract.ARTIFACT).is_file():
+        raise BuildFailed(
+            "the build container left no facts or no zip", tip="run again with -v to see its output"
+        )
+    facts = json.loads(packed_facts)
+    zipped = facts["packed"]
+    packed = ZipResult(
+        out / contract.ARTIFACT,
+        zipped["sha256"],
+        zipped["zipped_size"],
+        zipped["unzipped_size"],
+        zipped["files"],
+    )
+    if sha256_file(packed.path) != packed.sha256:
+        raise BuildFailed(
+            "the zip changed on its way out of the container", tip="run the build again"
+        )
+    reported = json.loads(read(contract.WHEELS) or b"{}")
+    if plan.locked is not None and plan.locked.wheels:
+        wheels = {w.name: (w.filename, w.sha256) for w in plan.locked.wheels}
+    else:
+        wheels = {name: (w["filename"], w["sha256"]) for name, w in reported.items()}
+    return _Built(
+        wheels=wheels,
+        slimmed=json.loads(read(contract.SLIMMED) or b"[]"),
+        packed=packed,
+        probe=ProbeFacts.model_validate_json(probe),
+        installer=(read(contract.INSTALLER) or b"unknown").decode().strip(),
+        producer=facts["producer"],
+        dropped=[(str(path), str(reason)) for path, reason in facts["dropped"]],
+        timings=json.loads(read(contract.TIMINGS) or b"{}"),
+    )
+
+
+def _uv_unavailable(output: list[str], plan: BuildPlan) -> BuildFailed:
+    cause = _installer_error(output, plan)
+    return BuildFailed(
+        f"the image's pip could not install uv (for --installer uv): {cause.message}",
+        tip=f"{cause.tip}; or build with --installer pip",
+    )
+
+
+# What each exit of install.py (contract.Exit) means to the user: the one table
+_FAILURES: dict[contract.Exit, Callable[[list[str], BuildPlan], LambdaZipError]] = {
+    contract.Exit.SOURCES_FAILED: lambda output, _plan: BuildFailed(
+        _said(output, "cannot copy") or "your code could not be copied in the image",
+        tip="run again with -v to see the build's output",
+    ),
+    contract.Exit.INSTALL_FAILED: _installer_error,
+    contract.Exit.INSTALLER_UNAVAILABLE: _uv_unavailable,
+    contract.Exit.PROBE_FAILED: lambda _output, _plan: BuildFailed(
+        "the probe could not run in the image", tip="run again with -v to see its output"
+    ),
+    contract.Exit.PACK_FAILED: lambda output, _plan: BuildFailed(
+        _said(output, "cannot pack") or "the tree could not be packed",
+        tip="remove the link or special file from your --src (or report the package that "
+        "installs it)",
+    ),
+    contract.Exit.NO_STRIP: lambda _output, plan: BuildFailed(
+        f"--strip: the image {plan.base_image} has no `strip` (binutils)",
+        tip="build on an image that has it (FROM the official image, RUN dnf install -y "
+        "binutils; pass it as --base-image), or drop --strip",
+    ),
+}
+_EXITS = {int(e) for e in contract.Exit}
+
+
+def _failure(
+    exit: contract.Exit | None, output: list[str], plan: BuildPlan, code: int
+) -> LambdaZipError:
+    """The error the user sees for install.py's exit ``code``."""
+    said = _FAILURES.get(exit) if exit is not None else None
+    if said is not None:
+        return said(output, plan)
+    return BuildFailed(
+        f"the build container exited with {code}", tip="run again with -v to see its output"
+    )
+
+
+def _said(output: list[str], opening: str) -> str:
+    """The line install.py said of a failure (``lambdazip: <opening>...``), without its prefix;
+    empty if it said none."""
+    said = next((x for x in output if x.startswith(f"lambdazip: {opening}")), "")
+    return said.removeprefix("lambdazip: ")
+
+
+def _relative(path: str) -> str:
+    """A path under INSIDE_DIR as a member name of the tar put there."""
+    return path.removeprefix(contract.INSIDE_DIR + "/")
+
+
+def _manifest(
+    plan: BuildPlan,
+    key: str,
+    digests: dict[str, str],
+    base: ImageInfo,
+    built: _Built,
+    facts: ArtifactFacts,
+    findings: list[Finding],
+    result: ZipResult,
+    engine: EngineInfo,
+) -> Manifest:
+    from lambdazip.judge.findings import printable
+    from lambdazip.outputs.report import (
+        BaseImageModel,
+        DistModel,
+        EngineModel,
+        InputsModel,
+        LeftOutModel,
+        Manifest,
+        PackerModel,
+        SlimModel,
+        SourceModel,
+        TargetModel,
+    )
+
+    return Manifest(
+        tool=f"lambdazip {__version__}",
+        kind=plan.kind,
+        target=TargetModel.of(plan.target),
+        artifact=plan.output.name,
+        sha256=result.sha256,
+        zipped_size=result.zipped_size,
+        unzipped_size=result.unzipped_size,
+        files=result.files,
+        requirements_sha256=hashlib.sha256(plan.requirements.read_bytes()).hexdigest(),
+        cache_key=key,
+        base_image=BaseImageModel(
+            reference=base.reference,
+            id=base.id,
+            repo_digests=list(base.repo_digests),
+            architecture=base.architecture,
+        ),
+        engine=EngineModel.model_validate(dataclasses.asdict(engine)),
+        installer=built.installer,
+        bytecode=plan.bytecode.value,
+        packed_by=PackerModel.model_validate(built.producer),
+        inputs=InputsModel(
+            requirements=str(plan.requirements),
+            format=plan.locked.format if plan.locked else "requirements",
+            groups=list(plan.locked.groups) if plan.locked else [],
+            extras=list(plan.locked.extras) if plan.locked else [],
+            installed=plan.locked.lines if plan.locked else [],
+            require_hashes=plan.require_hashes,
+            installer=plan.installer.value,
+            bytecode=plan.bytecode.value,
+            epoch=plan.epoch,
+            src=None if plan.src is None else str(plan.src),
+            include=list(plan.include),
+            sources=[
+                SourceModel(path=m.arcname, sha256=digests[m.arcname], executable=m.executable)
+                for m in plan.sources
+            ],
+            handler=plan.handler,
+            name=plan.name,
+            environment=[k for k, _ in plan.environment],
+            layers=[str(p) for p in plan.layers],
+            layer_sha256=list(plan.layer_sha256),
+            configuration=[name for name, _ in plan.configuration],
+            strict_import=plan.strict_import,
+            exclude=list(plan.exclude),
+            prune=plan.prune,
+            strip=plan.strip,
+        ),
+        distributions=DistModel.all_of(facts, built.wheels),
+        slimmed=[SlimModel.model_validate(x) for x in built.slimmed],
+        left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out]
+        + [LeftOutModel(path=path, reason=reason) for path, reason in built.dropped],
+        probe=built.probe,
+        findings=findings,
+    )
+
+
+def write_sbom(path: Path, manifest: Manifest) -> None:
+    """The CycloneDX SBOM of the manifest's artifact beside it (sbom.py), replaced atomically."""
+    from lambdazip.outputs.sbom import sbom_json
+
+    _replace(path, sbom_json(manifest))
+
+
+def write_manifest(
+    path: Path, manifest: Manifest, then_move: tuple[Path, Path] | None = None
+) -> None:
+    """Write the manifest beside its zip; with ``then_move``, put the staged zip in place first,
+    so the two are replaced one right after the other, each atomically."""
+    _replace(path, manifest.model_dump_json(indent=2) + "\n", then_move)
+
+
+def _replace(path: Path, text: str, then_move: tuple[Path, Path] | None = None) -> None:
+    """``path`` replaced by ``text`` atomically (through a temporary file beside it); with
+    ``then_move``, that move is made just before."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        temporary.write_text(text)
+        if then_move is not None:
+            then_move[0].replace(then_move[1])
+        temporary.replace(path)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror}", tip="check the output directory"
+        ) from exc
+    finally:
+        temporary.unlink(missing_ok=True)

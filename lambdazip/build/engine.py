@@ -1,0 +1,637 @@
+"""The only module that talks to the container engine (the Docker SDK for Python).
+
+Everything crosses the engine's API: images are pulled and built through it, files go into a
+container with put_archive and come out with get_archive. No bind mounts and no docker CLI, so a
+remote engine (DOCKER_HOST=tcp://..., ssh://..., a docker context) works like a local one, and no
+root-owned file ever lands on the host.
+
+The SDK (with requests and urllib3: 0.2-0.3 s of imports) is loaded when first needed. A no-op
+build only asks the engine its version and two images' IDs; on the local Unix socket those two
+read-only questions are asked with the standard library, and anything unexpected in the answer
+hands the question to the SDK, which then says what went wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from lambdazip.errors import (
+    ContainerError,
+    EmulationMissing,
+    EngineError,
+    EngineLost,
+    ImageError,
+    TimedOut,
+)
+
+if TYPE_CHECKING:
+    import docker
+
+LABEL = "io.lambdazip"  # on every container and temporary volume, so leftovers can be found
+ENGINE_LABEL = "io.lambdazip.build.engine"  # on every container: the endpoint it was sent to
+CACHE_LABEL = "io.lambdazip.cache"  # on the download caches, which are meant to stay
+MIN_API_VERSION = (1, 41)  # platform on container create (Docker Engine 20.10)
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    reference: str
+    id: str
+    architecture: str
+    variant: str | None
+    os: str
+    repo_digests: tuple[str, ...]
+
+    @classmethod
+    def of(cls, reference: str, attrs: Mapping[str, Any]) -> ImageInfo:
+        return cls(
+            reference=reference,
+            id=str(attrs["Id"]),
+            architecture=str(attrs.get("Architecture", "")),
+            variant=attrs.get("Variant"),
+            os=str(attrs.get("Os", "")),
+            repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        )
+
+
+def _engine_lost(exc: BaseException, cleanup: str | None = None) -> EngineLost:
+    tip = "check that the engine runs, then build again"
+    if cleanup:
+        tip += f"; if it comes back, `{cleanup}` removes what this job left there"
+    return EngineLost(
+        f"lost the connection to the Docker engine ({type(exc).__name__}); nothing was written",
+        tip=tip,
+    )
+
+
+def _describe_host(env: Mapping[str, str]) -> str:
+    host = env.get("DOCKER_HOST")
+    if host:
+        return f"at DOCKER_HOST={host}"
+    if env.get("DOCKER_CONTEXT"):
+        return f"of docker context {env['DOCKER_CONTEXT']}"
+    return "(local socket or current docker context)"
+
+
+# -- per-architecture engines ---------------------------------------------------------------------
+# An architecture's builds, probes and invokes go to the engine its variable names (set by
+# --engine ARCH=ENDPOINT, the environment, or [tool.lambdazip.engines]); without one, to the
+# default engine (DOCKER_HOST, else the current docker context), which may emulate.
+
+ENGINE_SETTINGS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+_NATIVE = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
+
+
+def engine_variable(arch: str) -> str:
+    """LAMBDAZIP_ENGINE_X86_64, LAMBDAZIP_ENGINE_ARM64."""
+    return f"LAMBDAZIP_ENGINE_{arch.upper()}"
+
+
+def engine_endpoint(env: Mapping[str, str], arch: str) -> str | None:
+    """The endpoint named for ``arch`` (a DOCKER_HOST URL or a docker context), or None."""
+    return env.get(engine_variable(arch), "").strip() or None
+
+
+def with_engines(env: Mapping[str, str], endpoints: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each architecture's endpoint set (these take precedence over ``env``'s)."""
+    return {**env, **{engine_variable(arch): value for arch, value in endpoints.items()}}
+
+
+def endpoint_label(endpoint: str | None, env: Mapping[str, str]) -> str:
+    """How an endpoint is named in the manifest, labels and tables: its URL without a password,
+    the context's name, or where the default engine is."""
+    if endpoint is None:
+        host = env.get("DOCKER_HOST")
+        if host:
+            endpoint = host
+        elif env.get("DOCKER_CONTEXT"):
+            endpoint = env["DOCKER_CONTEXT"]
+        else:
+            return "default"
+    if "://" not in endpoint:
+        return f"context {endpoint}"
+    parts = urlsplit(endpoint)
+    if parts.password is not None:
+        netloc = f"{parts.username}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return endpoint
+
+
+def _endpoint_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str]:
+    """The settings docker-py reads, for ``endpoint`` alone: a URL becomes DOCKER_HOST (with the
+    TLS settings of ``env``), a name the docker context of that name."""
+    kept = {k: v for k, v in env.items() if k not in ENGINE_SETTINGS}
+    if "://" in endpoint:
+        for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+            if name in env:
+                kept[name] = env[name]
+        return {**kept, "DOCKER_HOST": endpoint}
+    from docker.context import ContextAPI
+
+    if ContextAPI.get_context(endpoint) is None:
+        raise EngineError(
+            f"there is no docker context named {endpoint!r}",
+            tip="`docker context ls` lists them; or give a URL: ssh://user@host, tcp://host:2376, "
+            "unix:///path/docker.sock",
+        )
+    return {**kept, "DOCKER_CONTEXT": endpoint}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Which engine ran a job: recorded in the manifest and shown by matrix."""
+
+    endpoint: str  # endpoint_label(): a URL without its password, "context NAME" or "default"
+    arch: str  # the engine's own CPU, as Lambda names it (x86_64, arm64), or what it reports
+    os: str
+    version: str
+
+
+_ABSENT = object()  # what _local_get returns for a 404
+
+
+def _local_socket(settings: Mapping[str, str]) -> str | None:
+    """The Unix socket of the engine ``settings`` name, if that is what docker-py would reach
+    (DOCKER_HOST=unix://..., or no DOCKER_HOST and the default context); else None."""
+    host = settings.get("DOCKER_HOST")
+    if host:
+        return host[len("unix://") :] if host.startswith("unix://") else None
+    if sys.platform == "win32" or settings.get("DOCKER_CONTEXT"):
+        return None
+    directory = os.environ.get("DOCKER_CONFIG")  # where docker-py looks, too
+    try:
+        config = (Path(directory) if directory else Path.home() / ".docker") / "config.json"
+        current = json.loads(config.read_bytes()).get("currentContext") or "default"
+    except (OSError, ValueError, AttributeError, RuntimeError):  # RuntimeError: no home
+        current = "default"
+    path = Path("/var/run/docker.sock")
+    return str(path) if current == "default" and path.exists() else None
+
+
+def _local_get(path: str, url: str) -> Any:
+    """GET ``url`` from the engine on the Unix socket ``path`` (HTTP/1.0: one answer, then the
+    engine closes): the JSON document; _ABSENT for 404; None for anything else."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(10)
+            connection.connect(path)
+            connection.sendall(f"GET {url} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+            answer = bytearray()
+            while data := connection.recv(65536):
+                answer += data
+    except OSError:
+        return None
+    head, _, body = bytes(answer).partition(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1:2]
+    if status == [b"404"]:
+        return _ABSENT
+    if status != [b"200"]:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _sdk_client(settings: Mapping[str, str], version: str | None = None) -> docker.DockerClient:
+    import docker
+
+    # never an empty mapping: docker-py reads os.environ instead of an empty one;
+    # ssh:// goes through the system's ssh client, as the docker CLI does; a known API version
+    # spares the client asking for it again
+    return docker.from_env(
+        environment={"LAMBDAZIP": "1", **settings}, use_ssh_client=True, version=version
+    )
+
+
+class Engine:
+    def __init__(
+        self,
+        client: docker.DockerClient | None,
+        info: EngineInfo | None = None,
+        settings: Mapping[str, str] | None = None,
+        local: tuple[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = dict(settings or {})
+        self._local = local  # (Unix socket, API version) for the read-only questions
+        self.info = info or EngineInfo("default", "", "", "")
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """docker-py's client, made (and the SDK imported) on first use."""
+        if self._client is None:
+            known = self._local[1] if self._local else None
+            self._client = _sdk_client(self._settings, known)
+        return self._client
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
+
+    @classmethod
+    def connect(cls, env: Mapping[str, str], arch: str | None = None) -> Engine:
+        """Reach the engine for ``arch``: the endpoint LAMBDAZIP_ENGINE_<ARCH> names, which must
+        run ``arch`` natively; else the default one (DOCKER_HOST, DOCKER_TLS_VERIFY,
+        DOCKER_CERT_PATH, else the current context). Unreachable, too old, or not native: one
+        EngineError with the fix, before anything is built."""
+        arch = str(getattr(arch, "value", arch)) if arch else None  # an Arch, or its name
+        endpoint = engine_endpoint(env, arch) if arch else None
+        settings = dict(env) if endpoint is None else _endpoint_environment(env, endpoint)
+        label = endpoint_label(endpoint, env)
+        tip = (
+            "start Docker (Docker Desktop, or `sudo systemctl start docker`), or point "
+            "DOCKER_HOST at a running engine"
+        )
+        if endpoint is not None:
+            tip = f"check that the engine at {label} runs and answers, or change --engine {arch}="
+        client = None
+        local = _local_socket(settings)
+        version = _local_get(local, "/version") if local else None
+        if not isinstance(version, dict):
+            from docker.errors import DockerException
+            from requests.exceptions import RequestException
+
+            local = None
+            try:
+                client = _sdk_client(settings)
+                version = client.version()
+            except DockerException as exc:
+                where = f"for {arch} at {label}" if endpoint else _describe_host(settings)
+                raise EngineError(
+                    f"cannot reach the Docker engine {where}: {_first_line(exc)}", tip=tip
+                ) from exc
+            except RequestException as exc:
+                raise EngineError(
+                    f"cannot reach the Docker engine at {label}: {_first_line(exc)}", tip=tip
+                ) from exc
+        api_version = str(version.get("ApiVersion", "0.0"))
+        api = tuple(int(p) for p in api_version.split(".")[:2])
+        if api < MIN_API_VERSION:
+            if client is not None:
+                client.close()
+            raise EngineError(
+                f"the Docker engine{f' at {label}' if endpoint else ''} speaks API {api_version}, "
+                "older than "
+                f"{'.'.join(map(str, MIN_API_VERSION))}",
+                tip="upgrade Docker Engine to 20.10 or newer",
+            )
+        reported = str(version.get("Arch", ""))
+        info = EngineInfo(
+            endpoint=label,
+            arch=_NATIVE.get(reported, reported),
+            os=str(version.get("Os", "")),
+            version=str(version.get("Version", "")),
+        )
+        if arch is not None and endpoint is not None and info.arch != arch:
+            if client is not None:
+                client.close()
+            raise EngineError(
+                f"the engine for {arch} at {label} runs on {info.arch or 'another CPU'}: it would "
+                f"run {arch} containers only under emulation, 5-30x slower",
+                tip=f"point --engine {arch}= (or {engine_variable(arch)}) at a native {arch} "
+                f"engine, or leave it out to build {arch} on the default engine",
+            )
+        return cls(client, info, settings, (local, api_version) if local else None)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def image(self, reference: str) -> ImageInfo | None:
+        if self._local is not None:
+            path, api_version = self._local
+            found = _local_get(path, f"/v{api_version}/images/{quote(reference, safe='/:@')}/json")
+            if found is _ABSENT:
+                return None
+            if isinstance(found, dict):
+                return ImageInfo.of(reference, found)
+        from docker.errors import APIError, ImageNotFound
+        from requests.exceptions import RequestException
+
+        try:
+            return ImageInfo.of(reference, self.api.inspect_image(reference))
+        except ImageNotFound:
+            return None
+        except APIError as exc:
+            raise ImageError(f"cannot inspect image {reference}: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
+
+    def pull(
+        self,
+        reference: str,
+        platform: str,
+        status: Callable[[str], None] | None = None,
+        transferred: Callable[[int, int], None] | None = None,
+    ) -> ImageInfo:
+        """Pull ``reference`` for ``platform``, reporting status lines and the bytes of all layers
+        downloaded so far against their total."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        layers: dict[str, tuple[int, int]] = {}
+        try:
+            for event in self.api.pull(reference, platform=platform, stream=True, decode=True):
+                if "error" in event:
+                    raise ImageError(f"cannot pull {reference} for {platform}: {event['error']}")
+                detail = event.get("progressDetail") or {}
+                if event.get("status") == "Downloading" and detail.get("total"):
+                    layers[str(event.get("id"))] = (int(detail["current"]), int(detail["total"]))
+                    if transferred is not None:
+                        done = sum(c for c, _ in layers.values())
+                        transferred(done, sum(t for _, t in layers.values()))
+                elif status is not None and event.get("status") and not detail:
+                    status(f"{event.get('id', '')} {event['status']}".strip())
+        except DockerException as exc:
+            raise ImageError(
+                f"{reference} is not on this engine and cannot be pulled for {platform}: "
+                f"{_first_line(exc)}",
+                tip="check the name and your network or registry login, or pass a local image "
+                "with --base-image",
+            ) from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
+        info = self.image(reference)
+        if info is None:
+            raise ImageError(f"{reference} was pulled but the engine does not list it")
+        return info
+
+    def build(
+        self,
+        context: bytes,
+        tag: str,
+        platform: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: Callable[[str], None] | None = None,
+    ) -> ImageInfo:
+        """Build the Dockerfile in the tar ``context`` (legacy builder; the base is local)."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        try:
+            for event in self.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                tag=tag,
+                platform=platform,
+                buildargs=dict(buildargs),
+                labels=dict(labels),
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+            ):
+                if "error" in event:
+                    raise ImageError(f"cannot build {tag}: {str(event['error']).strip()}")
+                if progress and event.get("stream", "").strip():
+                    progress(event["stream"].strip())
+        except DockerException as exc:
+            raise ImageError(f"cannot build {tag}: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
+        info = self.image(tag)
+        if info is None:
+            raise ImageError(f"{tag} was built but the engine does not list it")
+        return info
+
+    # -- containers -------------------------------------------------------------------------------
+
+    @contextmanager
+    def container(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        platform: str,
+        environment: Mapping[str, str],
+        purpose: str,
+        read_only: bool = False,
+        tmpfs: Mapping[str, str] | None = None,
+        volumes: Sequence[VolumeMount] = (),
+        user: str | None = None,
+        memory_mb: int | None = None,
+    ) -> Iterator[Container]:
+        """A uniquely named, labelled container, removed on the way out whatever happens
+        (success, error, Ctrl-C), also when creating it fails half-way."""
+        from docker.errors import DockerException
+        from docker.types import Mount
+        from requests.exceptions import RequestException
+
+        name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
+        container_id: str | None = None
+        try:
+            memory = f"{memory_mb}m" if memory_mb else None
+            host_config = self.api.create_host_config(
+                mem_limit=memory,
+                memswap_limit=memory,  # no swap: the limit is the limit, as on Lambda
+                read_only=read_only,
+                tmpfs=dict(tmpfs) if tmpfs else None,
+                mounts=[
+                    Mount(v.target, v.volume, type="volume", read_only=v.read_only) for v in volumes
+                ],
+            )
+            created = self.api.create_container(
+                image,
+                command=list(command),
+                entrypoint=[],
+                name=name,
+                labels={LABEL: purpose, ENGINE_LABEL: self.info.endpoint},
+                environment=dict(environment),
+                platform=platform,
+                host_config=host_config,
+                network_disabled=False,
+                user=user or "",
+            )
+            container_id = str(created["Id"])
+            yield Container(self, container_id, name, platform)
+        except DockerException as exc:
+            raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc, f"docker rm -f {name}") from exc
+        finally:
+            failing = sys.exc_info()[0]
+            # interrupted while the engine was creating it: it may appear after our first try
+            patience = 3.0 if container_id is None and failing is KeyboardInterrupt else 0.0
+            self._remove(container_id or name, failing is not None, patience)
+
+    @contextmanager
+    def volume(self, purpose: str) -> Iterator[str]:
+        """A uniquely named, labelled volume for one job, removed on the way out."""
+        from docker.errors import APIError, DockerException, NotFound
+        from requests.exceptions import RequestException
+
+        name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
+        try:
+            self.api.create_volume(name, labels={LABEL: purpose})
+            yield name
+        except DockerException as exc:
+            raise ContainerError(f"volume {name} failed: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc, f"docker volume rm {name}") from exc
+        finally:
+            failing = sys.exc_info()[0] is not None
+            try:
+                self.api.remove_volume(name, force=True)
+            except NotFound:
+                pass
+            except (APIError, RequestException) as exc:
+                if not failing:  # never hide the error that is on its way out
+                    raise ContainerError(
+                        f"could not remove volume {name}: {_first_line(exc)}",
+                        tip=f"remove it by hand: docker volume rm {name}",
+                    ) from exc
+
+    def cache_volume(self, name: str) -> str:
+        """A named volume that outlives builds (the download cache); created if absent."""
+        from docker.errors import DockerException
+
+        try:
+            self.api.create_volume(name, labels={CACHE_LABEL: "downloads"})
+        except DockerException as exc:
+            raise ContainerError(
+                f"cannot create the cache volume {name}: {_first_line(exc)}"
+            ) from exc
+        return name
+
+    def our_volumes(self) -> list[str]:
+        """Names of every temporary volume carrying our label (not the caches)."""
+        found = self.api.volumes(filters={"label": LABEL}).get("Volumes") or []
+        return sorted(str(v["Name"]) for v in found)
+
+    def _remove(self, container: str, failing: bool, patience: float = 0.0) -> None:
+        """Remove ``container``; if that fails while another error is on its way out, that error
+        (which names the container when the engine was lost) is the one the user sees. With
+        ``patience``, keep looking that long for a container that is not there yet."""
+        from docker.errors import APIError, NotFound
+        from requests.exceptions import RequestException
+
+        deadline = time.monotonic() + patience
+        try:
+            while True:
+                try:
+                    self.api.remove_container(container, force=True, v=True)
+                    return
+                except NotFound:
+                    if time.monotonic() >= deadline:
+                        return
+                    time.sleep(0.1)
+        except (APIError, RequestException) as exc:
+            status = getattr(exc, "status_code", None)
+            if status != 409 and not failing:  # 409: its removal is already under way
+                raise ContainerError(
+                    f"could not remove container {container}: {_first_line(exc)}",
+                    tip=f"remove it by hand: docker rm -f {container}",
+                ) from exc
+
+    def our_containers(self) -> list[str]:
+        """Names of every container carrying our label, running or not."""
+        return [
+            str(c["Names"][0]).lstrip("/")
+            for c in self.api.containers(all=True, filters={"label": LABEL})
+        ]
+
+
+class Container:
+    def __init__(self, engine: Engine, container_id: str, name: str, platform: str) -> None:
+        self.engine = engine
+        self.id = container_id
+        self.name = name
+        self.platform = platform
+        self.killed = False
+
+    def _kill(self) -> None:
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        self.killed = True
+        with suppress(DockerException, RequestException):  # it may have ended meanwhile
+            self.engine.api.kill(self.id)
+
+    def put(self, path: str, tar: bytes | BinaryIO) -> None:
+        """Unpack the tar ``tar`` (bytes, or a file streamed to the engine) at ``path`` (which
+        must exist) in the container."""
+        if not self.engine.api.put_archive(self.id, path, tar):
+            raise ContainerError(f"could not copy files to {path} in {self.name}")
+
+    def run(self, output: Callable[[str], None], timeout: float | None = None) -> int:
+        """Start, stream the output line by line, wait; the exit code. After ``timeout`` seconds
+        the container is killed and :class:`TimedOut` raised."""
+        api = self.engine.api
+        api.start(self.id)
+        killer = threading.Timer(timeout, self._kill) if timeout else None
+        if killer is not None:
+            killer.daemon = True
+            killer.start()
+        pending = first = b""
+        try:
+            for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
+                first = first or chunk[:512]
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    output(line.decode("utf-8", "replace").rstrip())
+            if pending:
+                output(pending.decode("utf-8", "replace").rstrip())
+                first = first or pending
+            code = int(api.wait(self.id)["StatusCode"])
+        finally:
+            if killer is not None:
+                killer.cancel()
+        if self.killed:
+            raise TimedOut(f"timed out after {timeout:g} seconds")
+        if code != 0 and b"exec format error" in first:
+            arch = self.platform.split("/")[-1]
+            raise EmulationMissing(
+                f"the Docker engine cannot run {self.platform} containers: it has no emulation "
+                f"for {arch}",
+                tip="on Linux: sudo apt-get install qemu-user-static binfmt-support (or docker run "
+                f"--privileged --rm tonistiigi/binfmt --install {arch}); Docker Desktop has it; "
+                f"or build on a native {arch} machine",
+            )
+        return code
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed it for going over its memory limit."""
+        return bool(self.engine.api.inspect_container(self.id)["State"].get("OOMKilled"))
+
+    def get(self, path: str) -> Iterator[bytes]:
+        """The tar stream of ``path`` in the container."""
+        from docker.errors import NotFound
+
+        try:
+            stream, _stat = self.engine.api.get_archive(self.id, path)
+        except NotFound as exc:
+            raise ContainerError(f"{path} does not exist in {self.name}") from exc
+        yield from stream

@@ -1,0 +1,265 @@
+"""`build`: every layer and function [tool.lambdazip] declares."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdazip.build.builder import BuildResult, build
+from lambdazip.build.engine import Engine, engine_variable
+from lambdazip.build.plan import BuildPlan, make_plan
+from lambdazip.cli.console import Console, Prefixed
+from lambdazip.errors import (
+    LambdaZipError,
+    MatrixFailed,
+    UsageError,
+)
+from lambdazip.inputs.configuration import configuration
+from lambdazip.inputs.options import (
+    ProjectOptions,
+)
+from lambdazip.inputs.project import discover
+from lambdazip.outputs.archive import source_date_epoch
+from lambdazip.targets import (
+    Arch,
+    Kind,
+    Target,
+    parse_arch,
+    parse_runtime,
+)
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.inputs.config import Dependencies, Function, ProjectConfig
+from lambdazip.cli.commands.shared import base_images, read_event, report_build_failure, smoke_check
+
+
+@dataclass(frozen=True)
+class _Artifact:
+    name: str
+    kind: Kind
+    target: Target
+    status: str
+    seconds: float
+    detail: str
+    size: int | None = None
+
+
+def _config_targets(
+    what: str, deps: Dependencies, config: ProjectConfig, args: ProjectOptions
+) -> list[Target]:
+    """The artifact's targets: the command line's, else its own, else the file's."""
+    pythons = list(args.pythons) or [parse_runtime(p) for p in deps.python or config.python]
+    arches = list(args.arches) or [parse_arch(a) for a in deps.arch or config.arch] or [Arch.X86_64]
+    if not pythons:
+        raise UsageError(
+            f"no Python for {what}",
+            tip='set python = ["3.13"] in [tool.lambdazip] (or in the artifact), or pass --python',
+        )
+    return [Target(p, a) for p, a in itertools.product(pythons, arches)]
+
+
+def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
+    """`lambdazip build`: the layers first (each target once), then the functions without what
+    their layers provide, each checked with its layers in Lambda's order; one summary."""
+    from lambdazip.inputs.config import load_config
+
+    project = args.project or Path()
+    config = load_config(project)
+    out_dir = args.output_dir or project / config.output_dir
+    images = base_images(args.base_images)
+    unknown = [n for n in args.only if n not in config.layers and n not in config.functions]
+    if unknown:
+        raise UsageError(
+            f"--only {unknown[0]}: [tool.lambdazip] declares no such layer or function",
+            tip=f"one of: {', '.join([*config.layers, *config.functions])}",
+        )
+    functions = {n: f for n, f in config.functions.items() if not args.only or n in args.only}
+    wanted_layers = {layer for f in functions.values() for layer in f.layers}
+    layers = {
+        n: spec
+        for n, spec in config.layers.items()
+        if not args.only or n in args.only or n in wanted_layers
+    }
+
+    def plan_of(
+        name: str, kind: Kind, deps: Dependencies, target: Target, **more: Any
+    ) -> BuildPlan:
+        requirements = deps.file(project) or discover(project, None, Path.cwd())
+        return make_plan(
+            kind=kind,
+            target=target,
+            requirements=requirements,
+            out_dir=out_dir,
+            name=name,
+            base_image=images.get(str(target)),
+            ca_bundle=args.ca_bundle,
+            env=env,
+            epoch=source_date_epoch(env),
+            installer=args.installer,
+            bytecode=args.bytecode,
+            cache=not args.no_cache,
+            force=args.force,
+            groups=tuple(deps.group),
+            extras=tuple(deps.extra),
+            strict_import=args.strict_import,
+            **more,
+        )
+
+    # every plan first: a mistake in the file or an input is said before anything is built
+    layer_plans = [
+        (n, plan_of(n, Kind.LAYER, spec, t, src=None))
+        for n, spec in layers.items()
+        for t in _config_targets(f"layers.{n}", spec, config, args)
+    ]
+    function_targets = [
+        (name, spec, target)
+        for name, spec in functions.items()
+        for target in _config_targets(f"functions.{name}", spec, config, args)
+    ]
+    for spec in functions.values():  # Lambda's rules, said before anything is built
+        configuration(spec.environment, _env_files(project, spec))
+    # each architecture to its engine: --engine or the environment, else the file's [engines]
+    env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
+    arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
+    rows: list[_Artifact] = []
+    built: dict[tuple[str, str], BuildResult] = {}
+    with ExitStack() as stack:
+        # every engine reached (and checked) once, before anything is built
+        engines = {a: stack.enter_context(Engine.connect(env, a)) for a in dict.fromkeys(arches)}
+        for name, plan in layer_plans:
+            row, result = _build_one(engines[plan.target.arch], name, plan, console)
+            rows.append(row)
+            if result is not None:
+                built[name, str(plan.target)] = result
+        for name, spec, target in function_targets:
+            engine = engines[target.arch]
+            rows.append(
+                _build_function(engine, project, name, spec, target, built, plan_of, console)
+            )
+    if args.json:
+        document = [
+            {**dataclasses.asdict(r), "kind": r.kind.value, "target": str(r.target)} for r in rows
+        ]
+        console.result(json.dumps(document, indent=2))
+    else:
+        width = max([len(r.name) for r in rows] + [8])
+        console.result(
+            f"{'artifact':<{width}}  {'kind':<8}  {'target':<18}  {'status':<7} {'bytes':>11} "
+            f"{'seconds':>8}  zip or error"
+        )
+        for r in rows:
+            size = f"{r.size:,}" if r.size is not None else "-"
+            console.result(
+                f"{r.name:<{width}}  {r.kind.value:<8}  {r.target!s:<18}  {r.status:<7} "
+                f"{size:>11} {r.seconds:>8.1f}  {r.detail}"
+            )
+    failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
+    if failed:
+        names = ", ".join(f"{r.name} ({r.target})" for r in failed)
+        raise MatrixFailed(
+            f"{len(failed)} of {len(rows)} artifacts failed: {names}",
+            tip="see each one's error above",
+        )
+    console.success(f"ok: {len(rows)} artifacts in {out_dir}")
+    return 0
+
+
+def _build_one(
+    engine: Engine,
+    name: str,
+    plan: BuildPlan,
+    console: Console,
+    before_writing: Callable[[Path], None] | None = None,
+) -> tuple[_Artifact, BuildResult | None]:
+    started = time.monotonic()
+    progress = Prefixed(console, f"{name} {plan.target}")
+    try:
+        result = build(engine, plan, progress, before_writing=before_writing)
+    except LambdaZipError as exc:
+        report_build_failure(exc, console)
+        console.error(f"[{name} {plan.target}] {exc.message}", exc.tip)
+        row = _Artifact(
+            name, plan.kind, plan.target, "FAILED", time.monotonic() - started, exc.message
+        )
+        return row, None
+    for warning in result.warnings:
+        console.finding(warning)
+    status = "reused" if result.reused else "built"
+    row = _Artifact(
+        name,
+        plan.kind,
+        plan.target,
+        status,
+        time.monotonic() - started,
+        str(result.zip.path),
+        result.zip.zipped_size,
+    )
+    return row, result
+
+
+def _env_files(project: Path, spec: Function) -> list[Path]:
+    return [project / spec.env_file] if spec.env_file else []
+
+
+def _build_function(
+    engine: Engine,
+    project: Path,
+    name: str,
+    spec: Function,
+    target: Target,
+    built: Mapping[tuple[str, str], BuildResult],
+    plan_of: Callable[..., BuildPlan],
+    console: Console,
+) -> _Artifact:
+    from lambdazip.judge.facts import gather
+    from lambdazip.judge.tree import open_tree
+    from lambdazip.outputs.report import check_report
+
+    missing = [layer for layer in spec.layers if (layer, str(target)) not in built]
+    if missing:
+        return _Artifact(
+            name, Kind.FUNCTION, target, "SKIPPED", 0.0, f"its layer {missing[0]} failed"
+        )
+    results = [built[layer, str(target)] for layer in spec.layers]
+    provided = {d.name: d.version for r in results for d in r.manifest.distributions}
+    event = read_event(project / spec.smoke_event) if spec.smoke_event else None
+    if event is not None and not spec.handler:
+        raise UsageError(
+            f"functions.{name} has a smoke-event but no handler",
+            tip="add handler = MODULE.FUNCTION",
+        )
+    plan = plan_of(
+        name,
+        Kind.FUNCTION,
+        spec,
+        target,
+        src=project / spec.src,
+        handler=spec.handler,
+        smoke_event=event,
+        layers=tuple(r.zip.path for r in results),
+        provided=provided,
+        configuration=configuration(spec.environment, _env_files(project, spec)),
+    )
+
+    smoke = smoke_check(engine, plan, spec.handler, event, console)
+    row, result = _build_one(engine, name, plan, console, smoke)
+    if result is None:
+        return row
+    # the function as Lambda assembles it: its zip with its layers, in their order
+    with ExitStack() as stack:
+        facts = gather(stack.enter_context(open_tree(result.zip.path)))
+        layer_facts = [gather(stack.enter_context(open_tree(p))) for p in plan.layers]
+    report = check_report(facts, target, Kind.FUNCTION, layer_facts)
+    if not report.ok:
+        for finding in report.errors:
+            console.finding(finding)
+        detail = f"with its layers: {len(report.errors)} error(s) (above)"
+        return dataclasses.replace(row, status="FAILED", detail=detail)
+    return row

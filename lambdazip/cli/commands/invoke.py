@@ -1,0 +1,154 @@
+"""`invoke`: a handler run the way Lambda runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lambdazip.build.engine import Engine
+from lambdazip.cli.console import Console
+from lambdazip.errors import (
+    InvokeFailed,
+    LambdaZipError,
+    UsageError,
+)
+from lambdazip.inputs.configuration import configuration
+from lambdazip.inputs.options import (
+    InvokeOptions,
+)
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    pass
+from lambdazip.cli.commands.shared import (
+    invoke_error,
+    layers_provide,
+    manifest_image,
+    manifest_of,
+    manifest_target,
+    note_unset_configuration,
+    read_event,
+)
+
+
+def _read_events(paths: Sequence[Path], stdin: Callable[[], bytes]) -> list[bytes]:
+    """Each --event's bytes; ``-`` is standard input, read (once) only then."""
+    if sum(1 for p in paths if str(p) == "-") > 1:
+        raise UsageError("--event - is given twice", tip="standard input is read once")
+    return [read_event(p, stdin() if str(p) == "-" else None) for p in paths]
+
+
+def _standard_input() -> bytes:
+    import sys
+
+    if sys.stdin is None or sys.stdin.closed:
+        raise UsageError("--event -: standard input is closed", tip="pass the event as a file")
+    return sys.stdin.buffer.read()
+
+
+def run(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
+    try:
+        return _invoke(args, console, env)
+    except LambdaZipError as exc:
+        if args.json and not isinstance(exc, InvokeFailed):  # --json: a document, whatever happens
+            kind = "RequestEntityTooLarge" if "RequestEntityTooLarge" in exc.message else "Error"
+            error = {"errorType": kind, "errorMessage": exc.message}
+            console.result(json.dumps({"ok": False, "error": error, "invocations": []}, indent=2))
+        raise
+
+
+class _ReportOnce:
+    """invoke's progress: the function's output as the console shows a tool's, except that the
+    REPORT lines, which follow in full, are not also a heartbeat line."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def step(self, title: str) -> None:
+        self.console.step(title)
+
+    def detail(self, line: str) -> None:
+        if self.console.verbosity > 0 or not line.startswith("REPORT RequestId:"):
+            self.console.detail(line)
+
+    def transfer(self, what: str, done: int, total: int) -> None:
+        self.console.transfer(what, done, total)
+
+
+def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
+    from lambdazip.build.runner import invoke
+
+    events = _read_events(args.events, _standard_input) * args.repeat
+    settings = configuration(None, args.env_files, args.env)
+    recorded = manifest_of(args.zip)
+    target = manifest_target(args.zip, args.python, args.arch, recorded)
+    if not args.zip.is_file():
+        raise UsageError(f"{args.zip} does not exist", tip="pass the zip built for the function")
+    layers_provide(args.layers, target)  # at most 5, none twice, each for the target
+    note_unset_configuration(console, args.zip, recorded, settings, "to run it as configured")
+    with Engine.connect(env, target.arch) as engine:
+        image, shown = manifest_image(engine, recorded, args.base_image)
+        if image is not None and image != shown:
+            console.debug(f"the image {shown} is {image} on this engine")
+        outcome = invoke(
+            engine,
+            args.zip,
+            args.layers,
+            args.handler,
+            events,
+            target,
+            image,
+            _ReportOnce(console),
+            timeout=args.timeout,
+            memory=int(args.memory),
+            ephemeral=int(args.ephemeral_storage),
+            configuration=settings,
+            shown_as=shown,
+        )
+    last = outcome.last
+    failed = next((i for i in outcome.invocations if not i.ok), None)
+    if args.json:  # the outcome document, whatever the outcome
+        document = {
+            **dataclasses.asdict(failed or last),  # what decided the outcome
+            "ok": outcome.ok,
+            "image": outcome.image,
+            "events": outcome.events,
+            "invocations": [dataclasses.asdict(i) for i in outcome.invocations],
+            "logs": list(outcome.logs),
+        }
+        console.result(json.dumps(document, indent=2))
+    else:
+        if console.verbosity <= 0:  # with -v they were shown as they came
+            for line in outcome.logs:
+                console.info(f"    {line}")
+        # every result that came back, also when another event failed: one JSON document per
+        # event, each on one line when there are several
+        for done in outcome.invocations:
+            if done.ok:
+                many = outcome.events > 1
+                console.result(json.dumps(done.result, indent=None if many else 2))
+    if not outcome.ok:
+        failed = failed or last
+        number = outcome.invocations.index(failed) + 1
+        which = f"event {number} of {outcome.events}: " if outcome.events > 1 else ""
+        if console.verbosity < 0:
+            seen = "run without -q to see the function's output"
+        elif outcome.logs:
+            seen = "the function's output is above"
+        else:
+            seen = "the function printed nothing"
+        if len(outcome.invocations) < outcome.events:
+            seen += f"; the sandbox ended there: {outcome.events - number} event(s) not sent"
+        error = invoke_error(failed.error, args.handler, seen, args.memory)
+        raise InvokeFailed(which + error.message, tip=error.tip)
+    first = outcome.invocations[0]
+    warm = [i.duration_ms or 0 for i in outcome.invocations[1:]]
+    more = f", {len(warm)} warm: {sum(warm) / len(warm):.0f} ms each on average" if warm else ""
+    console.success(
+        f"ok: {args.handler} in {target} ({outcome.image or target.runtime.image(target.arch)}): "
+        f"init {first.init_ms or 0:.0f} ms, duration {first.duration_ms or 0:.0f} ms{more}, "
+        f"max memory {max(i.max_memory_mb or 0 for i in outcome.invocations)} of {args.memory} MB"
+    )
+    return 0

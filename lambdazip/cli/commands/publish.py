@@ -1,0 +1,30 @@
+"""`publish`: a built layer to AWS Lambda."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from lambdazip.cli.console import Console
+from lambdazip.inputs.options import (
+    PublishOptions,
+)
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    pass
+
+
+def run(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
+    from lambdazip.aws.publish import publish
+
+    published = publish(
+        args.zip, args.layer_name, region=args.region, s3_bucket=args.s3_bucket, status=console.step
+    )
+    if args.json:
+        console.result(json.dumps(dataclasses.asdict(published), indent=2))
+    else:
+        console.result(published.layer_version_arn)
+    console.success(f"ok: published {args.zip.name} as version {published.version}")
+    return 0

@@ -1,0 +1,182 @@
+"""`verify`: rebuild a zip from its manifest alone and compare the bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lambdazip.build.builder import build
+from lambdazip.build.engine import Engine
+from lambdazip.build.plan import BuildPlan, Bytecode, Installer, make_plan
+from lambdazip.cli.console import Console
+from lambdazip.errors import (
+    ImageError,
+    NotReproduced,
+    UsageError,
+)
+from lambdazip.inputs.configuration import configuration
+from lambdazip.inputs.options import (
+    VerifyOptions,
+)
+from lambdazip.outputs.archive import sha256_file
+from lambdazip.targets import (
+    RUNTIMES,
+    Arch,
+    Target,
+)
+
+if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.outputs.report import SourceModel
+from lambdazip.cli.commands.shared import layers_provide, manifest_of, note_unset_configuration
+
+
+def run(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
+    """Rebuild ``args.zip`` from what its manifest records, and compare the bytes."""
+    import tempfile
+
+    from lambdazip.outputs.verify import first_difference
+
+    manifest_path = args.zip.with_suffix(".manifest.json")
+    if not args.zip.is_file():
+        raise UsageError(f"{args.zip} does not exist", tip="pass a zip built by lambdazip")
+    manifest = manifest_of(args.zip)
+    if manifest is None:
+        raise UsageError(
+            f"no readable manifest {manifest_path}",
+            tip="verify rebuilds from the manifest written beside the zip: keep the two together",
+        )
+    inputs = manifest.inputs
+    if inputs is None:
+        raise UsageError(
+            f"{manifest_path} records no build inputs (written by an older lambdazip)",
+            tip="rebuild the zip with this version, then verify it",
+        )
+    actual = sha256_file(args.zip)
+    if actual != manifest.sha256:
+        raise NotReproduced(
+            f"{args.zip} is not the zip its manifest describes (sha256 {actual}, "
+            f"the manifest says {manifest.sha256})",
+            tip="find the zip that belongs to this manifest",
+        )
+    requirements = args.requirements or Path(inputs.requirements)
+    if not requirements.is_file():
+        raise UsageError(
+            f"{requirements} (the requirements {args.zip.name} was built from) does not exist here",
+            tip="run from the directory of the build, or pass -r PATH",
+        )
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if digest != manifest.requirements_sha256:
+        raise UsageError(
+            f"{requirements} is not the file {args.zip.name} was built from (sha256 {digest}, "
+            f"the manifest records {manifest.requirements_sha256})",
+            tip="pass -r with the requirements of that build (e.g. from its commit)",
+        )
+    target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
+    settings = configuration(None, args.env_files, args.env)
+    # the bytes do not depend on them; the import check's verdict may
+    note_unset_configuration(
+        console, args.zip, manifest, settings, "for its import check to see what the build saw"
+    )
+    src = args.src or (Path(inputs.src) if inputs.src else None)
+    layers = tuple(Path(p) for p in inputs.layers)
+    for number, layer in enumerate(layers):
+        if not layer.is_file():
+            raise UsageError(
+                f"{layer} (a layer {args.zip.name} was built with) does not exist here",
+                tip="run from the directory of the build, with its layers built",
+            )
+        recorded = inputs.layer_sha256[number] if number < len(inputs.layer_sha256) else None
+        if recorded is not None and sha256_file(layer) != recorded:
+            raise UsageError(
+                f"{layer} is not the layer {args.zip.name} was built with (sha256 "
+                f"{sha256_file(layer)}, the manifest records {recorded})",
+                tip="verify with the layers of that build",
+            )
+    with Engine.connect(env, target.arch) as engine, ExitStack() as stack:
+        base = manifest.base_image
+        if engine.image(base.id) is not None:
+            image = base.id
+        elif base.repo_digests:
+            image = base.repo_digests[0]  # pulled by digest: the same bytes, or nothing
+        else:
+            raise ImageError(
+                f"the base image {args.zip.name} was built on ({base.id}, then {base.reference}) "
+                "is no longer on this engine, and no registry digest was recorded",
+                tip="load that exact image again; a tag may have moved since the build",
+            )
+        out_dir = args.output_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="lambdazip-verify-"))
+        )
+        plan = make_plan(
+            kind=manifest.kind,
+            target=target,
+            requirements=requirements,
+            src=src,
+            out_dir=out_dir,
+            name=inputs.name,
+            base_image=image,
+            ca_bundle=args.ca_bundle,
+            env=env,
+            epoch=inputs.epoch,
+            installer=Installer(inputs.installer),
+            bytecode=Bytecode(inputs.bytecode),
+            cache=True,
+            force=True,
+            allow_unhashed=not inputs.require_hashes,
+            handler=inputs.handler,
+            include=tuple(inputs.include),
+            groups=tuple(inputs.groups),
+            extras=tuple(inputs.extras),
+            exclude=tuple(inputs.exclude),
+            prune=inputs.prune,
+            strip=inputs.strip,
+            layers=layers,
+            provided=layers_provide(layers, target),
+            configuration=settings,
+            strict_import=inputs.strict_import,
+        )
+        _same_sources(plan, inputs.sources, args.zip.name)
+        rebuilt = build(engine, plan, console)
+        difference = None
+        if rebuilt.zip.sha256 != manifest.sha256:
+            difference = first_difference(args.zip, rebuilt.zip.path, manifest, rebuilt.manifest)
+    verdict = {
+        "zip": str(args.zip),
+        "reproduced": difference is None,
+        "sha256": manifest.sha256,
+        "rebuilt_sha256": rebuilt.zip.sha256,
+        "base_image": image,
+        "difference": None if difference is None else dataclasses.asdict(difference),
+    }
+    if args.json:
+        console.result(json.dumps(verdict, indent=2))
+    if difference is not None:
+        raise NotReproduced(
+            f"not reproduced: {args.zip.name} (sha256 {manifest.sha256}) rebuilt as sha256 "
+            f"{rebuilt.zip.sha256}; first difference: {difference.member}: {difference.original} "
+            f"vs {difference.rebuilt}: {difference.why}",
+            tip="the manifest's inputs no longer make these bytes: see the difference, and "
+            "-o DIR to keep the rebuild",
+        )
+    console.success(
+        f"reproduced: {args.zip} (sha256 {manifest.sha256}) from {requirements.name} in {image}"
+    )
+    return 0
+
+
+def _same_sources(plan: BuildPlan, recorded: Sequence[SourceModel], zip_name: str) -> None:
+    """The function's code selected now must be what was packed then, file by file."""
+    now = plan.source_digests()
+    then = {s.path: s.sha256 for s in recorded}
+    for name in sorted(set(now) | set(then)):
+        if now.get(name) != then.get(name):
+            state = "is new" if name not in then else "is gone" if name not in now else "differs"
+            raise UsageError(
+                f"{name} in --src {plan.src} {state} since {zip_name} was built",
+                tip="verify from the code of that build (e.g. its commit), or pass --src",
+            )

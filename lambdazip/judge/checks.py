@@ -1,0 +1,446 @@
+"""Judge the facts of an artifact against a target. Pure functions: facts in, findings out.
+
+The artifact is judged where Lambda puts it, with the layers it runs with (compose.py): what the
+import system loads, which pydantic and pydantic-core importlib finds first, and every layer's
+native code too. Every check returns all of its findings; :func:`check_artifact` runs them all,
+so a user sees every problem at once. Native code is judged in native.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from lambdazip.judge.compose import Composed, Kind, Part, compose
+from lambdazip.judge.facts import ArtifactFacts, Dist, Pyc
+from lambdazip.judge.findings import Finding, Severity
+from lambdazip.judge.native import build_hint, check_abi3_tags, check_native
+from lambdazip.judge.rules import finding
+from lambdazip.targets import (
+    SDK_PINS,
+    UNZIPPED_LIMIT,
+    ZIPPED_DIRECT_UPLOAD_LIMIT,
+    RuntimeStatus,
+    Target,
+    python_of_magic,
+)
+
+__all__ = [
+    "UNZIPPED_LIMIT",
+    "ZIPPED_DIRECT_UPLOAD_LIMIT",
+    "Kind",
+    "check_artifact",
+    "detect_kind",
+]
+
+LAYER_TOP_DIRS = ("python", "lib", "bin")  # sys.path, LD_LIBRARY_PATH (/opt/lib), PATH (/opt/bin)
+
+_SITE_PACKAGES = re.compile(r"^python/lib/python(?P<version>3\.\d+)/site-packages(/|$)")
+
+
+def detect_kind(facts: ArtifactFacts) -> Kind:
+    """A layer if everything is under python/, lib/ or bin/ (what AWS puts on sys.path,
+    LD_LIBRARY_PATH and PATH from /opt), else a function."""
+    tops = {e.path.split("/", 1)[0] for e in facts.files if "/" in e.path}
+    loose = [e for e in facts.files if "/" not in e.path]
+    if facts.files and not loose and tops <= set(LAYER_TOP_DIRS):
+        return Kind.LAYER
+    return Kind.FUNCTION
+
+
+def _name(facts: ArtifactFacts) -> str:
+    return PurePosixPath(facts.source.replace("\\", "/")).name
+
+
+def _first_and_more(paths: Sequence[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+
+
+def check_readable(part: Part) -> list[Finding]:
+    facts = part.facts
+    findings = [
+        finding(
+            code="unreadable",
+            path=part.show(p.path),
+            expected="a readable file",
+            found=p.message,
+            remedy="rebuild the artifact; Lambda rejects or cannot load what cannot be read",
+        )
+        for p in facts.problems
+    ]
+    if not facts.files and not facts.problems:
+        findings.append(
+            finding(
+                code="empty",
+                path=part.label or _name(facts),
+                expected="at least one file",
+                found="an empty artifact" + (" (only macOS junk)" if facts.junk else ""),
+                remedy="AWS rejects an empty zip: zip the directory's contents, not nothing",
+            )
+        )
+    if facts.backslash_names:
+        names = sorted(facts.backslash_names)
+        findings.append(
+            finding(
+                code="backslash-name",
+                path=part.show(_first_and_more(names)),
+                expected="member names with / between directories",
+                found=f"{len(names)} name(s) with \\, kept as literal file names by Lambda",
+                remedy="zip with a tool that writes / (python -m zipfile, 7-Zip, or build.py), "
+                "not one that writes Windows paths",
+            )
+        )
+    return findings
+
+
+def check_junk(part: Part) -> list[Finding]:
+    junk = part.facts.junk
+    if not junk:
+        return []
+    size = sum(e.size for e in junk)
+    return [
+        finding(
+            code="macos-junk",
+            path=part.show(_first_and_more(sorted(e.path for e in junk))),
+            expected="only what the function needs",
+            found=f"{len(junk)} file(s) macOS Finder added (__MACOSX/, ._*, .DS_Store), "
+            f"{size:,} bytes",
+            remedy="zip with `zip -r -X` or build.py instead of Finder's Compress, or "
+            'delete them: zip -d ARTIFACT "__MACOSX/*" "*/.DS_Store"',
+        )
+    ]
+
+
+def check_layout(part: Part, target: Target, kind: Kind) -> list[Finding]:
+    findings: list[Finding] = []
+    version = target.runtime.version
+    seen: set[str] = set()
+    paths = part.facts.paths()
+    for entry in part.facts.files:
+        site = _SITE_PACKAGES.match(entry.path)
+        top = entry.path.split("/", 1)[0]
+        if kind is Kind.LAYER and ("/" not in entry.path or top not in LAYER_TOP_DIRS):
+            if top not in seen:
+                seen.add(top)
+                findings.append(
+                    finding(
+                        code="layer-outside-python",
+                        path=part.show(top),
+                        expected="everything under python/ (on sys.path), lib/ or bin/ "
+                        "(a layer is unpacked at /opt)",
+                        found=f"{top} at the top of the layer, which is on no search path",
+                        remedy="install into python/ or "
+                        f"python/lib/python{version}/site-packages/ of the layer",
+                    )
+                )
+        elif site and (kind is Kind.FUNCTION or site["version"] != version):
+            root = site.group(0).rstrip("/")
+            if root in seen:
+                continue
+            seen.add(root)
+            if kind is Kind.FUNCTION:
+                expected = "packages at the top of the function zip (it is unpacked at /var/task)"
+                remedy = "this is a layer's layout: install with --target into the zip's root"
+            else:
+                expected = f"python/ or python/lib/python{version}/site-packages/"
+                remedy = (
+                    f"python{version} never looks in python{site['version']}'s site-packages: "
+                    f"install for {target.runtime.name}, or into python/"
+                )
+            findings.append(
+                finding(
+                    code="site-packages-version",
+                    path=part.show(root),
+                    expected=expected,
+                    found=f"a site-packages for python{site['version']}, not on sys.path",
+                    remedy=remedy,
+                )
+            )
+    if kind is Kind.FUNCTION and "python/__init__.py" not in paths:
+        packages = sorted(
+            {
+                e.path.split("/")[1]
+                for e in part.facts.files
+                if e.path.startswith("python/")
+                and not _SITE_PACKAGES.match(e.path)
+                and (e.path.count("/") == 2 and e.path.endswith(("/__init__.py", "/METADATA")))
+            }
+        )
+        if packages:
+            findings.append(
+                finding(
+                    code="layer-layout-in-function",
+                    path=part.show(f"python/{packages[0]}"),
+                    expected="packages at the top of the function zip (it is unpacked at "
+                    "/var/task, which is on sys.path; /var/task/python is not)",
+                    found=f"{len(packages)} package(s) under python/: {', '.join(packages[:5])}",
+                    remedy="Lambda will not find them: install them at the zip's root "
+                    "(pip install --target .), or publish python/ as a layer",
+                )
+            )
+    return findings
+
+
+def _pinned_core(dist: Dist) -> str | None:
+    for text in dist.requires:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == "pydantic-core" and req.marker is None:
+            pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
+            if pins:
+                return pins[0]
+    return None
+
+
+def check_sdk(composed: Composed) -> list[Finding]:
+    """The AWS SDK bundled in part: a distribution that pins another (boto3 -> botocore) with
+    only one of the two in the zip and its layers, so the runtime's copy supplies the other."""
+    bundled = composed.effective_dists()
+    findings: list[Finding] = []
+    for dependent, pinned in sorted(SDK_PINS.items()):
+        for other in pinned:
+            if (dependent in bundled) == (other in bundled):
+                continue
+            have, lack = (dependent, other) if dependent in bundled else (other, dependent)
+            part, dist = bundled[have]
+            findings.append(
+                finding(
+                    code="sdk-split",
+                    path=part.show(dist.dist_info or dist.name),
+                    expected=f"{dependent} and {other} both bundled, or neither",
+                    found=f"{have} {dist.version} bundled, {lack} from the runtime",
+                    remedy=f"bundle {lack} at the version {dependent} pins (install both from "
+                    f"one lock), or leave {have} out to use the runtime's pair",
+                )
+            )
+    return findings
+
+
+def check_pydantic_core(composed: Composed, target: Target, kind: Kind) -> list[Finding]:
+    """On every pydantic_core package Python would import: a compiled module with the runtime's
+    EXT_SUFFIX; and the pin on the pydantic and pydantic-core that importlib finds first
+    (function and layers composed)."""
+    findings: list[Finding] = []
+    ext_suffix = target.runtime.ext_suffix(target.arch)
+    in_packages: dict[str, list[str]] = {}  # placed pydantic_core/ -> the names in it
+    for placed in composed.files:
+        directory, _, name = placed.rpartition("/")
+        if directory.endswith("/pydantic_core") or directory.endswith("/_pydantic_core"):
+            in_packages.setdefault(directory, []).append(name)
+    for directory_placed, names in sorted(in_packages.items()):
+        if "__init__.py" not in names or not directory_placed.endswith("/pydantic_core"):
+            continue
+        placed = f"{directory_placed}/__init__.py"
+        if not composed.reachable(placed):
+            continue
+        part, path = composed.files[placed]
+        package = str(PurePosixPath(path).parent)
+        modules = sorted(n for n in names if n.startswith("_pydantic_core.") and n.endswith(".so"))
+        if not modules:
+            findings.append(
+                finding(
+                    code="pydantic-core-module",
+                    path=part.show(f"{package}/_pydantic_core{ext_suffix}"),
+                    expected="the compiled module of pydantic-core",
+                    found="no _pydantic_core*.so in the package",
+                    remedy="Lambda cannot import pydantic_core._pydantic_core (No module named "
+                    "..., or cannot import name ... (unknown location) where the stubs' "
+                    f"directory stands in for it); reinstall pydantic-core from a wheel: "
+                    f"{build_hint(target, kind)}",
+                )
+            )
+        stubs = (f"{package}/_pydantic_core.pyi", f"{package}/_pydantic_core/__init__.pyi")
+        stub_dir = in_packages.get(f"{directory_placed}/_pydantic_core", [])
+        if "_pydantic_core.pyi" not in names and "__init__.pyi" not in stub_dir:
+            findings.append(
+                finding(
+                    code="pydantic-core-stub",
+                    path=part.show(stubs[0]),
+                    expected="the type stubs beside the compiled module (_pydantic_core.pyi)",
+                    found="no stubs",
+                    remedy="the package was stripped or installed incompletely; reinstall "
+                    "pydantic-core from its wheel",
+                )
+            )
+    effective = composed.effective_dists()
+    if "pydantic" not in effective:
+        return findings
+    part, pydantic = effective["pydantic"]
+    pinned = _pinned_core(pydantic)
+    core = effective.get("pydantic-core")
+    if pinned is not None and (core is None or core[1].version != pinned):
+        found = "no pydantic-core"
+        if core is not None:
+            where = f" from {core[0].label}, which Lambda imports first" if core[0].label else ""
+            found = f"pydantic-core {core[1].version}{where}"
+        findings.append(
+            finding(
+                code="pydantic-core-version",
+                path=part.show(pydantic.dist_info or f"pydantic-{pydantic.version}.dist-info"),
+                expected=f"pydantic-core=={pinned}, which pydantic {pydantic.version} requires",
+                found=found,
+                remedy="install pydantic and pydantic-core together, from one resolve "
+                "(pip install pydantic), into one place: a function's copy shadows a layer's",
+            )
+        )
+    return findings
+
+
+def check_size(composed: Composed) -> list[Finding]:
+    findings: list[Finding] = []
+    main = composed.parts[0].facts
+    name = _name(main)
+    if main.zipped_size is not None and main.zipped_size > ZIPPED_DIRECT_UPLOAD_LIMIT:
+        findings.append(
+            finding(
+                code="zipped-size",
+                path=name,
+                expected=f"at most {ZIPPED_DIRECT_UPLOAD_LIMIT:,} bytes zipped for direct upload",
+                found=f"{main.zipped_size:,} bytes",
+                remedy="upload it through S3 (publish --s3-bucket), or make it smaller",
+            )
+        )
+    sizes = [p.facts.unzipped_size for p in composed.parts]
+    total = sum(sizes)
+    if total > UNZIPPED_LIMIT:
+        parts = " + ".join(f"{s:,}" for s in sizes)
+        findings.append(
+            finding(
+                code="unzipped-size",
+                path=name,
+                expected=f"at most {UNZIPPED_LIMIT:,} bytes unzipped, function and layers together",
+                found=f"{total:,} bytes ({parts})" if len(sizes) > 1 else f"{total:,} bytes",
+                remedy="drop what the function does not import (tests, docs, other platforms' "
+                "files) or move to a container image",
+            )
+        )
+    return findings
+
+
+def check_bytecode(part: Part, target: Target) -> list[Finding]:
+    findings: list[Finding] = []
+    facts = part.facts
+    mtimes = {e.path: e.mtime for e in facts.files}
+    sizes = {e.path: e.size for e in facts.files}
+    wanted = target.runtime.cache_tag
+    foreign: dict[str, list[str]] = {}
+    stale: list[tuple[Pyc, int, int | None]] = []  # with the source's mtime and size
+    sourceless: list[Pyc] = []
+    for pyc in facts.pycs:
+        if pyc.cache_tag is None and pyc.source is None:
+            if pyc.magic is not None and pyc.magic != target.runtime.pyc_magic:
+                sourceless.append(pyc)
+            continue
+        if pyc.cache_tag is not None and pyc.cache_tag != wanted:
+            foreign.setdefault(pyc.cache_tag, []).append(pyc.path)
+            continue
+        if pyc.flags != 0 or pyc.source is None:
+            continue
+        source_mtime, source_size = mtimes.get(pyc.source), sizes.get(pyc.source)
+        if source_mtime is None or pyc.source_mtime is None:
+            continue
+        if (source_mtime & 0xFFFFFFFF, source_size) != (pyc.source_mtime, pyc.source_size):
+            stale.append((pyc, source_mtime, source_size))
+    for pyc in sourceless:
+        compiled_by = python_of_magic(pyc.magic or 0)
+        findings.append(
+            finding(
+                code="bad-magic",
+                path=part.show(pyc.path),
+                expected=f"bytecode of {target.runtime.name} (magic {target.runtime.pyc_magic}), "
+                "since no .py stands beside it",
+                found=f"magic {pyc.magic}"
+                + (f": compiled by Python {compiled_by}" if compiled_by else ""),
+                remedy="Lambda raises ImportError: bad magic number; ship the .py, or compile "
+                f"with {target.runtime.name}'s interpreter",
+            )
+        )
+    if stale:
+        pyc, source_mtime, source_size = stale[0]
+        more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+        findings.append(
+            finding(
+                code="stale-pyc",
+                path=part.show(f"{pyc.path}{more}"),
+                expected=f"a pyc valid for {pyc.source} (mtime {source_mtime}, "
+                f"{source_size} bytes in the artifact)",
+                found=f"a timestamp pyc for mtime {pyc.source_mtime}, {pyc.source_size} bytes",
+                remedy="the runtime recompiles these modules on every cold start (their "
+                "directory is read-only); compile with --invalidation-mode checked-hash",
+            )
+        )
+    for tag, paths in sorted(foreign.items()):
+        findings.append(
+            finding(
+                code="foreign-pyc",
+                path=part.show(_first_and_more(paths)),
+                expected=f"bytecode for {wanted} only",
+                found=f"{len(paths)} .pyc for {tag}",
+                remedy=f"{target.runtime.name} never reads them: dead weight; remove them or "
+                "compile with the runtime's interpreter",
+            )
+        )
+    return findings
+
+
+def check_runtime(target: Target) -> list[Finding]:
+    runtime = target.runtime
+    if runtime.status is RuntimeStatus.PREVIEW:
+        return [
+            finding(
+                code="runtime-preview",
+                path=runtime.name,
+                expected="a runtime AWS Lambda supports for production",
+                found=f"{runtime.name}, in AWS Lambda's public preview (image tag "
+                f"{runtime.image_tag(target.arch)})",
+                remedy="try it, but deploy production functions on a supported runtime until "
+                "AWS makes it generally available",
+            )
+        ]
+    if runtime.status is not RuntimeStatus.DEPRECATED:
+        return []
+    blocked = (
+        f"; creating functions on it is blocked from {runtime.create_blocked_on}"
+        if runtime.create_blocked_on
+        else ""
+    )
+    return [
+        finding(
+            code="runtime-deprecated",
+            path=runtime.name,
+            expected="a runtime AWS Lambda supports",
+            found=f"{runtime.name}, deprecated by AWS Lambda on {runtime.deprecated_on}{blocked}",
+            remedy="plan a move to a newer runtime; AWS stops creating, then updating, "
+            "functions on it",
+        )
+    ]
+
+
+def check_artifact(
+    facts: ArtifactFacts,
+    target: Target,
+    kind: Kind,
+    layers: Iterable[ArtifactFacts] = (),
+) -> list[Finding]:
+    """Every finding of every check on the artifact composed with its layers, errors first, in
+    a stable order."""
+    composed = compose(facts, target, kind, list(layers))
+    abi3, judged = check_abi3_tags(composed, target)
+    findings = [*check_runtime(target), *abi3, *check_native(composed, target, kind, judged)]
+    for index, part in enumerate(composed.parts):
+        part_kind = kind if index == 0 else Kind.LAYER
+        findings += check_readable(part)
+        findings += check_junk(part)
+        findings += check_layout(part, target, part_kind)
+        findings += check_bytecode(part, target)
+    findings += check_pydantic_core(composed, target, kind)
+    findings += check_sdk(composed)
+    findings += check_size(composed)
+    order = {Severity.ERROR: 0, Severity.WARNING: 1}
+    return sorted(findings, key=lambda f: (order[f.severity], f.path, f.code))

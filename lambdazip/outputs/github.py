@@ -1,0 +1,60 @@
+"""GitHub Actions: a build's outputs and step summary, from its manifest. action.yml runs
+
+    python -m lambdazip.outputs.github OUTPUT_DIR JSON
+
+(JSON: what `layer --json` or `function --json` printed, the manifest), which appends ``zip=``,
+``manifest=`` and ``sha256=`` to $GITHUB_OUTPUT and a table (target, sha256, sizes,
+distributions) to $GITHUB_STEP_SUMMARY. Kept out of the build itself: the tool writes into CI's
+files only when the action asks it to.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from lambdazip.outputs.report import Manifest
+
+
+def outputs(manifest: Manifest, manifest_path: Path) -> dict[str, str]:
+    return {
+        "zip": str(manifest_path.with_name(manifest.artifact)),
+        "manifest": str(manifest_path),
+        "sha256": manifest.sha256,
+    }
+
+
+def summary(manifest: Manifest) -> str:
+    """The step summary: one table for the artifact, one for what is in it."""
+    target = f"{manifest.target.runtime} on {manifest.target.arch}"
+    lines = [
+        f"### {manifest.artifact}",
+        "",
+        "| target | kind | sha256 | zipped | unzipped | files | base image |",
+        "|---|---|---|---:|---:|---:|---|",
+        f"| {target} | {manifest.kind.value} | `{manifest.sha256}` | {manifest.zipped_size:,} "
+        f"| {manifest.unzipped_size:,} | {manifest.files:,} | `{manifest.base_image.reference}` |",
+        "",
+        "| distribution | version |",
+        "|---|---|",
+    ]
+    lines += [f"| {d.name} | {d.version} |" for d in manifest.distributions]
+    return "\n".join(lines) + "\n"
+
+
+def write(out_dir: Path, printed: Path, env: Mapping[str, str]) -> None:
+    manifest = Manifest.model_validate_json(printed.read_bytes())
+    manifest_path = out_dir / Path(manifest.artifact).with_suffix(".manifest.json").name
+    if env.get("GITHUB_OUTPUT"):
+        with Path(env["GITHUB_OUTPUT"]).open("a", encoding="utf-8") as out:
+            for key, value in outputs(manifest, manifest_path).items():
+                out.write(f"{key}={value}\n")
+    if env.get("GITHUB_STEP_SUMMARY"):
+        with Path(env["GITHUB_STEP_SUMMARY"]).open("a", encoding="utf-8") as out:
+            out.write(summary(manifest))
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]), Path(sys.argv[2]), os.environ)
