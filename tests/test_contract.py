@@ -231,8 +231,8 @@ def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> N
 
 
 def test_every_build_command_spells_installer_and_bytecode_the_same() -> None:
-    from lambdazip.build.plan import Bytecode, Installer
     from lambdazip.cli.parser import build_parser
+    from lambdazip.inputs.build_inputs import Bytecode, Installer
 
     need = {
         "layer": ["--arch", "x86_64", "--python", "3.13"],

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from lambdazip.build.builder import _installer_error
-from lambdazip.build.plan import Bytecode, Installer, make_plan
+from lambdazip.build.plan import make_plan
 from lambdazip.errors import UsageError
+from lambdazip.inputs.build_inputs import BuildInputs, Bytecode, Installer
 from lambdazip.judge.checks import Kind
 from lambdazip.targets import RUNTIMES, Arch, Target
 
@@ -42,7 +43,7 @@ def test_defaults_name_the_official_arch_suffixed_image(tmp_path: Path) -> None:
     assert plan.manifest_path.name == "layer-python3.13-arm64.manifest.json"
     assert plan.install_root == "/opt/python"
     assert plan.cache_volume == "lambdazip-cache-python3.13-arm64"
-    assert (plan.installer, plan.bytecode) == (Installer.UV, Bytecode.UNCHECKED_HASH)
+    assert (plan.inputs.installer, plan.inputs.bytecode) == (Installer.UV, Bytecode.UNCHECKED_HASH)
     assert any(line.startswith("output:") for line in plan.describe())
 
 
@@ -71,7 +72,7 @@ def test_the_cache_key_follows_every_input(tmp_path: Path) -> None:
         "sha256:base", "context"
     )
     assert key != _plan(
-        tmp_path, kind=Kind.FUNCTION, src=src, bytecode=Bytecode.CHECKED_HASH
+        tmp_path, kind=Kind.FUNCTION, src=src, inputs=BuildInputs(bytecode=Bytecode.CHECKED_HASH)
     ).cache_key("sha256:base", "context")
     (src / "app.py").write_text("A = 2\n")
     assert key != plan.cache_key("sha256:base", "context")

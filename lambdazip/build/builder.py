@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 from lambdazip import __version__
 from lambdazip.build.engine import Engine, EngineInfo, ImageInfo, VolumeMount
 from lambdazip.build.images import Progress, build_context_digest, build_image, resolve_base_image
-from lambdazip.build.plan import TMPFS_VARIABLE, BuildPlan, Bytecode, Installer
+from lambdazip.build.plan import TMPFS_VARIABLE, BuildPlan
 from lambdazip.errors import BuildChecksFailed, BuildFailed, LambdaZipError, OutputError
+from lambdazip.inputs.build_inputs import Bytecode, Installer
 from lambdazip.inputs.configuration import configuration_json
 from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
@@ -105,7 +106,7 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
         runtime = plan.target.runtime
         newest = (
             runtime.uv_platform(plan.target.arch).split("-", 1)[1]
-            if plan.installer.value == "uv"
+            if plan.inputs.installer is Installer.UV
             else f"manylinux_2_{runtime.glibc[1]}"
         )
         return BuildFailed(
@@ -147,7 +148,7 @@ def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
     errors = [line for line in lines if line.startswith(("ERROR:", "error:", "  \u00d7"))]
     last = errors[-1].split(":", 1)[-1].strip(" \u00d7") if errors else "see its output above"
     return BuildFailed(
-        f"{plan.installer.value} failed in the {target} image: {last}",
+        f"{plan.inputs.installer.value} failed in the {target} image: {last}",
         tip="fix the requirements; run again with -v for the installer's output",
     )
 
@@ -188,7 +189,7 @@ def _network_failure(text: str, plan: BuildPlan) -> BuildFailed | None:
 
 def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
     """The artifact in place, if it was built from exactly these inputs and is intact."""
-    if not plan.cache or plan.force:
+    if plan.inputs.no_cache or plan.inputs.force:
         return None
     try:
         document = plan.manifest_path.read_bytes()
@@ -259,7 +260,7 @@ def build(
         with open_tree(packed.path) as opened:
             facts = gather(opened)
         findings = check_artifact(facts, plan.target, plan.kind)
-        findings += check_probe(probe, plan.target, plan.strict_import)
+        findings += check_probe(probe, plan.target, plan.inputs.strict_import)
         findings += _excluded_sdk(plan, probe)
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:
@@ -311,7 +312,7 @@ def _excluded_sdk(plan: BuildPlan, probe: ProbeFacts) -> list[Finding]:
             f"left out by --exclude; the runtime has {name} {runtime.get(name, unknown)}",
             f"keep {name} in the zip unless you accept whatever version the runtime updates to",
         )
-        for name in plan.exclude
+        for name in plan.inputs.exclude
         if name in RUNTIME_PROVIDED
     ]
 
@@ -327,7 +328,7 @@ def _same_selection(plan: BuildPlan, full_version: str) -> None:
     again = read_locked(
         locked.path,
         plan.target,
-        uv_platform=plan.installer is Installer.UV,
+        uv_platform=plan.inputs.installer is Installer.UV,
         groups=locked.groups,
         extras=locked.extras,
         allow_empty=True,
@@ -420,9 +421,9 @@ def _install_in_image(
         kind=plan.kind.value,
         requirements=contract.REQUIREMENTS,
         require_hashes=plan.require_hashes,
-        installer=plan.installer.value,
+        installer=plan.inputs.installer.value,
         cache=contract.CACHE_DIR if cache else None,
-        bytecode=None if plan.bytecode is Bytecode.NONE else plan.bytecode.value,
+        bytecode=None if plan.inputs.bytecode is Bytecode.NONE else plan.inputs.bytecode.value,
         platforms=plan.target.runtime.wheel_platform_tags(plan.target.arch),
         uv_platform=plan.target.runtime.uv_platform(plan.target.arch),
         pack=True,
@@ -432,9 +433,9 @@ def _install_in_image(
         ),
         # a lock names each file already; a requirements file's hashes do not say which was used
         report=plan.locked is not None and not plan.locked.wheels and bool(plan.locked.lines),
-        exclude=plan.exclude,
-        prune=plan.prune,
-        strip=plan.strip,
+        exclude=plan.inputs.exclude,
+        prune=plan.inputs.prune,
+        strip=plan.inputs.strip,
         sources=contract.SOURCES if plan.sources else None,  # (none: no directory to copy)
         handler=plan.handler,
     )
@@ -470,7 +471,7 @@ def _install_in_image(
 
             container.put(contract.OPT, tar_artifact(layer))
         progress.step(
-            f"installing {plan.requirements.name} with {plan.installer.value} in the image, "
+            f"installing {plan.requirements.name} with {plan.inputs.installer.value} in the image, "
             "compiling, probing"
         )
         warming = _import_while_waiting()
@@ -628,17 +629,13 @@ def _manifest(
         ),
         engine=EngineModel.model_validate(dataclasses.asdict(engine)),
         installer=built.installer,
-        bytecode=plan.bytecode.value,
+        bytecode=plan.inputs.bytecode.value,
         packed_by=PackerModel.model_validate(built.producer),
         inputs=InputsModel(
             requirements=str(plan.requirements),
             format=plan.locked.format if plan.locked else "requirements",
-            groups=list(plan.locked.groups) if plan.locked else [],
-            extras=list(plan.locked.extras) if plan.locked else [],
             installed=plan.locked.lines if plan.locked else [],
             require_hashes=plan.require_hashes,
-            installer=plan.installer.value,
-            bytecode=plan.bytecode.value,
             epoch=plan.epoch,
             src=None if plan.src is None else str(plan.src),
             include=list(plan.include),
@@ -652,10 +649,7 @@ def _manifest(
             layers=[str(p) for p in plan.layers],
             layer_sha256=list(plan.layer_sha256),
             configuration=[name for name, _ in plan.configuration],
-            strict_import=plan.strict_import,
-            exclude=list(plan.exclude),
-            prune=plan.prune,
-            strip=plan.strip,
+            **plan.inputs.record(),  # installer, bytecode, groups, slimming, ...
         ),
         distributions=DistModel.all_of(facts, built.wheels),
         slimmed=[SlimModel.model_validate(x) for x in built.slimmed],

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import functools
 import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from lambdazip import __version__
 from lambdazip.errors import OutputError, UsageError
+from lambdazip.inputs.build_inputs import BuildInputs, Installer
 from lambdazip.inputs.configuration import Configuration
 from lambdazip.inputs.project import Locked, read_locked
 from lambdazip.inputs.source import IGNORE_FILE, LeftOut, Selection, select
@@ -41,21 +43,6 @@ CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class Installer(str, enum.Enum):
-    PIP = "pip"  # the image's own
-    UV = "uv"  # pinned and hash-verified (lambdazip/inside/uv-requirements.txt)
-
-
-class Bytecode(str, enum.Enum):
-    CHECKED_HASH = "checked-hash"
-    UNCHECKED_HASH = "unchecked-hash"
-    NONE = "none"
-
-
-DEFAULT_INSTALLER = Installer.UV  # faster on every target of bench/ (BENCHMARKS.md)
-DEFAULT_BYTECODE = Bytecode.UNCHECKED_HASH  # /opt and /var/task are read-only: sources never change
-
-
 def cache_volume_name(target: Target) -> str:
     """The named volume that keeps a target's downloads between builds (and `cache export`)."""
     return f"lambdazip-cache-{target.runtime.name}-{target.arch.value}"
@@ -73,10 +60,7 @@ class BuildPlan:
     ca_bundle: Path | None
     environment: tuple[tuple[str, str], ...]
     epoch: int
-    installer: Installer = DEFAULT_INSTALLER
-    bytecode: Bytecode = DEFAULT_BYTECODE
-    cache: bool = True  # the download cache volume, and reuse of an up-to-date artifact
-    force: bool = False  # build even if the artifact is up to date (the download cache stays)
+    inputs: BuildInputs = BuildInputs()  # how: the declared options (inputs/build_inputs.py)
     require_hashes: bool = True  # every requirement carries --hash: the installer must check
     sources: tuple[Member, ...] = ()  # what of --src is packed (source.py)
     left_out: tuple[LeftOut, ...] = ()  # and what is not, with why
@@ -86,9 +70,6 @@ class BuildPlan:
     ] = ()  # --include: what of --src was packed although left out by default
     smoke_event_sha256: str | None = None  # a verification the user asked for: part of the key
     locked: Locked | None = None  # what is installed (project.py); None: an empty function
-    exclude: tuple[str, ...] = ()  # slimming, on request: distributions removed after install
-    prune: bool = False  # tests/, docs/, examples/ inside distributions
-    strip: bool = False  # debug symbols of shared objects, by the image's strip
     layers: tuple[Path, ...] = ()  # a function's layer zips: at /opt while it is probed
     # the install root in memory (a tmpfs of at most this many MB; None: the kernel's default,
     # half the engine's memory), or 0: on the image's disk. The bytes built are the same
@@ -96,7 +77,6 @@ class BuildPlan:
     # the function's environment variables (configuration.py): the probe and the smoke event
     # import with them; the names go into the manifest, the values nowhere
     configuration: Configuration = ()
-    strict_import: bool = False  # an import that fails for an unclear reason fails the build
 
     @functools.cached_property
     def layer_sha256(self) -> tuple[str, ...]:
@@ -105,8 +85,8 @@ class BuildPlan:
 
     @property
     def slimming(self) -> str:
-        parts = [f"--exclude {name}" for name in self.exclude]
-        parts += ["--prune"] * self.prune + ["--strip"] * self.strip
+        parts = [f"--exclude {name}" for name in self.inputs.exclude]
+        parts += ["--prune"] * self.inputs.prune + ["--strip"] * self.inputs.strip
         return " ".join(parts)
 
     @property
@@ -138,7 +118,7 @@ class BuildPlan:
 
     @property
     def cache_volume(self) -> str | None:
-        return cache_volume_name(self.target) if self.cache else None
+        return None if self.inputs.no_cache else cache_volume_name(self.target)
 
     def secrets(self) -> tuple[str, ...]:
         """The credentials inside the settings passed in (user:token@ in index URLs, proxies),
@@ -164,7 +144,7 @@ class BuildPlan:
         for key, value in self.environment:
             environment[key] = value
             uv_name = PASSED_THROUGH.get(key)
-            if uv_name and self.installer is Installer.UV:
+            if uv_name and self.inputs.installer is Installer.UV:
                 environment[uv_name] = value
         if self.ca_bundle is not None:
             environment.update(dict.fromkeys(CA_VARIABLES, ca_path))
@@ -186,8 +166,8 @@ class BuildPlan:
             str(self.target),
             base_image_id,
             build_context_digest,
-            self.installer.value,
-            self.bytecode.value,
+            # every recorded input (installer, bytecode, slimming, ...): a new one joins by itself
+            json.dumps(self.inputs.record(), sort_keys=True),
             str(self.epoch),
         ]
         # the values may hold credentials (an index URL with a token): only their digest is kept
@@ -196,7 +176,6 @@ class BuildPlan:
             digest.update(part.encode() + b"\0")
         digest.update(self.installed_requirements + b"\0")
         digest.update(f"handler={self.handler}\0smoke={self.smoke_event_sha256}\0".encode())
-        digest.update(f"slim={self.slimming}\0strict-import={self.strict_import}\0".encode())
         # the configuration's names: its values decide the import check's verdict, not the
         # bytes, and the key is published in the manifest, where a digest of values could be
         # guessed back; a change of value alone reuses the zip (--force checks it again)
@@ -236,17 +215,18 @@ class BuildPlan:
                 else ""
             ),
             f"source:        {self.src}" if self.src else "source:        (none: a layer)",
-            f"install into:  {self.install_root} inside the image, with {self.installer.value}",
-            f"bytecode:      {self.bytecode.value}",
+            f"install into:  {self.install_root} inside the image, with "
+            f"{self.inputs.installer.value}",
+            f"bytecode:      {self.inputs.bytecode.value}",
             f"slimming:      {self.slimming or '(none)'}",
             f"cache:         {self.cache_volume or '(off)'}"
-            + (" (rebuild forced)" if self.force else ""),
+            + (" (rebuild forced)" if self.inputs.force else ""),
             f"ca bundle:     {self.ca_bundle or '(none)'}",
             f"passed in:     {passed}",
             "configuration: "
             + (", ".join(name for name, _ in self.configuration) or "(none)")
             + " (names only)"
-            + (", --strict-import" if self.strict_import else ""),
+            + (", --strict-import" if self.inputs.strict_import else ""),
             f"output:        {self.output}",
             f"manifest:      {self.manifest_path}",
             f"sbom:          {self.sbom_path}",
@@ -278,40 +258,30 @@ def make_plan(
     ca_bundle: Path | None,
     env: Mapping[str, str],
     epoch: int,
-    installer: Installer = DEFAULT_INSTALLER,
-    bytecode: Bytecode = DEFAULT_BYTECODE,
-    cache: bool = True,
-    force: bool = False,
-    allow_unhashed: bool = False,
+    inputs: BuildInputs = BuildInputs(),
     handler: str | None = None,
     include: tuple[str, ...] = (),
     smoke_event: bytes | None = None,
-    groups: tuple[str, ...] = (),
-    extras: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-    prune: bool = False,
-    strip: bool = False,
     layers: tuple[Path, ...] = (),
     provided: Mapping[str, str] | None = None,
     configuration: Configuration = (),
-    strict_import: bool = False,
 ) -> BuildPlan:
     """Validate the options and freeze them. Reads nothing but the file system's answers (and
     the pinned uv's export of a uv.lock)."""
     locked = read_locked(
         requirements,
         target,
-        uv_platform=installer is Installer.UV,
-        groups=groups,
-        extras=extras,
-        allow_unhashed=allow_unhashed,
+        uv_platform=inputs.installer is Installer.UV,
+        groups=inputs.groups,
+        extras=inputs.extras,
+        allow_unhashed=inputs.allow_unhashed,
         allow_empty=kind is Kind.FUNCTION,
     )
     provided_by: tuple[LeftOut, ...] = ()
     if provided:  # what the function's layers already hold, at the same version, stays out
         locked, gone = locked.without(provided)
         provided_by = tuple(LeftOut(g, "provided by its layers, at this version") for g in gone)
-    excluded = _excluded(exclude, locked)
+    excluded = _excluded(inputs.exclude, locked)
     if kind is Kind.FUNCTION and (src is None or not src.is_dir()):
         raise UsageError(
             f"--src {src} is not a directory" if src else "a function needs --src DIR",
@@ -351,10 +321,7 @@ def make_plan(
         ca_bundle=_ca_bundle(ca_bundle, env),
         environment=tuple((k, env[k]) for k in PASSED_THROUGH if env.get(k)),
         epoch=epoch,
-        installer=installer,
-        bytecode=bytecode,
-        cache=cache,
-        force=force,
+        inputs=dataclasses.replace(inputs, exclude=excluded),
         require_hashes=locked.all_hashed,
         sources=selection.members if selection else (),
         include=include,
@@ -362,13 +329,9 @@ def make_plan(
         handler=handler,
         smoke_event_sha256=hashlib.sha256(smoke_event).hexdigest() if smoke_event else None,
         locked=locked,
-        exclude=excluded,
-        prune=prune,
-        strip=strip,
         layers=layers,
         tmpfs_mb=tmpfs_megabytes(env),
         configuration=configuration,
-        strict_import=strict_import,
     )
 
 

@@ -8,8 +8,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from lambdazip.build.plan import DEFAULT_BYTECODE, DEFAULT_INSTALLER, Bytecode, Installer
 from lambdazip.errors import UsageError
+from lambdazip.inputs.build_inputs import Given, choice_type, declarations, default_text
 from lambdazip.inputs.configuration import parse_env
 from lambdazip.targets import MAX_LAYERS, SUPPORTED_VERSIONS, parse_arch, parse_runtime
 
@@ -66,11 +66,10 @@ def add_configuration(parser: argparse.ArgumentParser) -> None:
 
 
 def add_strict_import(parser: argparse.ArgumentParser) -> None:
+    """--strict-import as the build commands declare it (for probe, which builds nothing)."""
+    field, declared = next((f, d) for f, d in declarations() if f.name == "strict_import")
     parser.add_argument(
-        "--strict-import",
-        action="store_true",
-        help="fail when a module's own code raises while importing for an unclear reason "
-        "(default: a warning; packaging faults always fail, configuration ones only warn)",
+        declared.flag, action="store_true", help=f"{declared.help}; default: {default_text(field)}"
     )
 
 
@@ -87,31 +86,62 @@ def add_layers(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def add_installer_and_bytecode(parser: argparse.ArgumentParser) -> None:
-    """--installer, --bytecode and --no-bytecode: the same for every build command."""
-    parser.add_argument(
-        "--installer",
-        type=Installer,
-        choices=list(Installer),
-        metavar="{" + ",".join(i.value for i in Installer) + "}",
-        default=DEFAULT_INSTALLER,
-        help=f"pip (the image's) or uv (pinned, hash-verified); default: {DEFAULT_INSTALLER.value}",
+def add_build_inputs(parser: argparse.ArgumentParser, *, function: bool = True) -> None:
+    """Every option BuildInputs declares, spelled and explained the same on every build command;
+    each parses to None when not given, so the environment and [tool.lambdazip] may set it."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    where = (
+        "each option also comes from the environment (LAMBDAZIP_ and the option in capitals, "
+        "e.g. LAMBDAZIP_STRIP=1) or from [tool.lambdazip] (strip = true), the command line first"
     )
-    bytecode = parser.add_mutually_exclusive_group()
-    bytecode.add_argument(
-        "--bytecode",
-        type=Bytecode,
-        choices=[b for b in Bytecode if b is not Bytecode.NONE],
-        metavar="{" + ",".join(b.value for b in Bytecode if b is not Bytecode.NONE) + "}",
-        default=DEFAULT_BYTECODE,
-        help=f"PEP 552 hash-based .pyc compiled by the runtime; default: {DEFAULT_BYTECODE.value}",
-    )
-    bytecode.add_argument(
-        "--no-bytecode",
-        dest="bytecode",
-        action="store_const",
-        const=Bytecode.NONE,
-        help="ship no .pyc: the smallest zip, the slowest cold start",
+    for field, declared in declarations():
+        if declared.group not in groups:
+            groups[declared.group] = parser.add_argument_group(
+                declared.group or "how to build", None if groups else where
+            )
+        group: argparse._ActionsContainer = groups[declared.group]
+        default = f"default: {default_text(field)}"
+        if declared.off is not None:
+            group = group.add_mutually_exclusive_group()
+        if isinstance(field.default, bool):
+            group.add_argument(
+                declared.flag,
+                dest=field.name,
+                action="store_const",
+                const=True,
+                help=f"{declared.help} ({default})",
+            )
+        elif isinstance(field.default, tuple):
+            group.add_argument(
+                declared.flag,
+                dest=field.name,
+                action="append",
+                metavar=declared.metavar,
+                help=f"{declared.help}; may repeat ({default})",
+            )
+        else:
+            kind = choice_type(field)
+            off = [declared.off[1]] if declared.off else []
+            choices = [c for c in kind if c not in off]
+            group.add_argument(
+                declared.flag,
+                dest=field.name,
+                type=kind,
+                choices=choices,
+                metavar="{" + ",".join(c.value for c in choices) + "}",
+                help=f"{declared.help}; {default}",
+            )
+        if declared.off is not None:
+            flag, value, text = declared.off
+            group.add_argument(flag, dest=field.name, action="store_const", const=value, help=text)
+
+
+def given(values: dict[str, object]) -> Given:
+    """What the command line set of BuildInputs (argparse leaves the rest None)."""
+    return tuple(
+        (f.name, tuple(v) if isinstance(v, list) else v)
+        for f, _d in declarations()
+        if (v := values.get(f.name)) is not None
     )
 
 
@@ -132,22 +162,6 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         "function's code defaults to its src/ (or the directory itself)",
     )
     parser.add_argument(
-        "--group",
-        dest="groups",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a dependency group of the lock to install (PEP 735; may repeat)",
-    )
-    parser.add_argument(
-        "--extra",
-        dest="extras",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="an extra of the project to install (may repeat)",
-    )
-    parser.add_argument(
         "-o", "--output-dir", type=Path, default=Path("dist"), help="default: dist/"
     )
     parser.add_argument(
@@ -156,40 +170,7 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         help="a PEM bundle for the index's TLS (default: PIP_CERT, REQUESTS_CA_BUNDLE or "
         "SSL_CERT_FILE when set); used in the container, never put in the artifact",
     )
-    add_installer_and_bytecode(parser)
-    slim = parser.add_argument_group("smaller, on request (each removal is in the manifest)")
-    slim.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="remove an installed distribution (e.g. boto3, which the runtime also has: a "
-        "warning says its version there); may repeat",
-    )
-    slim.add_argument(
-        "--prune",
-        action="store_true",
-        help="remove tests/, test/, docs/, doc/, examples/ folders inside distributions "
-        "(type stubs stay)",
-    )
-    slim.add_argument(
-        "--strip",
-        action="store_true",
-        help="strip debug symbols from shared objects, with the image's strip (binutils)",
-    )
-    parser.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="neither reuse an up-to-date artifact nor the download cache volume",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="build even if the artifact is up to date"
-    )
-    parser.add_argument(
-        "--allow-unhashed",
-        action="store_true",
-        help="install requirements that carry no --hash (refused by default)",
-    )
+    add_build_inputs(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the manifest(s) as JSON on stdout"
     )

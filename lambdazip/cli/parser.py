@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, NoReturn
 
 from lambdazip import __version__
 from lambdazip.cli.arguments import (
+    add_build_inputs,
     add_build_options,
     add_configuration,
     add_engine,
-    add_installer_and_bytecode,
     add_layers,
     add_strict_import,
     add_target,
     add_verbosity,
     bounded,
+    given,
 )
 from lambdazip.errors import UsageError
 from lambdazip.inputs.options import (
@@ -178,7 +179,6 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
             "stays out of the zip",
         )
     add_configuration(builder)
-    add_strict_import(builder)
     default_name = "layer" if kind is Kind.LAYER else "the --src folder's name"
     builder.add_argument(
         "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {default_name})"
@@ -275,7 +275,7 @@ def _add_matrix(sub: _Commands) -> None:
         metavar="PY/ARCH=IMAGE",
         help="the image for one target, e.g. 3.13/arm64=IMG (default: the official one)",
     )
-    matrix.add_argument("-j", "--jobs", type=int, default=0, help="parallel builds (default: all)")
+    matrix.add_argument("-j", "--jobs", type=int, default=0, help="parallel builds (default 0: all at once)")
     add_build_options(matrix)
     matrix.set_defaults(run="matrix", options=MatrixOptions)
 
@@ -370,10 +370,7 @@ def _add_project_build(sub: _Commands) -> None:
     project.add_argument("-o", "--output-dir", type=Path, help="default: the file's output-dir")
     project.add_argument("--ca-bundle", type=Path, help="as for layer")
     add_engine(project)
-    add_installer_and_bytecode(project)
-    project.add_argument("--no-cache", action="store_true")
-    project.add_argument("--force", action="store_true")
-    add_strict_import(project)
+    add_build_inputs(project)
     project.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_verbosity(project)
     project.set_defaults(run="build_project", options=ProjectOptions)
@@ -403,7 +400,7 @@ def command_of(argv: Sequence[str]) -> str | None:
 
 def typed(args: argparse.Namespace) -> Options:
     """The parsed command line as its command's frozen options (options.py)."""
-    values = vars(args)
+    values = {**vars(args), "given": given(vars(args))}  # the build options given (if any)
     typed: Options = args.options(
         **{
             f.name: tuple(values[f.name]) if isinstance(values[f.name], list) else values[f.name]

@@ -5,12 +5,15 @@ dependencies and targets, validated by pydantic (an unknown key is an error nami
     python = ["3.13"]            # the targets of every artifact that names none
     arch = ["x86_64", "arm64"]
     output-dir = "dist"
+    installer = "uv"             # any build option (inputs/build_inputs.py), for every artifact
+    strip = true
 
     [tool.lambdazip.engines]     # optional: each architecture's Docker engine (--engine overrides)
     arm64 = "ssh://builder@graviton.internal"
 
     [tool.lambdazip.layers.deps]
     group = ["lambda"]           # or: lock = "pylock.toml" / requirements = "layer.txt"
+    exclude = ["boto3"]          # a build option for this artifact alone
 
     [tool.lambdazip.functions.api]
     src = "src"
@@ -30,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lambdazip.errors import UsageError
+from lambdazip.inputs.build_inputs import check_table, config_keys
 from lambdazip.targets import MAX_LAYERS
 
 if sys.version_info >= (3, 11):
@@ -39,7 +43,16 @@ else:  # pragma: no cover - the 3.10 host
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """A table whose keys are its fields and the build options BuildInputs declares
+    (inputs/build_inputs.py: installer, bytecode, group, extra, exclude, prune, strip, ...),
+    which load_config checks by that declaration."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The build options this table sets, by their keys."""
+        return dict(self.model_extra or {})
 
 
 class Dependencies(_Strict):
@@ -48,8 +61,6 @@ class Dependencies(_Strict):
 
     lock: str | None = None  # a pylock.toml or uv.lock, relative to the project
     requirements: str | None = None  # a hash-locked requirements file
-    group: list[str] = []
-    extra: list[str] = []
     python: list[str] = []  # the targets: default [tool.lambdazip]'s
     arch: list[str] = []
 
@@ -123,7 +134,7 @@ def load_config(project: Path) -> ProjectConfig:
             tip="add [tool.lambdazip.layers.NAME] or [tool.lambdazip.functions.NAME] (see README)",
         )
     try:
-        return ProjectConfig.model_validate(table)
+        config = ProjectConfig.model_validate(table)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
@@ -137,5 +148,25 @@ def load_config(project: Path) -> ProjectConfig:
             f"{path}: [{key}] {what}",
             tip="see the README's [tool.lambdazip] keys: python, arch, output-dir, engines, "
             "layers, functions (src, handler, layers, smoke-event, environment, env-file, lock, "
-            "requirements, group, extra)",
+            "requirements) and the build options (installer, bytecode, group, extra, exclude, "
+            "prune, strip, strict-import, allow-unhashed)",
         ) from None
+    _check_options(path, "tool.lambdazip", config)
+    for kind, tables in (("layers", config.layers), ("functions", config.functions)):
+        for name, spec in tables.items():
+            _check_options(path, f"tool.lambdazip.{kind}.{name}", spec)
+    return config
+
+
+def _check_options(path: Path, where: str, table: _Strict) -> None:
+    """A key that is neither a field nor a declared build option is an error naming it; a
+    declared one's value must be of its type."""
+    known = config_keys()
+    for key in table.options:
+        if key not in known:
+            raise UsageError(
+                f"{path}: [{where}.{key}] is not a known key",
+                tip="see the README's [tool.lambdazip] keys, and `lambdazip layer --help` for the "
+                "build options",
+            )
+    check_table(table.options, f"{path} [{where}]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdazip.build.plan import Bytecode, Installer
+from lambdazip.inputs.build_inputs import Given
 from lambdazip.targets import Arch, Kind, Runtime
 
 
@@ -46,18 +46,9 @@ class InstallOptions:
     requirements: Path | None  # None: found in --project (or the current directory)
     output_dir: Path
     ca_bundle: Path | None
-    installer: Installer
-    bytecode: Bytecode
-    no_cache: bool
-    force: bool
-    allow_unhashed: bool
     json: bool
     project: Path | None  # pylock.toml, uv.lock or requirements.txt found there
-    groups: tuple[str, ...]  # a lock's dependency groups (PEP 735) and extras
-    extras: tuple[str, ...]
-    exclude: tuple[str, ...]  # slimming, on request
-    prune: bool
-    strip: bool
+    given: Given  # the build options (inputs/build_inputs.py) the command line gave
 
 
 @dataclass(frozen=True)
@@ -75,7 +66,6 @@ class BuildOptions(InstallOptions):
     layers: tuple[Path, ...] = ()  # a function's layer zips: at /opt for its checks
     env: tuple[tuple[str, str], ...] = ()  # the function's configuration: --env NAME=VALUE
     env_files: tuple[Path, ...] = ()  # and --env-file FILE
-    strict_import: bool = False  # an import failure of unclear cause fails the build
 
 
 @dataclass(frozen=True)
@@ -97,12 +87,8 @@ class ProjectOptions:
     base_images: tuple[str, ...]  # PY/ARCH=IMAGE
     output_dir: Path | None  # default: the file's output-dir
     ca_bundle: Path | None
-    installer: Installer
-    bytecode: Bytecode
-    no_cache: bool
-    force: bool
     json: bool
-    strict_import: bool = False
+    given: Given  # the build options the command line gave: over the file's
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from lambdazip.errors import (
     MatrixFailed,
     UsageError,
 )
+from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import (
     ProjectOptions,
@@ -88,10 +89,13 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
         if not args.only or n in args.only or n in wanted_layers
     }
 
+    top = [(f"{project / 'pyproject.toml'} [tool.lambdazip]", config.options)]
+
     def plan_of(
         name: str, kind: Kind, deps: Dependencies, target: Target, **more: Any
     ) -> BuildPlan:
         requirements = deps.file(project) or discover(project, None, Path.cwd())
+        table = f"{project / 'pyproject.toml'} [tool.lambdazip.{kind.value}s.{name}]"
         return make_plan(
             kind=kind,
             target=target,
@@ -102,13 +106,8 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
             ca_bundle=args.ca_bundle,
             env=env,
             epoch=source_date_epoch(env),
-            installer=args.installer,
-            bytecode=args.bytecode,
-            cache=not args.no_cache,
-            force=args.force,
-            groups=tuple(deps.group),
-            extras=tuple(deps.extra),
-            strict_import=args.strict_import,
+            # the command line, the environment, this artifact's table, the file's top level
+            inputs=resolve(args.given, env, [(table, deps.options), *top]),
             **more,
         )
 

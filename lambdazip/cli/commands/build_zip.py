@@ -23,12 +23,20 @@ from lambdazip.targets import (
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     pass
-from lambdazip.cli.commands.shared import plan_for, read_event, report_build_failure, smoke_check
+from lambdazip.cli.commands.shared import (
+    inputs_of,
+    plan_for,
+    read_event,
+    report_build_failure,
+    smoke_check,
+)
 
 
 def run(args: BuildOptions, console: Console, env: Mapping[str, str]) -> int:
     kind = args.kind
-    plan = plan_for(args, kind, Target(args.python, args.arch), env, args.base_image, args)
+    plan = plan_for(
+        args, inputs_of(args, env), kind, Target(args.python, args.arch), env, args.base_image, args
+    )
     smoke, handler = args.smoke_event, args.handler
     if smoke is not None and not handler:
         raise UsageError("--smoke-event needs --handler", tip="e.g. --handler app.handler")

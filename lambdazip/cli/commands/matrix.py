@@ -30,7 +30,13 @@ from lambdazip.targets import (
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     pass
-from lambdazip.cli.commands.shared import base_images, engines_of, plan_for, report_build_failure
+from lambdazip.cli.commands.shared import (
+    base_images,
+    engines_of,
+    inputs_of,
+    plan_for,
+    report_build_failure,
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,8 @@ def run(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
     arches = args.arches or list(Arch)
     targets = [Target(p, a) for p, a in itertools.product(pythons, arches)]
     images = base_images(args.base_images)
-    plans = [plan_for(args, Kind.LAYER, t, env, images.get(str(t))) for t in targets]
+    inputs = inputs_of(args, env)
+    plans = [plan_for(args, inputs, Kind.LAYER, t, env, images.get(str(t))) for t in targets]
     endpoints = engines_of(env, arches)
 
     def one(plan: BuildPlan) -> _Row:

@@ -17,6 +17,7 @@ from lambdazip.errors import (
     LambdaZipError,
     UsageError,
 )
+from lambdazip.inputs.build_inputs import BuildInputs, resolve, top_level_options
 from lambdazip.inputs.configuration import Configuration, configuration
 from lambdazip.inputs.options import (
     BuildOptions,
@@ -122,8 +123,15 @@ def read_event(path: Path, data: bytes | None = None) -> bytes:
     return data
 
 
+def inputs_of(args: InstallOptions, env: Mapping[str, str]) -> BuildInputs:
+    """The build options, each from the command line, the environment or the top level of
+    [tool.lambdazip] in --project's pyproject.toml (or here), or its default."""
+    return resolve(args.given, env, top_level_options(args.project or Path()))
+
+
 def plan_for(
     args: InstallOptions,
+    inputs: BuildInputs,
     kind: Kind,
     target: Target,
     env: Mapping[str, str],
@@ -148,23 +156,13 @@ def plan_for(
         ca_bundle=args.ca_bundle,
         env=env,
         epoch=source_date_epoch(env),
-        installer=args.installer,
-        bytecode=args.bytecode,
-        cache=not args.no_cache,
-        force=args.force,
-        allow_unhashed=args.allow_unhashed,
+        inputs=inputs,
         handler=function.handler if function else None,
         include=function.include if function else (),
         smoke_event=read_event(function.smoke_event) if function and function.smoke_event else None,
-        groups=args.groups,
-        extras=args.extras,
-        exclude=args.exclude,
-        prune=args.prune,
-        strip=args.strip,
         layers=layers,
         provided=provided,
         configuration=configuration(None, function.env_files, function.env) if function else (),
-        strict_import=function.strict_import if function else False,
     )
 
 

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from lambdazip.build.builder import build
 from lambdazip.build.engine import Engine
-from lambdazip.build.plan import BuildPlan, Bytecode, Installer, make_plan
+from lambdazip.build.plan import BuildPlan, make_plan
 from lambdazip.cli.console import Console
 from lambdazip.errors import (
     ImageError,
     NotReproduced,
     UsageError,
 )
+from lambdazip.inputs.build_inputs import BuildInputs
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import (
     VerifyOptions,
@@ -123,22 +124,15 @@ def run(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
             ca_bundle=args.ca_bundle,
             env=env,
             epoch=inputs.epoch,
-            installer=Installer(inputs.installer),
-            bytecode=Bytecode(inputs.bytecode),
-            cache=True,
-            force=True,
-            allow_unhashed=not inputs.require_hashes,
+            # every recorded build option, and those the manifest does not record: a rebuild
+            inputs=BuildInputs.from_record(
+                inputs.model_dump(), allow_unhashed=not inputs.require_hashes, force=True
+            ),
             handler=inputs.handler,
             include=tuple(inputs.include),
-            groups=tuple(inputs.groups),
-            extras=tuple(inputs.extras),
-            exclude=tuple(inputs.exclude),
-            prune=inputs.prune,
-            strip=inputs.strip,
             layers=layers,
             provided=layers_provide(layers, target),
             configuration=settings,
-            strict_import=inputs.strict_import,
         )
         _same_sources(plan, inputs.sources, args.zip.name)
         rebuilt = build(engine, plan, console)
