@@ -200,20 +200,26 @@ def test_every_finding_code_is_a_rule_with_one_severity() -> None:
     assert stub.severity is Severity.WARNING
 
 
-def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> None:
-    """builder._FAILURES is the one table from install.py's exit codes to the user's errors: an
-    exit code install.py returns and the table forgets would be a bare 'exited with N'."""
-    from lambdazip.build.builder import _FAILURES, _failure
+def test_every_exit_a_script_in_the_image_returns_has_its_line_for_the_user() -> None:
+    """exits.FAILURES is the one table from the image's exit codes to the user's errors: an exit
+    code install.py, probe.py or invoke.py returns and the table forgets would be a bare
+    'exited with N'."""
+    from lambdazip.build.exits import FAILURES, NOT_FAILURES, Exited, failure
     from lambdazip.build.plan import BuildPlan
     from lambdazip.inside import lambdazip_contract as contract
     from lambdazip.targets import RUNTIMES, Arch, Kind, Target
 
-    source = (REPO / "lambdazip" / "inside" / "install.py").read_text()
-    returned = {contract.Exit[n] for n in re.findall(r"contract\.Exit\.([A-Z_]+)", source)}
-    assert returned - {contract.Exit.OK, contract.Exit.BAD_PLAN} <= set(_FAILURES)
+    returned: set[contract.Exit] = set()
+    for script in ("install.py", "probe.py", "invoke.py"):
+        source = (REPO / "lambdazip" / "inside" / script).read_text()
+        returned |= {contract.Exit[n] for n in re.findall(r"contract\.Exit\.([A-Z_]+)", source)}
+    assert contract.Exit.NO_RUNTIME_CLIENT in returned  # the pattern finds invoke.py's too
+    assert returned - set(NOT_FAILURES) <= set(FAILURES)
+    assert set(FAILURES) | set(NOT_FAILURES) == set(contract.Exit)  # no code means nothing
+    target = Target(RUNTIMES["3.13"], Arch.X86_64)
     plan = BuildPlan(
         kind=Kind.LAYER,
-        target=Target(RUNTIMES["3.13"], Arch.X86_64),
+        target=target,
         requirements=Path("requirements.txt"),
         src=None,
         out_dir=Path("dist"),
@@ -223,11 +229,13 @@ def test_every_failure_install_py_can_exit_with_has_its_line_for_the_user() -> N
         environment=(),
         epoch=315532800,
     )
-    for exit in _FAILURES:
-        error = _failure(exit, ["lambdazip: cannot pack /opt/python: a link out of it"], plan, exit)
+    said = ["lambdazip: cannot pack /opt/python: a link out of it"]
+    for exit in FAILURES:
+        error = failure(Exited(exit, said, "the build", "img", target, plan))
         assert "exited with" not in error.message
         assert error.tip
-    assert "exited with 99" in _failure(None, [], plan, 99).message
+    assert "exited with 99" in failure(Exited(99, [], "the build", "img", target, plan)).message
+    assert failure(Exited(99, [], "the probe", "img", target)).exit_code == 8  # ContainerError
 
 
 def test_every_build_command_spells_installer_and_bytecode_the_same() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.build.builder import _installer_error
+from lambdazip.build.exits import installer_error
 from lambdazip.build.plan import make_plan
 from lambdazip.errors import UsageError
 from lambdazip.inputs.build_inputs import BuildInputs, Bytecode, Installer
@@ -178,7 +178,7 @@ UV_HASH = """error: Failed to download `typing-extensions==4.16.0`
     ],
 )
 def test_installer_output_becomes_one_line(tmp_path: Path, output: str, message: str) -> None:
-    assert _installer_error(output.splitlines(), _plan(tmp_path)).message == message
+    assert installer_error(output.splitlines(), _plan(tmp_path)).message == message
 
 
 def test_credentials_in_settings_are_found_and_redacted(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import re
 import secrets
 import shutil
 import threading
@@ -30,9 +29,10 @@ from typing import TYPE_CHECKING
 
 from lambdazip import __version__
 from lambdazip.build.engine import Engine, EngineInfo, ImageInfo, VolumeMount
+from lambdazip.build.exits import Exited, failure
 from lambdazip.build.images import Progress, build_context_digest, build_image, resolve_base_image
 from lambdazip.build.plan import TMPFS_VARIABLE, BuildPlan
-from lambdazip.errors import BuildChecksFailed, BuildFailed, LambdaZipError, OutputError
+from lambdazip.errors import BuildChecksFailed, BuildFailed, OutputError
 from lambdazip.inputs.build_inputs import Bytecode, Installer
 from lambdazip.inputs.configuration import configuration_json
 from lambdazip.inside import lambdazip_contract as contract
@@ -84,107 +84,6 @@ class BuildResult:
         if self._warned is False:  # read off the JSON: nothing to validate
             return []
         return [f for f in self.manifest.findings if f.severity == "warning"]
-
-
-def _installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
-    """One line from the installer's output: what went wrong, in the user's terms."""
-    text = "\n".join(lines)
-    target = f"{plan.target.runtime.name} on {plan.target.arch.value}"
-    network = _network_failure(text, plan)
-    if network is not None:
-        return network
-    unknown = re.search(r"Because (\S+?) was not found in the package registry", text)
-    if unknown:
-        return BuildFailed(
-            f"no package {unknown[1]} on the index",
-            tip="check the name (and PIP_INDEX_URL if you use a private index)",
-        )
-    missing = re.search(r"No matching distribution found for (\S+)", text) or re.search(
-        r"([A-Za-z0-9_.\-]+(?:[=<>!~]=?[^\s,]+)?) has no (?:usable wheels|wheels with)", text
-    )
-    if missing:
-        runtime = plan.target.runtime
-        newest = (
-            runtime.uv_platform(plan.target.arch).split("-", 1)[1]
-            if plan.inputs.installer is Installer.UV
-            else f"manylinux_2_{runtime.glibc[1]}"
-        )
-        return BuildFailed(
-            f"no wheel of {missing[1]} for {target} (glibc {runtime.glibc_text}, "
-            f"{runtime.os}: {newest} or older)",
-            tip="choose a version that publishes such a wheel for this runtime and CPU (source "
-            "builds are refused: they would compile on the build host's terms)",
-        )
-    if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
-        locked = plan.locked
-        if locked is not None and locked.format != "requirements":
-            return BuildFailed(
-                f"a downloaded file does not match the hash {locked.path.name} locks",
-                tip=f"regenerate {locked.path.name} (`uv lock`, then export it again for a "
-                "pylock.toml) or check what your index serves",
-            )
-        return BuildFailed(
-            "a downloaded file does not match the hash in the requirements",
-            tip="regenerate the lock (`make lock`) or check what your index serves",
-        )
-    if "Hashes are required" in text or "Missing hashes" in text:
-        return BuildFailed(
-            "some requirements have hashes and some do not",
-            tip="lock every requirement with hashes (`make lock`)",
-        )
-    conflict = re.search(
-        r"(?:The conflict is caused by:\n(?P<pip>(?:.*\n?){1,3}))"
-        r"|(?:(?:cause:|╰─▶) (?P<uv>Because .*))",
-        text,
-    )
-    resolver = "unsatisfiable" in text or "ResolutionImpossible" in text
-    no_wheel = "no usable wheels" in text or "matching platform tag" in text
-    if conflict and resolver and not no_wheel:
-        cause = " ".join((conflict["pip"] or conflict["uv"] or "").split())
-        return BuildFailed(
-            f"the requirements conflict: {cause}",
-            tip="relax or repin the conflicting requirements, then `make lock`",
-        )
-    errors = [line for line in lines if line.startswith(("ERROR:", "error:", "  \u00d7"))]
-    last = errors[-1].split(":", 1)[-1].strip(" \u00d7") if errors else "see its output above"
-    return BuildFailed(
-        f"{plan.inputs.installer.value} failed in the {target} image: {last}",
-        tip="fix the requirements; run again with -v for the installer's output",
-    )
-
-
-# what goes wrong on the way to the index, most specific first, and how to say it
-_NETWORK = (
-    (r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|"
-     r"UnknownIssuer", "its TLS certificate is not trusted"),
-    (r"Connection refused", "Connection refused"),
-    (r"Temporary failure in name resolution|Name or service not known|dns error",
-     "its name does not resolve"),
-    (r"Network is unreachable|No route to host", "the network is unreachable"),
-    (r"timed out", "the connection timed out"),
-    (r"ProxyError|Unable to connect to proxy|proxy error", "the proxy failed"),
-    (r"Max retries exceeded|Failed to establish a new connection|tcp connect error|"
-     r"error sending request", "the connection failed"),
-)  # fmt: skip
-_URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?(?P<host>[^/:\s'\")]+)")
-
-
-def _network_failure(text: str, plan: BuildPlan) -> BuildFailed | None:
-    """A failure to reach the index is said as that, never as a problem of the requirements."""
-    what = next((w for p, w in _NETWORK if re.search(p, text, re.IGNORECASE)), None)
-    if what is None:
-        return None
-    hosts = [m["host"] for m in _URL_HOST.finditer(text)]
-    host = hosts[0] if hosts else "the package index"
-    ca = str(plan.ca_bundle) if plan.ca_bundle else "none (the image's own roots)"
-    tip = (
-        f"the CA bundle in use: {ca}; pass the bundle that signs the index's certificate with "
-        "--ca-bundle (or PIP_CERT)"
-        if what.startswith("its TLS")
-        else "check the network, the proxy (HTTPS_PROXY) and PIP_INDEX_URL; the CA bundle in "
-        f"use: {ca}"
-    )
-    return BuildFailed(plan.redact(f"could not reach {host}: {what}"), tip=plan.redact(tip))
 
 
 def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
@@ -482,7 +381,8 @@ def _install_in_image(
         if in_memory and any(contract.NO_SPACE in line for line in output):
             raise _NoRoomInMemory  # whatever else failed: some write did not happen
         if code != contract.Exit.OK:
-            raise _failure(contract.Exit(code) if code in _EXITS else None, output, plan, code)
+            exited = Exited(code, output, "the build", plan.base_image, plan.target, plan)
+            raise failure(exited)
         progress.step("copying the zip out of the container")
         out = scratch / "out"
         unpack(container.get(contract.OUT_DIR), out, strip=1)
@@ -498,86 +398,45 @@ def _install_in_image(
         raise BuildFailed(
             "the build container left no facts or no zip", tip="run again with -v to see its output"
         )
-    facts = json.loads(packed_facts)
-    zipped = facts["packed"]
+    try:  # each result as the contract types it: a file that is not is a fault here
+        facts = contract.load(contract.PackResult, packed_facts)
+        installed = contract.load(contract.InstallResult, read(contract.INSTALLED) or b"")
+        reported = read(contract.WHEELS)
+        wheels_result = contract.load(contract.WheelsResult, reported) if reported else None
+        slimmed = read(contract.SLIMMED)
+        slim_result = contract.load(contract.SlimResult, slimmed) if slimmed else None
+    except contract.ResultError as exc:
+        raise BuildFailed(
+            f"the image's results are not this version's: {exc}",
+            tip="rebuild with --no-cache (a build image of another lambdazip may be in use)",
+        ) from None
+    zipped = facts.packed
     packed = ZipResult(
         out / contract.ARTIFACT,
-        zipped["sha256"],
-        zipped["zipped_size"],
-        zipped["unzipped_size"],
-        zipped["files"],
+        zipped.sha256,
+        zipped.zipped_size,
+        zipped.unzipped_size,
+        zipped.files,
     )
     if sha256_file(packed.path) != packed.sha256:
         raise BuildFailed(
             "the zip changed on its way out of the container", tip="run the build again"
         )
-    reported = json.loads(read(contract.WHEELS) or b"{}")
     if plan.locked is not None and plan.locked.wheels:
         wheels = {w.name: (w.filename, w.sha256) for w in plan.locked.wheels}
     else:
-        wheels = {name: (w["filename"], w["sha256"]) for name, w in reported.items()}
+        found = wheels_result.wheels if wheels_result else {}
+        wheels = {name: (w.filename, w.sha256) for name, w in found.items()}
     return _Built(
         wheels=wheels,
-        slimmed=json.loads(read(contract.SLIMMED) or b"[]"),
+        slimmed=[dataclasses.asdict(r) for r in slim_result.removals] if slim_result else [],
         packed=packed,
         probe=ProbeFacts.model_validate_json(probe),
-        installer=(read(contract.INSTALLER) or b"unknown").decode().strip(),
-        producer=facts["producer"],
-        dropped=[(str(path), str(reason)) for path, reason in facts["dropped"]],
-        timings=json.loads(read(contract.TIMINGS) or b"{}"),
+        installer=installed.installer,
+        producer=facts.producer,
+        dropped=list(facts.dropped),
+        timings=installed.timings,
     )
-
-
-def _uv_unavailable(output: list[str], plan: BuildPlan) -> BuildFailed:
-    cause = _installer_error(output, plan)
-    return BuildFailed(
-        f"the image's pip could not install uv (for --installer uv): {cause.message}",
-        tip=f"{cause.tip}; or build with --installer pip",
-    )
-
-
-# What each exit of install.py (contract.Exit) means to the user: the one table
-_FAILURES: dict[contract.Exit, Callable[[list[str], BuildPlan], LambdaZipError]] = {
-    contract.Exit.SOURCES_FAILED: lambda output, _plan: BuildFailed(
-        _said(output, "cannot copy") or "your code could not be copied in the image",
-        tip="run again with -v to see the build's output",
-    ),
-    contract.Exit.INSTALL_FAILED: _installer_error,
-    contract.Exit.INSTALLER_UNAVAILABLE: _uv_unavailable,
-    contract.Exit.PROBE_FAILED: lambda _output, _plan: BuildFailed(
-        "the probe could not run in the image", tip="run again with -v to see its output"
-    ),
-    contract.Exit.PACK_FAILED: lambda output, _plan: BuildFailed(
-        _said(output, "cannot pack") or "the tree could not be packed",
-        tip="remove the link or special file from your --src (or report the package that "
-        "installs it)",
-    ),
-    contract.Exit.NO_STRIP: lambda _output, plan: BuildFailed(
-        f"--strip: the image {plan.base_image} has no `strip` (binutils)",
-        tip="build on an image that has it (FROM the official image, RUN dnf install -y "
-        "binutils; pass it as --base-image), or drop --strip",
-    ),
-}
-_EXITS = {int(e) for e in contract.Exit}
-
-
-def _failure(
-    exit: contract.Exit | None, output: list[str], plan: BuildPlan, code: int
-) -> LambdaZipError:
-    """The error the user sees for install.py's exit ``code``."""
-    said = _FAILURES.get(exit) if exit is not None else None
-    if said is not None:
-        return said(output, plan)
-    return BuildFailed(
-        f"the build container exited with {code}", tip="run again with -v to see its output"
-    )
-
-
-def _said(output: list[str], opening: str) -> str:
-    """The line install.py said of a failure (``lambdazip: <opening>...``), without its prefix;
-    empty if it said none."""
-    said = next((x for x in output if x.startswith(f"lambdazip: {opening}")), "")
-    return said.removeprefix("lambdazip: ")
 
 
 def _relative(path: str) -> str:

@@ -4,7 +4,6 @@ handler invocation, with the files where Lambda puts them and read-only as Lambd
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -12,12 +11,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lambdazip.build.engine import Engine, VolumeMount
+from lambdazip.build.exits import Exited, failure
 from lambdazip.build.images import Progress, job_image
 from lambdazip.build.transfer import read_in, tar_directory_entry, tar_files, tar_tree
 from lambdazip.errors import ArtifactError, ContainerError, ImageError, InvokeFailed, TimedOut
 from lambdazip.inputs.configuration import Configuration, configuration_json
 from lambdazip.inside import lambdazip_contract as contract
-from lambdazip.inside.lambdazip_contract import redact
+from lambdazip.inside.lambdazip_contract import Invocation, redact
 from lambdazip.judge.probe import ProbeFacts
 from lambdazip.judge.tree import ReadError, open_tree
 from lambdazip.targets import Kind, Target
@@ -73,7 +73,7 @@ def probe_artifact(
         secrets = [value for _name, value in configuration]
         code = container.run(lambda line: progress.detail(redact(line, secrets)))
         if code != contract.Exit.OK:
-            raise ContainerError(f"the probe container exited with {code}", tip="run with -v")
+            raise failure(Exited(code, [], "the probe", shown_as or reference, target))
         facts = read_in(container.get(contract.OUT_DIR), contract.OUT_DIR, contract.PROBE_FACTS)
     if facts is None:
         raise ContainerError("the probe wrote no facts", tip="run again with -v")
@@ -82,28 +82,6 @@ def probe_artifact(
 
 EPHEMERAL_DEFAULT = 512  # MB of /tmp, Lambda's default ephemeral storage
 HEADROOM = 64  # MB of the container's limit for invoke.py itself (it is not the function's)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One event's outcome, as Lambda reports it."""
-
-    ok: bool
-    result: Any
-    error: dict[str, Any] | None
-    init_ms: float | None  # the first invocation of a sandbox only: a cold start
-    duration_ms: float | None
-    request_id: str | None = None
-    billed_ms: int | None = None
-    memory_mb: int | None = None
-    max_memory_mb: int | None = None
-    report: str | None = None  # CloudWatch's REPORT line
-
-    @classmethod
-    def failed(cls, kind: str, message: str, memory: int) -> Invocation:
-        """An outcome the runtime could not write (the container ended first)."""
-        error = {"errorType": kind, "errorMessage": message}
-        return cls(False, None, error, None, None, memory_mb=memory)
 
 
 @dataclass(frozen=True)
@@ -232,7 +210,7 @@ def invoke(
             out_of_memory = runner.out_of_memory()
     kept = tuple(line for line in logs if line != "")
     if written is None:
-        failure = (
+        ended = (
             Invocation.failed(
                 "Runtime.OutOfMemory", f"the sandbox used more than {memory} MB", memory
             )
@@ -243,32 +221,20 @@ def invoke(
                 memory,
             )
         )
-        return Invocations((failure,), len(events), kept, shown)
-    fields = json.loads(written)
-    if code == contract.Exit.NO_RUNTIME_CLIENT:
+        return Invocations((ended,), len(events), kept, shown)
+    try:
+        outcome = contract.load(contract.InvokeOutcome, written)
+    except contract.ResultError as exc:
         raise ImageError(
-            f"{shown} has no Lambda runtime interface client (awslambdaric in "
-            f"{contract.RUNTIME_DIR}): nothing was run",
-            tip="use the official Lambda Python image (or a --base-image built on it)",
-        )
-    if code == contract.Exit.IMAGE_MISMATCH:
-        seen = fields.get("image") or {}
-        raise ImageError(
-            f"{shown} runs python{seen.get('python')} on {seen.get('machine')}, but the "
-            f"target is {target.runtime.name} on {target.arch.info.uname_machine}: nothing was run",
-            tip=f"use the target's image ({target.runtime.image(target.arch)}), or --python/--arch "
-            "of the image you meant",
-        )
-    names = {f.name for f in dataclasses.fields(Invocation)}
+            f"invoke's outcome in {shown} is not this version's: {exc}",
+            tip="use the build image of this lambdazip (run again with --no-cache)",
+        ) from None
+    if code not in (contract.Exit.OK, contract.Exit.HANDLER_FAILED):
+        seen = outcome.image or {}
+        said = f"python{seen.get('python')} on {seen.get('machine')}"
+        raise failure(Exited(code, list(kept), "invoke", shown, target, seen=said))
     done = tuple(
-        Invocation(
-            **{
-                k: redact_all(v, secrets) if k == "error" else v
-                for k, v in item.items()
-                if k in names
-            }
-        )
-        for item in fields.get("invocations", [])
+        dataclasses.replace(i, error=redact_all(i.error, secrets)) for i in outcome.invocations
     )
     return Invocations(done, len(events), kept, shown)
 

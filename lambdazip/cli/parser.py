@@ -275,7 +275,9 @@ def _add_matrix(sub: _Commands) -> None:
         metavar="PY/ARCH=IMAGE",
         help="the image for one target, e.g. 3.13/arm64=IMG (default: the official one)",
     )
-    matrix.add_argument("-j", "--jobs", type=int, default=0, help="parallel builds (default 0: all at once)")
+    matrix.add_argument(
+        "-j", "--jobs", type=int, default=0, help="parallel builds (default 0: all at once)"
+    )
     add_build_options(matrix)
     matrix.set_defaults(run="matrix", options=MatrixOptions)
 

@@ -170,7 +170,7 @@ def report_wheels(plan: Plan, uv: str | None) -> Callable[[], None]:
 
     with open(plan.requirements, "rb") as fh:
         question = [fh.read().decode("utf-8", "replace"), list(plan.platforms), plan.uv_platform]
-    question += [sys.version, "uv" if uv else "pip"]
+    question += [sys.version, "uv" if uv else "pip", str(contract.RESULT_SCHEMA)]
     key = hashlib.sha256(json.dumps(question).encode()).hexdigest()
     kept = os.path.join(plan.cache, "reports", key + ".json") if plan.cache else None
     answer = os.path.join(contract.OUT_DIR, contract.WHEELS)
@@ -200,8 +200,9 @@ def report_wheels(plan: Plan, uv: str | None) -> Callable[[], None]:
         wheels = _wheels_of_report(REPORT)
         if wheels is None:
             return
+        result = contract.WheelsResult({n: contract.Wheel(**w) for n, w in wheels.items()})
         with open(answer, "w") as fh:
-            json.dump(wheels, fh, sort_keys=True)
+            fh.write(contract.dump(result))
         if kept is not None and wheels:
             keep_whole(answer, kept)
 
@@ -308,11 +309,11 @@ def _remove(root: str, relative: str) -> int:
     return size
 
 
-def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
+def slim(plan: Plan) -> tuple[list[contract.Removal], int]:
     """--exclude, --prune, --strip: what each removed, and its bytes. Only files of installed
     distributions (their RECORD) are touched, never the user's own code."""
     root = contract.install_root(plan.kind)
-    removals: list[dict[str, object]] = []
+    removals: list[contract.Removal] = []
     records = _records(root)
     for dist_info, name in records.items():
         if name not in plan.exclude:
@@ -323,7 +324,7 @@ def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
         for dirpath, _dirs, files in os.walk(metadata):  # licenses/ and what RECORD omits
             size += sum(os.lstat(os.path.join(dirpath, f)).st_size for f in files)
         shutil.rmtree(metadata, ignore_errors=True)
-        removals.append({"path": dist_info, "reason": f"--exclude {name}", "bytes": size})
+        removals.append(contract.Removal(dist_info, f"--exclude {name}", size))
     for dist_info in sorted(set(records) & set(os.listdir(root))):
         if not plan.prune:
             break
@@ -340,7 +341,7 @@ def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
                 removed.add(path)
                 pruned[folder] = pruned.get(folder, 0) + size
         for folder, size in sorted(pruned.items()):
-            removals.append({"path": folder + "/", "reason": "--prune", "bytes": size})
+            removals.append(contract.Removal(folder + "/", "--prune", size))
         if removed:
             _forget(root, dist_info, removed)
     if plan.strip:
@@ -372,13 +373,13 @@ def slim(plan: Plan) -> tuple[list[dict[str, object]], int]:
                     # the loader refuses the result, so the original stays
                     shutil.copy2(backup, path)
                     reason = "--strip left it as it was: stripped, the loader refused it"
-                    removals.append({"path": relative, "reason": reason, "bytes": 0})
+                    removals.append(contract.Removal(relative, reason, 0))
                     continue
             finally:
                 os.unlink(backup)
             saved = before - os.path.getsize(path)
             if saved > 0:
-                removals.append({"path": relative, "reason": "--strip", "bytes": saved})
+                removals.append(contract.Removal(relative, "--strip", saved))
                 stripped.setdefault(owner[relative], set()).add(relative)
         for dist_info, changed in stripped.items():
             _rehash(root, dist_info, changed)
@@ -591,9 +592,13 @@ def pack(plan: Plan, dropped: list[list[str]]) -> int:
     except (lambdazip_zip.NotPackable, OSError) as exc:
         print(f"lambdazip: cannot pack {root}: {exc}", flush=True)
         return contract.Exit.PACK_FAILED
-    facts = {"packed": asdict(packed), "producer": lambdazip_zip.producer(), "dropped": dropped}
+    result = contract.PackResult(
+        packed=contract.Packed(**asdict(packed)),
+        producer=lambdazip_zip.producer(),
+        dropped=tuple((path, reason) for path, reason in dropped),
+    )
     with open(os.path.join(contract.OUT_DIR, contract.PACKED), "w") as fh:
-        json.dump(facts, fh)
+        fh.write(contract.dump(result))
     return contract.Exit.OK
 
 
@@ -616,6 +621,7 @@ def main(argv: list[str]) -> int:
         timings["code"] = time.perf_counter() - started
         started = time.perf_counter()
     uv = None
+    installer = "none (nothing installed)"
     finish_report: Callable[[], None] = lambda: None  # noqa: E731
     if plan.install:
         if plan.installer == "uv":
@@ -624,8 +630,7 @@ def main(argv: list[str]) -> int:
                 report_unreachable_indexes()
                 return contract.Exit.INSTALLER_UNAVAILABLE
             timings["uv"] = time.perf_counter() - started
-        with open(os.path.join(contract.OUT_DIR, contract.INSTALLER), "w") as fh:
-            fh.write(installer_version(uv))
+        installer = installer_version(uv)
         started = time.perf_counter()
         if install(plan, uv) != 0:
             report_unreachable_indexes()
@@ -638,8 +643,9 @@ def main(argv: list[str]) -> int:
             removals, code = slim(plan)
             if code != contract.Exit.OK:
                 return code
+            slimmed = contract.SlimResult(tuple(removals))
             with open(os.path.join(contract.OUT_DIR, contract.SLIMMED), "w") as fh:
-                json.dump(removals, fh)
+                fh.write(contract.dump(slimmed))
             timings["slim"] = time.perf_counter() - started
         if plan.bytecode:
             started = time.perf_counter()
@@ -668,8 +674,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     finish_report()
     timings["report (the rest)"] = time.perf_counter() - started
-    with open(os.path.join(contract.OUT_DIR, contract.TIMINGS), "w") as fh:
-        json.dump(timings, fh)
+    with open(os.path.join(contract.OUT_DIR, contract.INSTALLED), "w") as fh:
+        fh.write(contract.dump(contract.InstallResult(installer, timings)))
     return contract.Exit.OK
 
 

@@ -264,12 +264,13 @@ def ended_process(pid: int) -> tuple[int, Any] | None:
 
 
 def outcome(**fields: Any) -> None:
-    """The outcome goes to a file, never through the output the engine may rotate or cut."""
+    """The outcome (contract.InvokeOutcome) goes to a file, never through the output the engine
+    may rotate or cut."""
     sys.stdout.flush()
     sys.stderr.flush()
     partial = OUTCOME + ".partial"
     with open(partial, "w") as fh:
-        json.dump(fields, fh, default=str)
+        fh.write(contract.dump(contract.InvokeOutcome(**fields)))
     os.replace(partial, OUTCOME)
 
 
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     server.shutdown()
     server.server_close()
     ok = len(results) == len(events) and all(r["ok"] for r in results)
-    outcome(ok=ok, invocations=results)
+    outcome(ok=ok, invocations=tuple(contract.Invocation(**r) for r in results))
     return contract.Exit.OK if ok else contract.Exit.HANDLER_FAILED
 
 
