@@ -19,7 +19,7 @@ ARTIFACT ?=
 SRC ?= examples/orders
 EXTRA ?=
 
-.PHONY: venv lock lock-layer lock-dev lock-check lock-sam lint test test-unit test-setup check layer function matrix bench bench-standins clean
+.PHONY: docs venv lock lock-layer lock-dev lock-check lock-sam lint test test-unit test-setup check layer function matrix bench bench-standins clean
 
 venv: $(VENV)/.installed
 
@@ -88,6 +88,11 @@ test-setup: venv
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration and not network"
+
+# The docs site (MkDocs, Material theme) into site/, warnings as errors (tests/test_docs.py builds
+# it the same way in the test command).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # `make check ARTIFACT=dist/layer.zip ARCH=arm64 PYTHON=3.13`
 check: venv

@@ -1,5 +1,5 @@
-"""An example Lambda function: validate the event with a pydantic model (the seed's "Validating
-event and context data"), answer with the validated data or a 400 listing what was wrong."""
+"""An example Lambda function: validate the event with a pydantic model, answer with the validated
+data or a 400 listing what was wrong."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def probe_artifact(
 ) -> ProbeFacts:
     """Run the probe in the target image on an existing zip, placed where Lambda places it
     (/opt for a layer, /var/task for a function, with its ``layers`` at /opt), with the
-    function's ``configuration``: the seed's diagnostic for any artifact. ``shown_as``: how to
+    function's ``configuration``: the probe's diagnostic for any artifact. ``shown_as``: how to
     name the image to the user (the reference they gave), if not ``base_image``."""
     reference = base_image or target.runtime.image(target.arch)
     _base, image = job_image(engine, reference, target, progress, shown_as)

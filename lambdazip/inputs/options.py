@@ -1,5 +1,6 @@
-"""Typed options, one frozen dataclass per command: cli.py parses argv into one of these, and the
-command in commands.py reads nothing else. Field names are the argparse destinations."""
+"""Typed options, one frozen dataclass per command: cli/parser.py parses argv into one of these,
+and the command's module in cli/commands/ reads nothing else. Field names are the argparse
+destinations; the build options are not fields but ``given`` (inputs/build_inputs.py)."""
 
 from __future__ import annotations
 

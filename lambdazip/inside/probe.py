@@ -6,11 +6,12 @@ JSON on stdout. Standard library only; no judgement (the host does that).
 It runs as the function's code runs on Lambda: Lambda's whole sys.path (task root, the layers'
 site-packages and python/, the runtime's site-packages and /var/runtime with the SDK, the standard
 library) and Lambda's environment with the function's configuration (CONFIGURATION). It reads
-what the seed's troubleshooting reads (the pydantic-core files importlib.metadata lists,
-EXT_SUFFIX), then imports every top-level module of the artifact and validates a pydantic model
-with the result. Of an import that fails it reports what was raised (the exception's classes, the
-line of the artifact's code it came from, the environment variables it read that are not set):
-the host decides whether that is a packaging fault. No value of the configuration is reported.
+what troubleshooting a failed import of pydantic-core reads (the pydantic-core files
+importlib.metadata lists, EXT_SUFFIX), then imports every top-level module of the artifact and
+validates a pydantic model with the result. Of an import that fails it reports what was raised
+(the exception's classes, the line of the artifact's code it came from, the environment variables
+it read that are not set): the host decides whether that is a packaging fault. No value of the
+configuration is reported.
 """
 
 from __future__ import annotations

@@ -1,0 +1,82 @@
+"""The README's five-minute tour, run as written, in order, in a copy of the checkout: its only
+change is the base image (`--base-image` with the stand-in of the target, as the official image
+cannot be pulled here), and a command whose comment says it needs AWS is left out."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdazip.cli import main
+from tests.conftest import host_env
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+
+
+def tour() -> list[tuple[list[str], str | None]]:
+    """The tour's tool commands (argv after `lambdazip`), each with the TOML block written to
+    pyproject.toml before it (or None)."""
+    from tests.test_docs import NEEDS, tool_argv
+
+    text = README.read_text()
+    section = text[text.index("## A five-minute tour") : text.index("## Documentation")]
+    toml = re.search(r"```toml\n(.*?)```", section, re.S)
+    steps: list[tuple[list[str], str | None]] = []
+    for command in _examples_of(section):
+        argv = tool_argv(command)
+        if argv is None or NEEDS.search(command):
+            continue
+        steps.append((argv, toml[1] if toml and argv[0] == "build" else None))
+    return steps
+
+
+def _examples_of(section: str) -> Iterator[str]:
+    """The commands of a part of a page (examples() reads a file)."""
+    import tempfile
+
+    from tests.test_docs import examples
+
+    with tempfile.TemporaryDirectory() as scratch:
+        page = Path(scratch) / "tour.md"
+        page.write_text(section)
+        yield from examples(page)
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_the_readme_tour_runs_as_written(
+    tmp_path: Path,
+    images: dict[tuple[str, str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(REPO / "requirements.txt", tmp_path / "requirements.txt")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    steps = tour()
+    assert [argv[0] for argv, _ in steps] == [
+        "layer", "function", "check", "check", "invoke", "verify", "build",
+    ]  # fmt: skip
+    for argv, toml in steps:
+        more: list[str] = []
+        if argv[0] in ("layer", "function"):
+            python, arch = argv[argv.index("--python") + 1], argv[argv.index("--arch") + 1]
+            more = ["--base-image", images[(python, arch)]]
+        if argv[0] == "build":
+            more = ["--base-image", f"3.13/x86_64={images[('3.13', 'x86_64')]}"]
+        if toml is not None:
+            (tmp_path / "pyproject.toml").write_text(toml)
+        code = main([*argv, *more], env=host_env())
+        captured = capsys.readouterr()
+        assert code == 0, (argv, captured.err[-2000:])
+        if argv[0] == "verify":
+            assert "reproduced:" in captured.err
+        if argv[0] == "invoke":
+            assert '"statusCode": 200' in captured.out
+    assert (tmp_path / "dist" / "orders-python3.13-x86_64.zip").is_file()
+    assert (tmp_path / "dist" / "deps-python3.13-x86_64.zip").is_file()
