@@ -12,6 +12,9 @@ FROM ${BASE_IMAGE}
 
 COPY lambdazip/inside/install.py lambdazip/inside/probe.py lambdazip/inside/invoke.py \
      lambdazip/inside/lambdazip_contract.py lambdazip/inside/lambdazip_zip.py \
+     lambdazip/inside/lambdazip_slim.py lambdazip/inside/lambdazip_bytecode.py \
+     lambdazip/inside/lambdazip_io.py lambdazip/inside/lambdazip_results.py \
+     lambdazip/inside/lambdazip_memory.py \
      lambdazip/inside/uv-requirements.txt /lambdazip/
 WORKDIR /var/task
 # The official entrypoint wants exactly one argument, the handler; build work runs its own command.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -11,7 +12,7 @@ import docker
 import pytest
 from moto.server import ThreadedMotoServer
 
-from lambdazip.build.engine import LABEL, Engine
+from lambdazip.build.engine import LABEL, RUN_LABEL, RUN_VARIABLE, Engine
 from lambdazip.cli import main
 from tests import standin, wheels
 from tests.endpoints import ENGINE_SOCKET, TcpToUnix
@@ -74,21 +75,38 @@ def images(engine: Engine) -> dict[tuple[str, str], str]:
     return {key: standin.build(*key, engine.client) for key in standin.RECIPES}
 
 
+# every container and volume this session makes, in this process or a build.py it starts, carries
+# this run's label: the leak checks look at nothing else, so a user's build or another suite on the
+# same engine cannot turn them red
+RUN = f"tests-{uuid.uuid4().hex[:12]}"
+os.environ[RUN_VARIABLE] = RUN
+
+
+def ours(engine: Engine, kind: str = "containers") -> set[str]:
+    """The names of this run's containers (running or not), or of its temporary volumes."""
+    label = {"label": f"{RUN_LABEL}={RUN}"}
+    if kind == "volumes":
+        return {str(v["Name"]) for v in engine.api.volumes(filters=label).get("Volumes") or []}
+    return {str(c["Names"][0]).lstrip("/") for c in engine.api.containers(all=True, filters=label)}
+
+
+def leftovers(engine: Engine, before: tuple[set[str], set[str]]) -> list[str]:
+    """What this run made since ``before`` (ours() of containers and volumes) and left."""
+    containers, volumes = before
+    return sorted((ours(engine) - containers) | (ours(engine, "volumes") - volumes))
+
+
 @pytest.fixture(autouse=True)
 def _nothing_of_ours_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After every integration test: no container and no temporary volume of ours remains, and
-    no container at all that the test (or a helper of it) made."""
+    """After every integration test: no container and no temporary volume that the test (or a
+    helper of it, which labels what it runs with RUN too) made remains."""
     if not request.node.get_closest_marker("integration"):
         yield
         return
     engine: Engine = request.getfixturevalue("engine")
-    containers, volumes = set(engine.our_containers()), set(engine.our_volumes())
-    every = {c.id for c in engine.client.containers.list(all=True)}
+    before = (ours(engine), ours(engine, "volumes"))
     yield
-    assert set(engine.our_containers()) - containers == set(), f"containers labelled {LABEL}"
-    assert set(engine.our_volumes()) - volumes == set(), f"volumes labelled {LABEL}"
-    left = {c.id for c in engine.client.containers.list(all=True)} - every
-    assert left == set(), f"containers left behind: {sorted(left)}"
+    assert leftovers(engine, before) == [], f"left behind by this run ({RUN_LABEL}={RUN})"
 
 
 def containers_created(engine: Engine, since: float) -> int:

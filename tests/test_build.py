@@ -17,7 +17,7 @@ from typing import Protocol
 
 import pytest
 
-from lambdazip.build.engine import Engine
+from lambdazip.build.engine import RUN_LABEL, Engine
 from lambdazip.build.plan import cache_volume_name
 from lambdazip.build.runner import probe_artifact
 from lambdazip.cli import main
@@ -25,7 +25,7 @@ from lambdazip.cli.console import Console
 from lambdazip.judge.checks import Kind
 from lambdazip.judge.probe import check_probe
 from lambdazip.targets import RUNTIMES, Arch, Target
-from tests.conftest import host_env
+from tests.conftest import RUN, host_env, ours
 from tests.wheels import REPO, locked_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -196,6 +196,7 @@ def _in_volume(engine: Engine, image: str, volume: str, script: str, *args: str)
     output = engine.client.containers.run(
         image,
         list(args),
+        labels={RUN_LABEL: RUN},
         entrypoint=["/var/lang/bin/python3", "-c", script],
         volumes={volume: {"bind": "/cache", "mode": "rw"}},
         remove=True,
@@ -541,7 +542,7 @@ def test_an_interrupted_build_leaves_no_container_and_no_artifact(
     )
     try:
         deadline = time.monotonic() + 120
-        while not engine.our_containers():  # wait until the build container exists
+        while not ours(engine):  # wait until the build container exists
             assert process.poll() is None, "the build ended before it could be interrupted"
             assert time.monotonic() < deadline, "no build container appeared"
             time.sleep(0.2)
@@ -551,5 +552,5 @@ def test_an_interrupted_build_leaves_no_container_and_no_artifact(
         process.kill()
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "error: interrupted; nothing was written"
-    assert engine.our_containers() == []
+    assert ours(engine) == set()
     assert list(tmp_path.iterdir()) == []

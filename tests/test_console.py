@@ -182,3 +182,13 @@ def test_a_long_progress_line_fits_without_cutting_a_word_unseen() -> None:
     assert cut.endswith("/module.py")  # the end of a long path is kept
     assert "\u2026" in cut
     assert fit("short", 80) == "short"
+
+
+def test_a_table_is_aligned_by_its_widest_cells(capsys: pytest.CaptureFixture[str]) -> None:
+    console = Console.create({})
+    console.table(["target", ">seconds", "artifact"], [["python3.13-arm64", "1.5", "dist/a.zip"]])
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "target            seconds  artifact",
+        "python3.13-arm64      1.5  dist/a.zip",
+    ]

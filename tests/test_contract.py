@@ -9,6 +9,7 @@ import json
 import pkgutil
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,3 +252,59 @@ def test_every_build_command_spells_installer_and_bytecode_the_same() -> None:
         assert (parsed.bytecode, parsed.installer) == (Bytecode.NONE, Installer.PIP), command
         with pytest.raises(UsageError):
             build_parser().parse_args([command, *more, "--bytecode", "none"])
+
+
+def test_every_result_round_trips_and_a_wrong_one_is_refused_naming_where() -> None:
+    """What the image writes back is typed and versioned (lambdazip_results): the host reads each
+    result as written, and refuses another schema, an unknown key or a value of the wrong type."""
+    from lambdazip.inside import lambdazip_results as results
+
+    made = [
+        results.PackResult(
+            results.Packed("ab" * 32, 10, 20, 3),
+            {"python": "3.13.1", "implementation": "CPython", "zlib": "1.3", "level": 9},
+            (("bin/uv", "installer leftover"),),
+        ),
+        results.InstallResult("uv 0.9.0", {"install": 1.5, "probe": 2}),
+        results.WheelsResult({"six": results.Wheel("six-1.16.0-py2.py3-none-any.whl", "00")}),
+        results.SlimResult((results.Removal("six/tests/", "--prune", 1024),)),
+        results.InvokeOutcome(
+            ok=False,
+            invocations=(
+                results.Invocation(True, {"a": [1]}, None, 12.5, 3.0, "id", 16, 128, 40, "R"),
+                results.Invocation.failed("Runtime.ExitError", "exit status 3", 128),
+            ),
+        ),
+        results.InvokeOutcome(ok=False, image={"python": "3.11", "machine": "aarch64"}),
+    ]
+    for result in made:
+        assert results.load(type(result), results.dump(result)) == result
+    written = json.loads(results.dump(made[1]))
+    changes: list[tuple[dict[str, Any], str]] = [
+        ({"schema_version": 0}, "InstallResult schema 0, expected"),
+        ({"extra": 1}, "InstallResult has unknown keys: extra"),
+        ({"timings": {"install": "fast"}}, "InstallResult.timings.install is str, not float"),
+        ({"installer": None}, "InstallResult.installer is NoneType, not str"),
+    ]
+    for change, said in changes:
+        with pytest.raises(results.ResultError, match=re.escape(said)):
+            results.load(results.InstallResult, json.dumps({**written, **change}))
+    del written["timings"]
+    with pytest.raises(results.ResultError, match="InstallResult lacks timings"):
+        results.load(results.InstallResult, json.dumps(written))
+    with pytest.raises(results.ResultError, match="is not JSON"):
+        results.load(results.PackResult, b"{")
+
+
+def test_only_the_engine_modules_talk_to_docker() -> None:
+    """The Docker SDK is imported by engine.py and container.py (and endpoints.py, for docker
+    contexts) alone; the raw socket is local_socket.py's alone."""
+    sdk, raw = set(), set()
+    for module in (REPO / "lambdazip").rglob("*.py"):
+        source = module.read_text()
+        if re.search(r"^\s*(import docker|from docker)", source, re.M):
+            sdk.add(module.name)
+        if "socket.AF_UNIX" in source:
+            raw.add(module.name)
+    assert sdk == {"engine.py", "container.py", "endpoints.py"}
+    assert raw == {"local_socket.py"}

@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from lambdazip.build.engine import ENGINE_LABEL, LABEL, Engine, endpoint_label, with_engines
+from lambdazip.build.endpoints import endpoint_label, with_engines
+from lambdazip.build.engine import ENGINE_LABEL, LABEL, Engine
 from lambdazip.cli import main
 from lambdazip.errors import EngineError
 from tests.conftest import host_env

@@ -21,7 +21,7 @@ import pytest
 from lambdazip.build.engine import Engine
 from lambdazip.cli import main
 from lambdazip.outputs.archive import sha256_file
-from tests.conftest import host_env
+from tests.conftest import host_env, ours
 from tests.endpoints import ENGINE_SOCKET, TcpToUnix
 from tests.wheels import REPO
 
@@ -87,8 +87,8 @@ def test_signals_at_random_points_of_20_builds(
         stuck = _engine_stuck_removals(engine)
         outcomes["stuck in the engine's removal"] = outcomes.get("stuck in the engine's removal", 0)
         outcomes["stuck in the engine's removal"] += len(stuck)
-        assert engine.our_containers() == []
-        assert engine.our_volumes() == []
+        assert ours(engine) == set()
+        assert ours(engine, "volumes") == set()
         assert _complete_pair(out) == previous  # the same inputs always give the same bytes
         leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
         assert leftovers == []
@@ -108,7 +108,7 @@ def _engine_stuck_removals(engine: Engine) -> list[str]:
     ]
     for name in stuck:
         deadline = time.monotonic() + 30
-        while name in engine.our_containers() and time.monotonic() < deadline:
+        while name in ours(engine) and time.monotonic() < deadline:
             with contextlib.suppress(Exception):
                 engine.api.remove_container(name, force=True, v=True)
             time.sleep(0.5)
@@ -122,7 +122,7 @@ def test_the_engine_going_away_mid_build_is_one_clean_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     proxy = TcpToUnix(ENGINE_SOCKET)
-    before = set(engine.our_containers())
+    before = set(ours(engine))
 
     def cut_when_the_container_exists() -> None:
         deadline = time.monotonic() + 60
@@ -145,7 +145,7 @@ def test_the_engine_going_away_mid_build_is_one_clean_error(
     assert not out.exists() or not list(out.glob("*.zip"))
     # the engine never really went away here: remove what the cut connection left, as the
     # error's tip says
-    for name in set(engine.our_containers()) - before:
+    for name in set(ours(engine)) - before:
         assert name in errors[0]
         engine.api.remove_container(name, force=True, v=True)
 

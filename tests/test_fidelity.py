@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdazip.build.engine import Engine
+from lambdazip.build.engine import RUN_LABEL, Engine
 from lambdazip.cli import main
 from tests import deflate, index, lockfile, wheels
-from tests.conftest import host_env
+from tests.conftest import RUN, host_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 
@@ -95,6 +95,7 @@ def test_the_runtime_glibc_not_the_images_decides_the_wheel(
                 "numpy>=2.2,<2.5",
             ],
             entrypoint="/var/lang/bin/python3",
+            labels={RUN_LABEL: RUN},
             environment={"NO_PROXY": env["NO_PROXY"]},
             remove=True,
         ).decode()
@@ -239,6 +240,7 @@ def test_the_same_bytes_under_a_second_host_python(
         images["3.13", "x86_64"],
         ["-c", script],
         entrypoint="/bin/sh",
+        labels={RUN_LABEL: RUN},
         volumes=volumes,
         environment=environment,
         detach=True,

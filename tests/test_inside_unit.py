@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdazip.inside import install, probe
+from lambdazip.inside import install, lambdazip_bytecode, probe
 
 
 def _tree(root: Path) -> None:
@@ -62,10 +62,12 @@ def test_the_listed_compile_writes_what_compileall_writes(
         _tree(work)
         # the script's own contract module (it imports it from beside itself): lists go here
         monkeypatch.setattr(vars(install)["contract"], "INSIDE_DIR", str(tmp_path))
-        sources = install._sources(str(work))
+        sources = lambdazip_bytecode._sources(str(work))
         assert str(work / "pkg" / "__pycache__" / "stale.py") not in sources
         assert not any("linked" in s for s in sources)
-        assert install._compile(sources, mode) != 0  # broken.py: said, and the rest compiled
+        assert (
+            lambdazip_bytecode._compile(sources, mode) != 0
+        )  # broken.py: said, and the rest compiled
         shutil.move(work, ours)
         assert _pycs(ours) == _pycs(theirs)
         assert len(_pycs(ours)) == 4  # __init__, mod, spaces, newline; not the broken one
@@ -129,7 +131,7 @@ def test_the_sweep_removes_what_no_build_took_for_30_days_at_most_once_a_day(
     staged = _aged(store / "cpython-313-aa" / "ab" / "cdef.pyc.0123abcd", 45, now)  # a killed copy
     other = _aged(store / "cpython-312-bb" / "01" / "2345.pyc", 400, now)  # an older interpreter's
     used = _aged(store / "cpython-313-aa" / "ab" / "used.pyc", 28.5, now)
-    assert install.sweep(str(store), now) == 3
+    assert lambdazip_bytecode.sweep(str(store), now) == 3
     assert not stale.exists()
     assert not staged.exists()
     assert not other.exists()
@@ -137,13 +139,13 @@ def test_the_sweep_removes_what_no_build_took_for_30_days_at_most_once_a_day(
     assert (store / ".swept").stat().st_mtime == now
 
     later = _aged(store / "cpython-313-aa" / "cd" / "old.pyc", 60, now)
-    assert install.sweep(str(store), now + DAY - 1) == 0  # swept less than a day ago
+    assert lambdazip_bytecode.sweep(str(store), now + DAY - 1) == 0  # swept less than a day ago
     assert later.exists()
-    assert install.sweep(str(store), now + DAY) == 1
+    assert lambdazip_bytecode.sweep(str(store), now + DAY) == 1
     assert not later.exists()
     assert used.exists()  # 29.5 days unused by then
 
 
 def test_the_sweep_of_a_store_not_yet_made_makes_its_marker(tmp_path: Path) -> None:
-    assert install.sweep(str(tmp_path / "bytecode"), 2_000_000_000.0) == 0
+    assert lambdazip_bytecode.sweep(str(tmp_path / "bytecode"), 2_000_000_000.0) == 0
     assert (tmp_path / "bytecode" / ".swept").is_file()

@@ -10,11 +10,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lambdazip.build.builder import write_manifest
 from lambdazip.cli import main
 from lambdazip.judge.checks import Kind
 from lambdazip.judge.probe import ProbeFacts
 from lambdazip.outputs.archive import collect, write_zip
+from lambdazip.outputs.manifest import write_manifest
 from lambdazip.outputs.report import BaseImageModel, DistModel, Manifest, TargetModel
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.conftest import SECRET

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import secrets
 import shutil
@@ -27,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lambdazip import __version__
-from lambdazip.build.engine import Engine, EngineInfo, ImageInfo, VolumeMount
+from lambdazip.build.engine import Engine, ImageInfo, VolumeMount
 from lambdazip.build.exits import Exited, failure
 from lambdazip.build.images import Progress, build_context_digest, build_image, resolve_base_image
 from lambdazip.build.plan import TMPFS_VARIABLE, BuildPlan
@@ -36,11 +34,12 @@ from lambdazip.errors import BuildChecksFailed, BuildFailed, OutputError
 from lambdazip.inputs.build_inputs import Bytecode, Installer
 from lambdazip.inputs.configuration import configuration_json
 from lambdazip.inside import lambdazip_contract as contract
+from lambdazip.inside import lambdazip_results as results
 from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
+from lambdazip.outputs.manifest import manifest_of, write_manifest, write_sbom
 from lambdazip.targets import RUNTIME_PROVIDED
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    from lambdazip.judge.facts import ArtifactFacts
     from lambdazip.judge.findings import Finding
     from lambdazip.judge.probe import ProbeFacts
     from lambdazip.outputs.report import Manifest
@@ -182,7 +181,7 @@ def build(
             result = dataclasses.replace(packed, path=staged)
             if before_writing is not None:
                 before_writing(staged)
-            manifest = _manifest(
+            manifest = manifest_of(
                 plan, key, digests, base, built, facts, findings, result, engine.info
             )
             with output_lock(plan.output):
@@ -262,7 +261,7 @@ def _refuse_a_concurrent_result(output: Path, started: float, ours: str) -> None
 
 
 @dataclass(frozen=True)
-class _Built:
+class Built:
     """What the build container made: the zip and the facts reported beside it."""
 
     packed: ZipResult
@@ -300,7 +299,7 @@ def _install_in_image(
     progress: Progress,
     scratch: Path,
     in_memory: bool,
-) -> _Built:
+) -> Built:
     """Install, compile, probe and pack in one container; the zip and the facts land in
     ``scratch``. ``in_memory``: the install root and /tmp are tmpfs mounts (the tree is written
     and read a few times over, and each small file costs much more on the image's copy-on-write
@@ -399,13 +398,13 @@ def _install_in_image(
             "the build container left no facts or no zip", tip="run again with -v to see its output"
         )
     try:  # each result as the contract types it: a file that is not is a fault here
-        facts = contract.load(contract.PackResult, packed_facts)
-        installed = contract.load(contract.InstallResult, read(contract.INSTALLED) or b"")
+        facts = results.load(results.PackResult, packed_facts)
+        installed = results.load(results.InstallResult, read(contract.INSTALLED) or b"")
         reported = read(contract.WHEELS)
-        wheels_result = contract.load(contract.WheelsResult, reported) if reported else None
+        wheels_result = results.load(results.WheelsResult, reported) if reported else None
         slimmed = read(contract.SLIMMED)
-        slim_result = contract.load(contract.SlimResult, slimmed) if slimmed else None
-    except contract.ResultError as exc:
+        slim_result = results.load(results.SlimResult, slimmed) if slimmed else None
+    except results.ResultError as exc:
         raise BuildFailed(
             f"the image's results are not this version's: {exc}",
             tip="rebuild with --no-cache (a build image of another lambdazip may be in use)",
@@ -427,7 +426,7 @@ def _install_in_image(
     else:
         found = wheels_result.wheels if wheels_result else {}
         wheels = {name: (w.filename, w.sha256) for name, w in found.items()}
-    return _Built(
+    return Built(
         wheels=wheels,
         slimmed=[dataclasses.asdict(r) for r in slim_result.removals] if slim_result else [],
         packed=packed,
@@ -442,110 +441,3 @@ def _install_in_image(
 def _relative(path: str) -> str:
     """A path under INSIDE_DIR as a member name of the tar put there."""
     return path.removeprefix(contract.INSIDE_DIR + "/")
-
-
-def _manifest(
-    plan: BuildPlan,
-    key: str,
-    digests: dict[str, str],
-    base: ImageInfo,
-    built: _Built,
-    facts: ArtifactFacts,
-    findings: list[Finding],
-    result: ZipResult,
-    engine: EngineInfo,
-) -> Manifest:
-    from lambdazip.judge.findings import printable
-    from lambdazip.outputs.report import (
-        BaseImageModel,
-        DistModel,
-        EngineModel,
-        InputsModel,
-        LeftOutModel,
-        Manifest,
-        PackerModel,
-        SlimModel,
-        SourceModel,
-        TargetModel,
-    )
-
-    return Manifest(
-        tool=f"lambdazip {__version__}",
-        kind=plan.kind,
-        target=TargetModel.of(plan.target),
-        artifact=plan.output.name,
-        sha256=result.sha256,
-        zipped_size=result.zipped_size,
-        unzipped_size=result.unzipped_size,
-        files=result.files,
-        requirements_sha256=hashlib.sha256(plan.requirements.read_bytes()).hexdigest(),
-        cache_key=key,
-        base_image=BaseImageModel(
-            reference=base.reference,
-            id=base.id,
-            repo_digests=list(base.repo_digests),
-            architecture=base.architecture,
-        ),
-        engine=EngineModel.model_validate(dataclasses.asdict(engine)),
-        installer=built.installer,
-        bytecode=plan.inputs.bytecode.value,
-        packed_by=PackerModel.model_validate(built.producer),
-        inputs=InputsModel(
-            requirements=str(plan.requirements),
-            format=plan.locked.format if plan.locked else "requirements",
-            installed=plan.locked.lines if plan.locked else [],
-            require_hashes=plan.require_hashes,
-            epoch=plan.epoch,
-            src=None if plan.src is None else str(plan.src),
-            include=list(plan.include),
-            sources=[
-                SourceModel(path=m.arcname, sha256=digests[m.arcname], executable=m.executable)
-                for m in plan.sources
-            ],
-            handler=plan.handler,
-            name=plan.name,
-            environment=[k for k, _ in plan.environment],
-            layers=[str(p) for p in plan.layers],
-            layer_sha256=list(plan.layer_sha256),
-            configuration=[name for name, _ in plan.configuration],
-            **plan.inputs.record(),  # installer, bytecode, groups, slimming, ...
-        ),
-        distributions=DistModel.all_of(facts, built.wheels),
-        slimmed=[SlimModel.model_validate(x) for x in built.slimmed],
-        left_out=[LeftOutModel(path=printable(x.path), reason=x.reason) for x in plan.left_out]
-        + [LeftOutModel(path=path, reason=reason) for path, reason in built.dropped],
-        probe=built.probe,
-        findings=findings,
-    )
-
-
-def write_sbom(path: Path, manifest: Manifest) -> None:
-    """The CycloneDX SBOM of the manifest's artifact beside it (sbom.py), replaced atomically."""
-    from lambdazip.outputs.sbom import sbom_json
-
-    _replace(path, sbom_json(manifest))
-
-
-def write_manifest(
-    path: Path, manifest: Manifest, then_move: tuple[Path, Path] | None = None
-) -> None:
-    """Write the manifest beside its zip; with ``then_move``, put the staged zip in place first,
-    so the two are replaced one right after the other, each atomically."""
-    _replace(path, manifest.model_dump_json(indent=2) + "\n", then_move)
-
-
-def _replace(path: Path, text: str, then_move: tuple[Path, Path] | None = None) -> None:
-    """``path`` replaced by ``text`` atomically (through a temporary file beside it); with
-    ``then_move``, that move is made just before."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        temporary.write_text(text)
-        if then_move is not None:
-            then_move[0].replace(then_move[1])
-        temporary.replace(path)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror}", tip="check the output directory"
-        ) from exc
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lambdazip.build.engine import Container, Engine, VolumeMount
+from lambdazip.build.container import Container
+from lambdazip.build.engine import Engine, VolumeMount
 from lambdazip.build.images import Progress, job_image
 from lambdazip.build.plan import cache_volume_name
 from lambdazip.errors import ArtifactError, OutputError

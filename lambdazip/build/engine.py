@@ -1,4 +1,5 @@
-"""The only module that talks to the container engine (the Docker SDK for Python).
+"""The container engine (the Docker SDK for Python): with container.py (one container's life) and
+local_socket.py (a no-op build's two questions), the only code that talks to it.
 
 Everything crosses the engine's API: images are pulled and built through it, files go into a
 container with put_archive and come out with get_archive. No bind mounts and no docker CLI, so a
@@ -14,27 +15,32 @@ hands the question to the SDK, which then says what went wrong.
 from __future__ import annotations
 
 import io
-import json
 import os
 import secrets
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from lambdazip.build.container import Container
+from lambdazip.build.endpoints import (
+    NATIVE,
+    describe_host,
+    endpoint_environment,
+    endpoint_label,
+    engine_endpoint,
+    engine_variable,
+)
+from lambdazip.build.local_socket import ABSENT, local_get, local_socket
 from lambdazip.errors import (
     ContainerError,
-    EmulationMissing,
     EngineError,
     EngineLost,
     ImageError,
-    TimedOut,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +49,17 @@ if TYPE_CHECKING:
 LABEL = "io.lambdazip"  # on every container and temporary volume, so leftovers can be found
 ENGINE_LABEL = "io.lambdazip.build.engine"  # on every container: the endpoint it was sent to
 CACHE_LABEL = "io.lambdazip.cache"  # on the download caches, which are meant to stay
+# on every container and temporary volume: the run that made it (LAMBDAZIP_RUN_ID, e.g. a CI job's
+# id, else this host and process), so one run's leftovers can be told from another's
+RUN_LABEL = "io.lambdazip.run"
+RUN_VARIABLE = "LAMBDAZIP_RUN_ID"
+
+
+def run_id() -> str:
+    """This run's RUN_LABEL: the process's LAMBDAZIP_RUN_ID, else its host and process id."""
+    return os.environ.get(RUN_VARIABLE) or f"{socket.gethostname()}-{os.getpid()}"
+
+
 MIN_API_VERSION = (1, 41)  # platform on container create (Docker Engine 20.10)
 
 
@@ -84,79 +101,6 @@ def _engine_lost(exc: BaseException, cleanup: str | None = None) -> EngineLost:
     )
 
 
-def _describe_host(env: Mapping[str, str]) -> str:
-    host = env.get("DOCKER_HOST")
-    if host:
-        return f"at DOCKER_HOST={host}"
-    if env.get("DOCKER_CONTEXT"):
-        return f"of docker context {env['DOCKER_CONTEXT']}"
-    return "(local socket or current docker context)"
-
-
-# -- per-architecture engines ---------------------------------------------------------------------
-# An architecture's builds, probes and invokes go to the engine its variable names (set by
-# --engine ARCH=ENDPOINT, the environment, or [tool.lambdazip.engines]); without one, to the
-# default engine (DOCKER_HOST, else the current docker context), which may emulate.
-
-ENGINE_SETTINGS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
-_NATIVE = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
-
-
-def engine_variable(arch: str) -> str:
-    """LAMBDAZIP_ENGINE_X86_64, LAMBDAZIP_ENGINE_ARM64."""
-    return f"LAMBDAZIP_ENGINE_{arch.upper()}"
-
-
-def engine_endpoint(env: Mapping[str, str], arch: str) -> str | None:
-    """The endpoint named for ``arch`` (a DOCKER_HOST URL or a docker context), or None."""
-    return env.get(engine_variable(arch), "").strip() or None
-
-
-def with_engines(env: Mapping[str, str], endpoints: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with each architecture's endpoint set (these take precedence over ``env``'s)."""
-    return {**env, **{engine_variable(arch): value for arch, value in endpoints.items()}}
-
-
-def endpoint_label(endpoint: str | None, env: Mapping[str, str]) -> str:
-    """How an endpoint is named in the manifest, labels and tables: its URL without a password,
-    the context's name, or where the default engine is."""
-    if endpoint is None:
-        host = env.get("DOCKER_HOST")
-        if host:
-            endpoint = host
-        elif env.get("DOCKER_CONTEXT"):
-            endpoint = env["DOCKER_CONTEXT"]
-        else:
-            return "default"
-    if "://" not in endpoint:
-        return f"context {endpoint}"
-    parts = urlsplit(endpoint)
-    if parts.password is not None:
-        netloc = f"{parts.username}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return endpoint
-
-
-def _endpoint_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str]:
-    """The settings docker-py reads, for ``endpoint`` alone: a URL becomes DOCKER_HOST (with the
-    TLS settings of ``env``), a name the docker context of that name."""
-    kept = {k: v for k, v in env.items() if k not in ENGINE_SETTINGS}
-    if "://" in endpoint:
-        for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-            if name in env:
-                kept[name] = env[name]
-        return {**kept, "DOCKER_HOST": endpoint}
-    from docker.context import ContextAPI
-
-    if ContextAPI.get_context(endpoint) is None:
-        raise EngineError(
-            f"there is no docker context named {endpoint!r}",
-            tip="`docker context ls` lists them; or give a URL: ssh://user@host, tcp://host:2376, "
-            "unix:///path/docker.sock",
-        )
-    return {**kept, "DOCKER_CONTEXT": endpoint}
-
-
 def _first_line(exc: BaseException) -> str:
     text = getattr(exc, "explanation", None) or str(exc)
     return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
@@ -170,52 +114,6 @@ class EngineInfo:
     arch: str  # the engine's own CPU, as Lambda names it (x86_64, arm64), or what it reports
     os: str
     version: str
-
-
-_ABSENT = object()  # what _local_get returns for a 404
-
-
-def _local_socket(settings: Mapping[str, str]) -> str | None:
-    """The Unix socket of the engine ``settings`` name, if that is what docker-py would reach
-    (DOCKER_HOST=unix://..., or no DOCKER_HOST and the default context); else None."""
-    host = settings.get("DOCKER_HOST")
-    if host:
-        return host[len("unix://") :] if host.startswith("unix://") else None
-    if sys.platform == "win32" or settings.get("DOCKER_CONTEXT"):
-        return None
-    directory = os.environ.get("DOCKER_CONFIG")  # where docker-py looks, too
-    try:
-        config = (Path(directory) if directory else Path.home() / ".docker") / "config.json"
-        current = json.loads(config.read_bytes()).get("currentContext") or "default"
-    except (OSError, ValueError, AttributeError, RuntimeError):  # RuntimeError: no home
-        current = "default"
-    path = Path("/var/run/docker.sock")
-    return str(path) if current == "default" and path.exists() else None
-
-
-def _local_get(path: str, url: str) -> Any:
-    """GET ``url`` from the engine on the Unix socket ``path`` (HTTP/1.0: one answer, then the
-    engine closes): the JSON document; _ABSENT for 404; None for anything else."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.settimeout(10)
-            connection.connect(path)
-            connection.sendall(f"GET {url} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
-            answer = bytearray()
-            while data := connection.recv(65536):
-                answer += data
-    except OSError:
-        return None
-    head, _, body = bytes(answer).partition(b"\r\n\r\n")
-    status = head.split(b" ", 2)[1:2]
-    if status == [b"404"]:
-        return _ABSENT
-    if status != [b"200"]:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
 
 
 def _sdk_client(settings: Mapping[str, str], version: str | None = None) -> docker.DockerClient:
@@ -262,7 +160,7 @@ class Engine:
         EngineError with the fix, before anything is built."""
         arch = str(getattr(arch, "value", arch)) if arch else None  # an Arch, or its name
         endpoint = engine_endpoint(env, arch) if arch else None
-        settings = dict(env) if endpoint is None else _endpoint_environment(env, endpoint)
+        settings = dict(env) if endpoint is None else endpoint_environment(env, endpoint)
         label = endpoint_label(endpoint, env)
         tip = (
             "start Docker (Docker Desktop, or `sudo systemctl start docker`), or point "
@@ -271,8 +169,8 @@ class Engine:
         if endpoint is not None:
             tip = f"check that the engine at {label} runs and answers, or change --engine {arch}="
         client = None
-        local = _local_socket(settings)
-        version = _local_get(local, "/version") if local else None
+        local = local_socket(settings)
+        version = local_get(local, "/version") if local else None
         if not isinstance(version, dict):
             from docker.errors import DockerException
             from requests.exceptions import RequestException
@@ -282,7 +180,7 @@ class Engine:
                 client = _sdk_client(settings)
                 version = client.version()
             except DockerException as exc:
-                where = f"for {arch} at {label}" if endpoint else _describe_host(settings)
+                where = f"for {arch} at {label}" if endpoint else describe_host(settings)
                 raise EngineError(
                     f"cannot reach the Docker engine {where}: {_first_line(exc)}", tip=tip
                 ) from exc
@@ -304,7 +202,7 @@ class Engine:
         reported = str(version.get("Arch", ""))
         info = EngineInfo(
             endpoint=label,
-            arch=_NATIVE.get(reported, reported),
+            arch=NATIVE.get(reported, reported),
             os=str(version.get("Os", "")),
             version=str(version.get("Version", "")),
         )
@@ -331,8 +229,8 @@ class Engine:
     def image(self, reference: str) -> ImageInfo | None:
         if self._local is not None:
             path, api_version = self._local
-            found = _local_get(path, f"/v{api_version}/images/{quote(reference, safe='/:@')}/json")
-            if found is _ABSENT:
+            found = local_get(path, f"/v{api_version}/images/{quote(reference, safe='/:@')}/json")
+            if found is ABSENT:
                 return None
             if isinstance(found, dict):
                 return ImageInfo.of(reference, found)
@@ -467,7 +365,7 @@ class Engine:
                 command=list(command),
                 entrypoint=[],
                 name=name,
-                labels={LABEL: purpose, ENGINE_LABEL: self.info.endpoint},
+                labels={LABEL: purpose, ENGINE_LABEL: self.info.endpoint, RUN_LABEL: run_id()},
                 environment=dict(environment),
                 platform=platform,
                 host_config=host_config,
@@ -494,7 +392,7 @@ class Engine:
 
         name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
         try:
-            self.api.create_volume(name, labels={LABEL: purpose})
+            self.api.create_volume(name, labels={LABEL: purpose, RUN_LABEL: run_id()})
             yield name
         except DockerException as exc:
             raise ContainerError(f"volume {name} failed: {_first_line(exc)}") from exc
@@ -525,11 +423,6 @@ class Engine:
             ) from exc
         return name
 
-    def our_volumes(self) -> list[str]:
-        """Names of every temporary volume carrying our label (not the caches)."""
-        found = self.api.volumes(filters={"label": LABEL}).get("Volumes") or []
-        return sorted(str(v["Name"]) for v in found)
-
     def _remove(self, container: str, failing: bool, patience: float = 0.0) -> None:
         """Remove ``container``; if that fails while another error is on its way out, that error
         (which names the container when the engine was lost) is the one the user sees. With
@@ -554,84 +447,3 @@ class Engine:
                     f"could not remove container {container}: {_first_line(exc)}",
                     tip=f"remove it by hand: docker rm -f {container}",
                 ) from exc
-
-    def our_containers(self) -> list[str]:
-        """Names of every container carrying our label, running or not."""
-        return [
-            str(c["Names"][0]).lstrip("/")
-            for c in self.api.containers(all=True, filters={"label": LABEL})
-        ]
-
-
-class Container:
-    def __init__(self, engine: Engine, container_id: str, name: str, platform: str) -> None:
-        self.engine = engine
-        self.id = container_id
-        self.name = name
-        self.platform = platform
-        self.killed = False
-
-    def _kill(self) -> None:
-        from docker.errors import DockerException
-        from requests.exceptions import RequestException
-
-        self.killed = True
-        with suppress(DockerException, RequestException):  # it may have ended meanwhile
-            self.engine.api.kill(self.id)
-
-    def put(self, path: str, tar: bytes | BinaryIO) -> None:
-        """Unpack the tar ``tar`` (bytes, or a file streamed to the engine) at ``path`` (which
-        must exist) in the container."""
-        if not self.engine.api.put_archive(self.id, path, tar):
-            raise ContainerError(f"could not copy files to {path} in {self.name}")
-
-    def run(self, output: Callable[[str], None], timeout: float | None = None) -> int:
-        """Start, stream the output line by line, wait; the exit code. After ``timeout`` seconds
-        the container is killed and :class:`TimedOut` raised."""
-        api = self.engine.api
-        api.start(self.id)
-        killer = threading.Timer(timeout, self._kill) if timeout else None
-        if killer is not None:
-            killer.daemon = True
-            killer.start()
-        pending = first = b""
-        try:
-            for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
-                first = first or chunk[:512]
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    output(line.decode("utf-8", "replace").rstrip())
-            if pending:
-                output(pending.decode("utf-8", "replace").rstrip())
-                first = first or pending
-            code = int(api.wait(self.id)["StatusCode"])
-        finally:
-            if killer is not None:
-                killer.cancel()
-        if self.killed:
-            raise TimedOut(f"timed out after {timeout:g} seconds")
-        if code != 0 and b"exec format error" in first:
-            arch = self.platform.split("/")[-1]
-            raise EmulationMissing(
-                f"the Docker engine cannot run {self.platform} containers: it has no emulation "
-                f"for {arch}",
-                tip="on Linux: sudo apt-get install qemu-user-static binfmt-support (or docker run "
-                f"--privileged --rm tonistiigi/binfmt --install {arch}); Docker Desktop has it; "
-                f"or build on a native {arch} machine",
-            )
-        return code
-
-    def out_of_memory(self) -> bool:
-        """Whether the kernel killed it for going over its memory limit."""
-        return bool(self.engine.api.inspect_container(self.id)["State"].get("OOMKilled"))
-
-    def get(self, path: str) -> Iterator[bytes]:
-        """The tar stream of ``path`` in the container."""
-        from docker.errors import NotFound
-
-        try:
-            stream, _stat = self.engine.api.get_archive(self.id, path)
-        except NotFound as exc:
-            raise ContainerError(f"{path} does not exist in {self.name}") from exc
-        yield from stream

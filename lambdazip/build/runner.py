@@ -17,7 +17,9 @@ from lambdazip.build.transfer import read_in, tar_directory_entry, tar_files, ta
 from lambdazip.errors import ArtifactError, ContainerError, ImageError, InvokeFailed, TimedOut
 from lambdazip.inputs.configuration import Configuration, configuration_json
 from lambdazip.inside import lambdazip_contract as contract
-from lambdazip.inside.lambdazip_contract import Invocation, redact
+from lambdazip.inside import lambdazip_results as results
+from lambdazip.inside.lambdazip_contract import redact
+from lambdazip.inside.lambdazip_results import Invocation
 from lambdazip.judge.probe import ProbeFacts
 from lambdazip.judge.tree import ReadError, open_tree
 from lambdazip.targets import Kind, Target
@@ -223,8 +225,8 @@ def invoke(
         )
         return Invocations((ended,), len(events), kept, shown)
     try:
-        outcome = contract.load(contract.InvokeOutcome, written)
-    except contract.ResultError as exc:
+        outcome = results.load(results.InvokeOutcome, written)
+    except results.ResultError as exc:
         raise ImageError(
             f"invoke's outcome in {shown} is not this version's: {exc}",
             tip="use the build image of this lambdazip (run again with --no-cache)",

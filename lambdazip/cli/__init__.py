@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from pathlib import PurePath
 from typing import NoReturn
 
-from lambdazip.build.engine import with_engines
+from lambdazip.build.endpoints import with_engines
 from lambdazip.cli.console import Console
 from lambdazip.cli.parser import build_parser, command_of, typed
 from lambdazip.errors import BROKEN_PIPE, INTERRUPTED, LambdaZipError, UsageError

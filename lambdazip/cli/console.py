@@ -9,7 +9,7 @@ import enum
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -114,6 +114,18 @@ class Console:
     def result(self, text: str) -> None:
         """The command's product (a report, JSON): stdout, never suppressed."""
         self.write_line(text, self.out)
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A summary table on stdout: each column as wide as its widest cell; a column whose
+        name starts with ">" is right-aligned (numbers); the last one is not padded."""
+        names = [c.removeprefix(">") for c in columns]
+        widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+        for cells in [names, *rows]:
+            parts = [
+                cell.rjust(width) if column.startswith(">") else cell.ljust(width)
+                for cell, width, column in zip(cells, widths, columns, strict=True)
+            ]
+            self.result("  ".join([*parts[:-1], cells[-1]]))
 
     def finding(self, finding: Finding) -> None:
         if self.mode is Mode.GITHUB:

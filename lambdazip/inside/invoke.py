@@ -42,9 +42,12 @@ from typing import TYPE_CHECKING, Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 if TYPE_CHECKING:
     from lambdazip.inside import lambdazip_contract as contract
+    from lambdazip.inside import lambdazip_memory, lambdazip_results
 else:
     sys.path.append(HERE)  # run with -I: the script's directory is not on sys.path
     import lambdazip_contract as contract
+    import lambdazip_memory
+    import lambdazip_results
 
     sys.path.remove(HERE)
 
@@ -189,74 +192,6 @@ def error(kind: str, message: str) -> dict[str, Any]:
     return {"errorType": kind, "errorMessage": message}
 
 
-def oom_kills() -> int:
-    """How many processes the kernel has killed for memory in this container (cgroup v2 or v1)."""
-    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
-        try:
-            with open(path) as fh:
-                for line in fh:
-                    name, _, value = line.partition(" ")
-                    if name == "oom_kill":
-                        return int(value)
-        except (OSError, ValueError):
-            continue
-    return 0
-
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-# the container's anonymous memory (what processes allocate; not files, not a tmpfs such as
-# /tmp, which is shared memory): cgroup v2's "anon", cgroup v1's "total_rss"
-CGROUP_STATS = (
-    ("/sys/fs/cgroup/memory.stat", "anon"),
-    ("/sys/fs/cgroup/memory/memory.stat", "total_rss"),
-)
-
-
-def anonymous_mb() -> float | None:
-    """The container's anonymous memory in MB, as its memory cgroup counts it (each page once,
-    however many processes share it), or None without a memory cgroup to read."""
-    for path, key in CGROUP_STATS:
-        try:
-            with open(path) as fh:
-                for line in fh:
-                    name, _, value = line.partition(" ")
-                    if name == key:
-                        return int(value) / (1024 * 1024)
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def resident_mb() -> float:
-    """Without a memory cgroup: the resident memory of every process of the container but this
-    one (the function's runtime and whatever it started), in MB."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/statm") as fh:
-                total += int(fh.read().split()[1])
-        except (OSError, ValueError, IndexError):
-            continue  # it ended meanwhile
-    return total * PAGE / (1024 * 1024)
-
-
-class Memory:
-    """The function's memory: the container's anonymous memory less this script's own (taken
-    before the runtime starts), or, without a memory cgroup, its processes' resident memory."""
-
-    def __init__(self) -> None:
-        self.base = anonymous_mb()
-        self.peak = 0.0
-
-    def now(self) -> float:
-        anonymous = anonymous_mb() if self.base is not None else None
-        used = resident_mb() if anonymous is None or self.base is None else anonymous - self.base
-        self.peak = max(self.peak, used)
-        return used
-
-
 def ended_process(pid: int) -> tuple[int, Any] | None:
     """(wait status, rusage) of the child ``pid`` if it has ended (reaped), else None."""
     done, status, usage = os.wait4(pid, os.WNOHANG)
@@ -264,13 +199,13 @@ def ended_process(pid: int) -> tuple[int, Any] | None:
 
 
 def outcome(**fields: Any) -> None:
-    """The outcome (contract.InvokeOutcome) goes to a file, never through the output the engine
-    may rotate or cut."""
+    """The outcome (lambdazip_results.InvokeOutcome) goes to a file, never through the output the
+    engine may rotate or cut."""
     sys.stdout.flush()
     sys.stderr.flush()
     partial = OUTCOME + ".partial"
     with open(partial, "w") as fh:
-        fh.write(contract.dump(contract.InvokeOutcome(**fields)))
+        fh.write(lambdazip_results.dump(lambdazip_results.InvokeOutcome(**fields)))
     os.replace(partial, OUTCOME)
 
 
@@ -317,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     environment = contract.lambda_environment(
         here, configured, dict(os.environ), args.function_name, args.memory, args.handler, address
     )
-    memory = Memory()
+    memory = lambdazip_memory.Memory()
     spawned = time.perf_counter()
-    before = oom_kills()
+    before = lambdazip_memory.oom_kills()
     child = subprocess.Popen(
         [sys.executable, *args.flags, "-I", "-c", boot, args.handler],
         env=environment,
@@ -361,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             os.kill(child.pid, signal.SIGKILL)
             _, status, usage = os.wait4(child.pid, 0)
             reaped = (status, usage)
-        killed = over_memory or (reaped is not None and oom_kills() > before)
+        killed = over_memory or (reaped is not None and lambdazip_memory.oom_kills() > before)
         results.append(
             report(
                 args, invocation, number, spawned, ended, timed_out, reaped, sandbox, killed,
@@ -374,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     server.shutdown()
     server.server_close()
     ok = len(results) == len(events) and all(r["ok"] for r in results)
-    outcome(ok=ok, invocations=tuple(contract.Invocation(**r) for r in results))
+    outcome(ok=ok, invocations=tuple(lambdazip_results.Invocation(**r) for r in results))
     return contract.Exit.OK if ok else contract.Exit.HANDLER_FAILED
 
 

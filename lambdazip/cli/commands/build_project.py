@@ -6,39 +6,28 @@ import dataclasses
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdazip.build.builder import BuildResult, build
-from lambdazip.build.engine import Engine, engine_variable
+from lambdazip.build.endpoints import engine_variable
+from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan, make_plan
+from lambdazip.cli.commands.shared import base_images, read_event, report_build_failure, smoke_check
 from lambdazip.cli.console import Console, Prefixed
-from lambdazip.errors import (
-    LambdaZipError,
-    MatrixFailed,
-    UsageError,
-)
+from lambdazip.errors import LambdaZipError, MatrixFailed, UsageError
 from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
-from lambdazip.inputs.options import (
-    ProjectOptions,
-)
+from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.project import discover
 from lambdazip.outputs.archive import source_date_epoch
-from lambdazip.targets import (
-    Arch,
-    Kind,
-    Target,
-    parse_arch,
-    parse_runtime,
-)
+from lambdazip.targets import Arch, Kind, Target, parse_arch, parse_runtime
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    from lambdazip.inputs.config import Dependencies, Function, ProjectConfig
-from lambdazip.cli.commands.shared import base_images, read_event, report_build_failure, smoke_check
+    from lambdazip.inputs.config import Dependencies, Function, Layer, ProjectConfig
 
 
 @dataclass(frozen=True)
@@ -73,47 +62,11 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
 
     project = args.project or Path()
     config = load_config(project)
-    out_dir = args.output_dir or project / config.output_dir
-    images = base_images(args.base_images)
-    unknown = [n for n in args.only if n not in config.layers and n not in config.functions]
-    if unknown:
-        raise UsageError(
-            f"--only {unknown[0]}: [tool.lambdazip] declares no such layer or function",
-            tip=f"one of: {', '.join([*config.layers, *config.functions])}",
-        )
-    functions = {n: f for n, f in config.functions.items() if not args.only or n in args.only}
-    wanted_layers = {layer for f in functions.values() for layer in f.layers}
-    layers = {
-        n: spec
-        for n, spec in config.layers.items()
-        if not args.only or n in args.only or n in wanted_layers
-    }
-
-    top = [(f"{project / 'pyproject.toml'} [tool.lambdazip]", config.options)]
-
-    def plan_of(
-        name: str, kind: Kind, deps: Dependencies, target: Target, **more: Any
-    ) -> BuildPlan:
-        requirements = deps.file(project) or discover(project, None, Path.cwd())
-        table = f"{project / 'pyproject.toml'} [tool.lambdazip.{kind.value}s.{name}]"
-        return make_plan(
-            kind=kind,
-            target=target,
-            requirements=requirements,
-            out_dir=out_dir,
-            name=name,
-            base_image=images.get(str(target)),
-            ca_bundle=args.ca_bundle,
-            env=env,
-            epoch=source_date_epoch(env),
-            # the command line, the environment, this artifact's table, the file's top level
-            inputs=resolve(args.given, env, [(table, deps.options), *top]),
-            **more,
-        )
-
+    layers, functions = _selected(config, args.only)
+    planner = _Planner(args, project, args.output_dir or project / config.output_dir, env, config)
     # every plan first: a mistake in the file or an input is said before anything is built
     layer_plans = [
-        (n, plan_of(n, Kind.LAYER, spec, t, src=None))
+        (n, planner.plan(n, Kind.LAYER, spec, t, src=None))
         for n, spec in layers.items()
         for t in _config_targets(f"layers.{n}", spec, config, args)
     ]
@@ -140,25 +93,9 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
         for name, spec, target in function_targets:
             engine = engines[target.arch]
             rows.append(
-                _build_function(engine, project, name, spec, target, built, plan_of, console)
+                _build_function(engine, project, name, spec, target, built, planner.plan, console)
             )
-    if args.json:
-        document = [
-            {**dataclasses.asdict(r), "kind": r.kind.value, "target": str(r.target)} for r in rows
-        ]
-        console.result(json.dumps(document, indent=2))
-    else:
-        width = max([len(r.name) for r in rows] + [8])
-        console.result(
-            f"{'artifact':<{width}}  {'kind':<8}  {'target':<18}  {'status':<7} {'bytes':>11} "
-            f"{'seconds':>8}  zip or error"
-        )
-        for r in rows:
-            size = f"{r.size:,}" if r.size is not None else "-"
-            console.result(
-                f"{r.name:<{width}}  {r.kind.value:<8}  {r.target!s:<18}  {r.status:<7} "
-                f"{size:>11} {r.seconds:>8.1f}  {r.detail}"
-            )
+    _summary(rows, args.json, console)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
     if failed:
         names = ", ".join(f"{r.name} ({r.target})" for r in failed)
@@ -166,8 +103,84 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
             f"{len(failed)} of {len(rows)} artifacts failed: {names}",
             tip="see each one's error above",
         )
-    console.success(f"ok: {len(rows)} artifacts in {out_dir}")
+    console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}")
     return 0
+
+
+def _selected(
+    config: ProjectConfig, only: Sequence[str]
+) -> tuple[dict[str, Layer], dict[str, Function]]:
+    """The layers and functions to build: all, or --only's (with the layers they use)."""
+    unknown = [n for n in only if n not in config.layers and n not in config.functions]
+    if unknown:
+        raise UsageError(
+            f"--only {unknown[0]}: [tool.lambdazip] declares no such layer or function",
+            tip=f"one of: {', '.join([*config.layers, *config.functions])}",
+        )
+    functions = {n: f for n, f in config.functions.items() if not only or n in only}
+    wanted_layers = {layer for f in functions.values() for layer in f.layers}
+    layers = {
+        n: spec for n, spec in config.layers.items() if not only or n in only or n in wanted_layers
+    }
+    return layers, functions
+
+
+@dataclass(frozen=True)
+class _Planner:
+    """Makes each artifact's plan: its build options from the command line, the environment,
+    its own table, then the file's top level."""
+
+    args: ProjectOptions
+    project: Path
+    out_dir: Path
+    env: Mapping[str, str]
+    config: ProjectConfig
+
+    def plan(
+        self, name: str, kind: Kind, deps: Dependencies, target: Target, **more: Any
+    ) -> BuildPlan:
+        pyproject = self.project / "pyproject.toml"
+        tables = [
+            (f"{pyproject} [tool.lambdazip.{kind.value}s.{name}]", deps.options),
+            (f"{pyproject} [tool.lambdazip]", self.config.options),
+        ]
+        return make_plan(
+            kind=kind,
+            target=target,
+            requirements=deps.file(self.project) or discover(self.project, None, Path.cwd()),
+            out_dir=self.out_dir,
+            name=name,
+            base_image=base_images(self.args.base_images).get(str(target)),
+            ca_bundle=self.args.ca_bundle,
+            env=self.env,
+            epoch=source_date_epoch(self.env),
+            inputs=resolve(self.args.given, self.env, tables),
+            **more,
+        )
+
+
+def _summary(rows: Sequence[_Artifact], as_json: bool, console: Console) -> None:
+    if as_json:
+        document = [
+            {**dataclasses.asdict(r), "kind": r.kind.value, "target": str(r.target)} for r in rows
+        ]
+        console.result(json.dumps(document, indent=2))
+        return
+    console.table(
+        ["artifact", "kind", "target", "status", ">bytes", ">seconds", "zip or error"],
+        [
+            [
+                r.name,
+                r.kind.value,
+                str(r.target),
+                r.status,
+                f"{r.size:,}" if r.size is not None else "-",
+                f"{r.seconds:.1f}",
+                r.detail,
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _build_one(

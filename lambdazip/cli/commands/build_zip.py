@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from lambdazip.build.builder import build
 from lambdazip.build.engine import Engine
-from lambdazip.cli.console import Console
-from lambdazip.errors import (
-    BuildChecksFailed,
-    LambdaZipError,
-    UsageError,
-)
-from lambdazip.inputs.options import (
-    BuildOptions,
-)
-from lambdazip.targets import (
-    Target,
-)
-
-if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    pass
 from lambdazip.cli.commands.shared import (
     inputs_of,
     plan_for,
@@ -30,6 +14,10 @@ from lambdazip.cli.commands.shared import (
     report_build_failure,
     smoke_check,
 )
+from lambdazip.cli.console import Console
+from lambdazip.errors import BuildChecksFailed, LambdaZipError, UsageError
+from lambdazip.inputs.options import BuildOptions
+from lambdazip.targets import Target
 
 
 def run(args: BuildOptions, console: Console, env: Mapping[str, str]) -> int:

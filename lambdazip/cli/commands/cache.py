@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import cache_volume_name
 from lambdazip.cli.console import Console
-from lambdazip.inputs.options import (
-    CacheOptions,
-)
-from lambdazip.targets import (
-    Target,
-)
-
-if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    pass
+from lambdazip.inputs.options import CacheOptions
+from lambdazip.targets import Target
 
 
 def run(args: CacheOptions, console: Console, env: Mapping[str, str]) -> int:

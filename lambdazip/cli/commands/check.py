@@ -7,22 +7,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lambdazip.cli.commands.shared import manifest_target
 from lambdazip.cli.console import Console
-from lambdazip.errors import (
-    CheckFailed,
-    UsageError,
-)
-from lambdazip.inputs.options import (
-    CheckOptions,
-)
-from lambdazip.targets import (
-    Kind,
-    Target,
-)
+from lambdazip.errors import CheckFailed, UsageError
+from lambdazip.inputs.options import CheckOptions
+from lambdazip.targets import Kind, Target
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     from lambdazip.aws.deployed import Deployed
-from lambdazip.cli.commands.shared import manifest_target
 
 
 def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deployed:

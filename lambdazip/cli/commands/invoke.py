@@ -6,22 +6,8 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lambdazip.build.engine import Engine
-from lambdazip.cli.console import Console
-from lambdazip.errors import (
-    InvokeFailed,
-    LambdaZipError,
-    UsageError,
-)
-from lambdazip.inputs.configuration import configuration
-from lambdazip.inputs.options import (
-    InvokeOptions,
-)
-
-if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    pass
 from lambdazip.cli.commands.shared import (
     invoke_error,
     layers_provide,
@@ -31,6 +17,10 @@ from lambdazip.cli.commands.shared import (
     note_unset_configuration,
     read_event,
 )
+from lambdazip.cli.console import Console
+from lambdazip.errors import InvokeFailed, LambdaZipError, UsageError
+from lambdazip.inputs.configuration import configuration
+from lambdazip.inputs.options import InvokeOptions
 
 
 def _read_events(paths: Sequence[Path], stdin: Callable[[], bytes]) -> list[bytes]:

@@ -7,29 +7,10 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lambdazip.build.builder import build
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan
-from lambdazip.cli.console import Console, Prefixed
-from lambdazip.errors import (
-    LambdaZipError,
-    MatrixFailed,
-)
-from lambdazip.inputs.options import (
-    MatrixOptions,
-)
-from lambdazip.targets import (
-    DEFAULT_VERSIONS,
-    RUNTIMES,
-    Arch,
-    Kind,
-    Target,
-)
-
-if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    pass
 from lambdazip.cli.commands.shared import (
     base_images,
     engines_of,
@@ -37,6 +18,10 @@ from lambdazip.cli.commands.shared import (
     plan_for,
     report_build_failure,
 )
+from lambdazip.cli.console import Console, Prefixed
+from lambdazip.errors import LambdaZipError, MatrixFailed
+from lambdazip.inputs.options import MatrixOptions
+from lambdazip.targets import DEFAULT_VERSIONS, RUNTIMES, Arch, Kind, Target
 
 
 @dataclass(frozen=True)
@@ -88,17 +73,10 @@ def run(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
         ]
         console.result(json.dumps(document, indent=2))
     else:
-        width = max(len(str(r.target)) for r in rows)
-        engines = max([len(r.engine) for r in rows] + [6])
-        console.result(
-            f"{'target':<{width}}  {'status':<7} {'seconds':>8}  {'engine':<{engines}}  "
-            "artifact or error"
+        console.table(
+            ["target", "status", ">seconds", "engine", "artifact or error"],
+            [[str(r.target), r.status, f"{r.seconds:.1f}", r.engine, r.detail] for r in rows],
         )
-        for row in rows:
-            console.result(
-                f"{row.target!s:<{width}}  {row.status:<7} {row.seconds:>8.1f}  "
-                f"{row.engine:<{engines}}  {row.detail}"
-            )
     failed = [r for r in rows if r.status == "FAILED"]
     if failed:
         names = ", ".join(str(r.target) for r in failed)

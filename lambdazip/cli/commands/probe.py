@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from lambdazip.build.engine import Engine
-from lambdazip.cli.console import Console
-from lambdazip.errors import (
-    CheckFailed,
-    UsageError,
-)
-from lambdazip.inputs.configuration import configuration
-from lambdazip.inputs.options import (
-    ProbeOptions,
-)
-from lambdazip.targets import (
-    Kind,
-    Target,
-)
-
-if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    pass
 from lambdazip.cli.commands.shared import layers_provide, manifest_image, manifest_of
+from lambdazip.cli.console import Console
+from lambdazip.errors import CheckFailed, UsageError
+from lambdazip.inputs.configuration import configuration
+from lambdazip.inputs.options import ProbeOptions
+from lambdazip.targets import Kind, Target
 
 
 def run(args: ProbeOptions, console: Console, env: Mapping[str, str]) -> int:

@@ -5,15 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from lambdazip.cli.console import Console
-from lambdazip.inputs.options import (
-    PublishOptions,
-)
-
-if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    pass
+from lambdazip.inputs.options import PublishOptions
 
 
 def run(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:

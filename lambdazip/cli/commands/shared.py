@@ -11,18 +11,10 @@ from typing import TYPE_CHECKING
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan, make_plan
 from lambdazip.cli.console import Console
-from lambdazip.errors import (
-    BuildChecksFailed,
-    InvokeFailed,
-    LambdaZipError,
-    UsageError,
-)
+from lambdazip.errors import BuildChecksFailed, InvokeFailed, LambdaZipError, UsageError
 from lambdazip.inputs.build_inputs import BuildInputs, resolve, top_level_options
 from lambdazip.inputs.configuration import Configuration, configuration
-from lambdazip.inputs.options import (
-    BuildOptions,
-    InstallOptions,
-)
+from lambdazip.inputs.options import BuildOptions, InstallOptions
 from lambdazip.inputs.project import discover
 from lambdazip.outputs.archive import sha256_file, source_date_epoch
 from lambdazip.targets import (
