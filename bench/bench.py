@@ -49,8 +49,8 @@ sys.path.insert(0, str(REPO))
 from lambdazip.build.engine import Engine  # noqa: E402
 from lambdazip.build.runner import invoke  # noqa: E402
 from lambdazip.cli.console import Console  # noqa: E402
-from lambdazip.outputs.archive import collect, write_zip  # noqa: E402
 from lambdazip.targets import RUNTIMES, Arch, Target  # noqa: E402
+from tests.zips import collect, write_zip  # noqa: E402
 
 REQUIREMENTS = REPO / "requirements.txt"
 EVENT = (REPO / "examples/orders/event.json").read_bytes()

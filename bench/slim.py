@@ -29,8 +29,8 @@ from lambdazip.build.engine import Engine  # noqa: E402
 from lambdazip.build.runner import invoke  # noqa: E402
 from lambdazip.cli.console import Console  # noqa: E402
 from lambdazip.inputs.project import uv_binary  # noqa: E402
-from lambdazip.outputs.archive import collect, write_zip  # noqa: E402
 from lambdazip.targets import RUNTIMES, Arch, Target  # noqa: E402
+from tests.zips import collect, write_zip  # noqa: E402
 
 LOCK_DATE = "2026-11-25T00:00:00Z"
 MODULES = {

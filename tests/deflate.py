@@ -26,7 +26,7 @@ sys.exit(main(sys.argv[1:]))
 HOST_WRITER = """
 import sys
 from pathlib import Path
-from lambdazip.outputs.archive import collect, write_zip
+from tests.zips import collect, write_zip
 print(write_zip(Path(sys.argv[2]), collect(Path(sys.argv[1]))).sha256)
 """
 
@@ -36,4 +36,7 @@ def host_zip(tree: Path, dest: Path, deflate: str) -> str:
     the sha256 of the zip."""
     prelude = WITH_ZLIB_NG if deflate == "zlib-ng" else ""
     command = [sys.executable, "-c", prelude + HOST_WRITER, str(tree), str(dest)]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    done = subprocess.run(  # from the checkout: the writer is tests/zips.py's
+        command, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
+    return done.stdout.strip()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from lambdazip.errors import OutputError, UsageError
-from lambdazip.outputs.archive import ZIP_EPOCH, collect, source_date_epoch, write_zip
+from lambdazip.outputs.archive import ZIP_EPOCH, source_date_epoch
+from tests.zips import collect, write_zip
 
 FILES = {
     "python/pkg/__init__.py": b"from .core import run\n",

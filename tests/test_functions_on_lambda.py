@@ -14,9 +14,9 @@ import pytest
 
 from lambdazip.build.engine import Engine
 from lambdazip.cli import main
-from lambdazip.outputs.archive import collect, write_zip
 from tests.conftest import containers_created, host_env
 from tests.wheels import REPO
+from tests.zips import collect, write_zip
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 LOCK = str(REPO / "requirements.txt")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from lambdazip.cli import main
-from lambdazip.outputs.archive import collect, write_zip
 from tests.conftest import host_env
 from tests.wheels import REPO
+from tests.zips import collect, write_zip
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 

@@ -14,7 +14,7 @@ import pytest
 from lambdazip.build.transfer import unpack
 from lambdazip.errors import UnsafeArchive
 from lambdazip.judge.tree import safe_member_path
-from lambdazip.outputs.archive import arcname
+from tests.zips import arcname
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lambdazip"
 HOST_MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "inside" not in p.parts)  # Linux image

@@ -13,11 +13,11 @@ import pytest
 from lambdazip.cli import main
 from lambdazip.judge.checks import Kind
 from lambdazip.judge.probe import ProbeFacts
-from lambdazip.outputs.archive import collect, write_zip
 from lambdazip.outputs.manifest import write_manifest
 from lambdazip.outputs.report import BaseImageModel, DistModel, Manifest, TargetModel
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.conftest import SECRET
+from tests.zips import collect, write_zip
 
 
 def _layer(tmp_path: Path, payload: bytes = b"X = 1\n", name: str = "layer") -> Path:

@@ -17,10 +17,10 @@ from lambdazip.build.engine import Engine
 from lambdazip.build.runner import invoke
 from lambdazip.cli import main
 from lambdazip.cli.console import Console
-from lambdazip.outputs.archive import collect, write_zip
 from lambdazip.targets import RUNTIMES, Arch, Target
 from tests.conftest import containers_created, host_env
 from tests.wheels import REPO
+from tests.zips import collect, write_zip
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 LOCK = ["-r", str(REPO / "requirements.txt")]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from lambdazip.cli import main
-from lambdazip.outputs.archive import collect, write_zip
 from lambdazip.targets import RUNTIMES
 from tests import standin
 from tests.conftest import host_env
 from tests.wheels import REPO
+from tests.zips import collect, write_zip
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 

@@ -381,7 +381,7 @@ class Engine:
         finally:
             failing = sys.exc_info()[0]
             # interrupted while the engine was creating it: it may appear after our first try
-            patience = 3.0 if container_id is None and failing is KeyboardInterrupt else 0.0
+            patience = 10.0 if container_id is None and failing is KeyboardInterrupt else 0.0
             self._remove(container_id or name, failing is not None, patience)
 
     @contextmanager
@@ -431,6 +431,7 @@ class Engine:
         from requests.exceptions import RequestException
 
         deadline = time.monotonic() + patience
+        tries = 3  # an engine under load may refuse once (a kill still under way): ask again
         try:
             while True:
                 try:
@@ -440,6 +441,11 @@ class Engine:
                     if time.monotonic() >= deadline:
                         return
                     time.sleep(0.1)
+                except APIError as exc:
+                    tries -= 1
+                    if tries == 0 or getattr(exc, "status_code", None) == 409:
+                        raise
+                    time.sleep(0.5)
         except (APIError, RequestException) as exc:
             status = getattr(exc, "status_code", None)
             if status != 409 and not failing:  # 409: its removal is already under way
