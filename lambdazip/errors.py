@@ -1,7 +1,7 @@
 """The one exception family, and the one table of exit codes. Each class carries its exit code;
 each instance says what failed and, in ``tip``, what to do. The CLI catches them once and prints a
 single line (plus the tip). Each code means one thing; subclasses share their parent's code and
-meaning. docs/errors.md and the README's exit-code table are generated from EXIT_CODES
+meaning. docs/errors.md's exit-code table is generated from EXIT_CODES
 (``python -m tests.bad_inputs``), and a test fails if they drift.
 """
 
@@ -136,7 +136,7 @@ class NotReproduced(LambdaZipError):
 INTERRUPTED = 130  # Ctrl-C or SIGTERM: everything was cleaned up, nothing was written
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any program whose reader went away
 
-# code -> (class, meaning): the table docs/errors.md and the README show
+# code -> (class, meaning): the table docs/errors.md shows
 EXIT_CODES: dict[int, tuple[str, str]] = {0: ("", "success (warnings may have been printed)")}
 for _class in (
     LambdaZipError,

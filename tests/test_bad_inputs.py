@@ -58,5 +58,5 @@ def test_there_are_at_least_25_and_each_is_distinct() -> None:
 
 def test_docs_errors_md_is_the_catalogue() -> None:
     assert (REPO / "docs" / "errors.md").read_text() == markdown(), (
-        "regenerate it: python -m tests.bad_inputs"
+        "regenerate it: python -m tests.docs"
     )

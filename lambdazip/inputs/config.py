@@ -131,7 +131,8 @@ def load_config(project: Path) -> ProjectConfig:
     if not isinstance(table, dict) or not (table.get("layers") or table.get("functions")):
         raise UsageError(
             f"{path} declares no [tool.lambdazip] layers or functions",
-            tip="add [tool.lambdazip.layers.NAME] or [tool.lambdazip.functions.NAME] (see README)",
+            tip="add [tool.lambdazip.layers.NAME] or [tool.lambdazip.functions.NAME] (see "
+            "docs/projects.md)",
         )
     try:
         config = ProjectConfig.model_validate(table)
@@ -146,10 +147,9 @@ def load_config(project: Path) -> ProjectConfig:
         key = f"tool.lambdazip.{where}" if where else "tool.lambdazip"
         raise UsageError(
             f"{path}: [{key}] {what}",
-            tip="see the README's [tool.lambdazip] keys: python, arch, output-dir, engines, "
-            "layers, functions (src, handler, layers, smoke-event, environment, env-file, lock, "
-            "requirements) and the build options (installer, bytecode, group, extra, exclude, "
-            "prune, strip, strict-import, allow-unhashed)",
+            tip="see docs/projects.md for the [tool.lambdazip] keys: python, arch, output-dir, "
+            "engines, layers, functions (src, handler, layers, smoke-event, environment, env-file, "
+            f"lock, requirements) and the build options ({', '.join(config_keys())})",
         ) from None
     _check_options(path, "tool.lambdazip", config)
     for kind, tables in (("layers", config.layers), ("functions", config.functions)):
@@ -166,7 +166,7 @@ def _check_options(path: Path, where: str, table: _Strict) -> None:
         if key not in known:
             raise UsageError(
                 f"{path}: [{where}.{key}] is not a known key",
-                tip="see the README's [tool.lambdazip] keys, and `lambdazip layer --help` for the "
-                "build options",
+                tip="see docs/projects.md for the [tool.lambdazip] keys, and docs/options.md for "
+                "the build options",
             )
     check_table(table.options, f"{path} [{where}]")

@@ -1,7 +1,7 @@
 """The one table of rules: every finding's code, its severity, what it means and what to do. The
 static check (checks.py), the probe's judgement (probe.py) and the build all make findings through
 :func:`finding`, which takes the severity from here, so a fact has one verdict everywhere. The
-README's table is generated from RULES (``python -m tests.bad_inputs``)."""
+docs/check.md's table is generated from RULES (``python -m tests.docs``)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def finding(
 
 
 def rules_table() -> str:
-    """RULES as the README's markdown table."""
+    """RULES as docs/check.md's markdown table."""
     lines = ["| code | severity | what |", "|---|---|---|"]
     lines += [
         f"| `{r.code}` | {r.severity.value}{f' ({r.strict.value} when strict)' if r.strict else ''}"
