@@ -65,7 +65,11 @@ def fetch(
 
 
 def fetch_any(
-    requirement: str, pattern: str, python: str = "3.11", platforms: tuple[str, ...] = ()
+    requirement: str,
+    pattern: str,
+    python: str = "3.11",
+    platforms: tuple[str, ...] = (),
+    abi: str | None = None,
 ) -> Path:
     """The wheel matching ``pattern`` of an exactly pinned ``requirement`` (``name==version``),
     for CPython ``python`` on ``platforms`` (any platform when empty), downloaded once."""
@@ -79,6 +83,8 @@ def fetch_any(
         command += ["--implementation", "cp"]
         for platform in platforms:
             command += ["--platform", platform]
+    if abi is not None:  # e.g. cp314t, a free-threaded build
+        command += ["--abi", abi]
     subprocess.run([*command, requirement], check=True)
     cached = sorted(cache_dir().glob(pattern))
     assert cached, f"pip downloaded no wheel matching {pattern}"

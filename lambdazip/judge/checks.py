@@ -16,9 +16,15 @@ from pathlib import PurePosixPath
 from lambdazip.judge.compose import Composed, Kind, Part, compose
 from lambdazip.judge.facts import ArtifactFacts, Pyc
 from lambdazip.judge.findings import Finding, Severity
-from lambdazip.judge.native import check_abi3_tags, check_native
+from lambdazip.judge.native import check_abi3_tags, check_native, extension_stem
 from lambdazip.judge.pydantic_core import check_pydantic_core
 from lambdazip.judge.rules import finding
+from lambdazip.judge.unpacking import (
+    LAYER_DIRS,
+    check_layer_count,
+    check_unpacking,
+    zipped_folder,
+)
 from lambdazip.targets import (
     SDK_PINS,
     UNZIPPED_LIMIT,
@@ -36,7 +42,7 @@ __all__ = [
     "detect_kind",
 ]
 
-LAYER_TOP_DIRS = ("python", "lib", "bin")  # sys.path, LD_LIBRARY_PATH (/opt/lib), PATH (/opt/bin)
+LAYER_TOP_DIRS = LAYER_DIRS  # sys.path, LD_LIBRARY_PATH (/opt/lib), PATH, extensions
 
 _SITE_PACKAGES = re.compile(r"^python/lib/python(?P<version>3\.\d+)/site-packages(/|$)")
 
@@ -119,11 +125,12 @@ def check_layout(part: Part, target: Target, kind: Kind) -> list[Finding]:
     version = target.runtime.version
     seen: set[str] = set()
     paths = part.facts.paths()
+    folder = zipped_folder(part, kind)  # said once, as zipped-folder
     for entry in part.facts.files:
         site = _SITE_PACKAGES.match(entry.path)
         top = entry.path.split("/", 1)[0]
         if kind is Kind.LAYER and ("/" not in entry.path or top not in LAYER_TOP_DIRS):
-            if top not in seen:
+            if top not in seen and top != folder and _code_for_sys_path(part, top):
                 seen.add(top)
                 findings.append(
                     finding(
@@ -131,7 +138,8 @@ def check_layout(part: Part, target: Target, kind: Kind) -> list[Finding]:
                         path=part.show(top),
                         expected="everything under python/ (on sys.path), lib/ or bin/ "
                         "(a layer is unpacked at /opt)",
-                        found=f"{top} at the top of the layer, which is on no search path",
+                        found=f"Python code in {top} at the top of the layer, which is on no "
+                        "search path",
                         remedy="install into python/ or "
                         f"python/lib/python{version}/site-packages/ of the layer",
                     )
@@ -182,6 +190,22 @@ def check_layout(part: Part, target: Target, kind: Kind) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _code_for_sys_path(part: Part, top: str) -> bool:
+    """Whether ``top`` (a file or directory at the top of a layer) holds what was meant for
+    sys.path: modules, packages, extension modules or distributions. Anything else is data a
+    function may read from /opt, or a Lambda extension's, and nothing to judge."""
+    for entry in part.facts.files:
+        if entry.path != top and not entry.path.startswith(top + "/"):
+            continue
+        name = entry.path.rsplit("/", 1)[-1]
+        depth = entry.path.count("/")
+        if depth <= 1 and (name.endswith(".py") or extension_stem(name) is not None):
+            return True
+        if ".dist-info/" in entry.path or entry.path.endswith("/__init__.py"):
+            return True
+    return False
 
 
 def check_sdk(composed: Composed) -> list[Finding]:
@@ -352,11 +376,13 @@ def check_artifact(
     for index, part in enumerate(composed.parts):
         part_kind = kind if index == 0 else Kind.LAYER
         findings += check_readable(part)
+        findings += check_unpacking(part, part_kind)
         findings += check_junk(part)
         findings += check_layout(part, target, part_kind)
         findings += check_bytecode(part, target)
     findings += check_pydantic_core(composed, target, kind)
     findings += check_sdk(composed)
     findings += check_size(composed)
+    findings += check_layer_count(composed.parts[0], len(composed.parts) - 1)
     order = {Severity.ERROR: 0, Severity.WARNING: 1}
     return sorted(findings, key=lambda f: (order[f.severity], f.path, f.code))

@@ -4,13 +4,14 @@ leaves in zips. Side effects stop here (reading the tree); checks.py only judges
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import os
 import re
 import stat
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -91,6 +92,16 @@ class Dist:
 
 
 @dataclass(frozen=True)
+class ExtensionImport:
+    """A module beside an extension module that imports it; ``guarded``: only inside a ``try``
+    whose handler catches ImportError (it has a fallback if the extension does not load)."""
+
+    extension: str  # the extension module's path
+    importer: str  # the importing module's path
+    guarded: bool
+
+
+@dataclass(frozen=True)
 class ArtifactFacts:
     source: str
     zipped_size: int | None
@@ -101,6 +112,14 @@ class ArtifactFacts:
     problems: tuple[Problem, ...]
     junk: tuple[Entry, ...] = ()  # macOS Finder's additions (not in files)
     backslash_names: tuple[str, ...] = ()  # member names written with "\\" (kept literal)
+    directories: tuple[Entry, ...] = ()  # the directories it records itself, with their modes
+    extension_imports: tuple[ExtensionImport, ...] = ()  # who imports each extension, and how
+
+    @property
+    def unix_modes(self) -> bool:
+        """Whether it records Unix modes at all (a zip made on Windows records none: whoever
+        unpacks it gives every file and directory its defaults)."""
+        return any(e.mode for e in (*self.files, *self.directories))
 
     @property
     def unzipped_size(self) -> int:
@@ -287,4 +306,80 @@ def gather(tree: Tree) -> ArtifactFacts:
         problems=tuple(collector.problems),
         junk=tuple(junk),
         backslash_names=tuple(e.path for e in files if "\\" in e.path),
+        directories=tuple(d for d in tree.directories if not is_macos_junk(d.path + "/")),
+        extension_imports=tuple(_extension_imports(collector, files)),
+    )
+
+
+_CATCHES_IMPORT_ERROR = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _extension_imports(collector: _Collector, files: list[Entry]) -> Iterator[ExtensionImport]:
+    """For every extension module, the modules of its directory that import it, and whether
+    each import is guarded by ``except ImportError``. Only the directories that hold extension
+    modules are read, and only the modules that name one."""
+    from lambdazip.judge.native import extension_stem
+
+    by_directory: dict[str, dict[str, str]] = {}  # directory -> {stem: extension path}
+    for entry in files:
+        directory, _, name = entry.path.rpartition("/")
+        stem = extension_stem(name) if name.endswith(".so") else None
+        if stem is not None:
+            by_directory.setdefault(directory, {})[stem] = entry.path
+    if not by_directory:
+        return
+    for entry in files:
+        directory, _, name = entry.path.rpartition("/")
+        stems = by_directory.get(directory)
+        if not stems or not name.endswith(".py"):
+            continue
+        data = collector.read(entry)
+        if data is None or not any(s.encode() in data for s in stems):
+            continue
+        for stem, guarded in _imports_of(data, set(stems)):
+            yield ExtensionImport(stems[stem], entry.path, guarded)
+
+
+def _imports_of(source: bytes, stems: set[str]) -> Iterator[tuple[str, bool]]:
+    """(stem, guarded) for each import of a sibling module named in ``stems``."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return
+
+    def visit(node: ast.AST, guarded: bool) -> Iterator[tuple[str, bool]]:
+        if isinstance(node, ast.Try):
+            catches = any(_catches_import_error(h) for h in node.handlers)
+            for statement in node.body:
+                yield from visit(statement, guarded or catches)
+            rest: list[ast.AST] = [*node.handlers, *node.orelse, *node.finalbody]
+            for other in rest:
+                yield from visit(other, guarded)
+            return
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            last = module.rsplit(".", 1)[-1]
+            if module and last in stems and (node.level == 1 or "." in module):
+                yield last, guarded
+            elif node.level == 1 and not module:
+                yield from ((a.name, guarded) for a in node.names if a.name in stems)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                last = alias.name.rsplit(".", 1)[-1]
+                if "." in alias.name and last in stems:
+                    yield last, guarded
+        for inner in ast.iter_child_nodes(node):
+            yield from visit(inner, guarded)
+
+    yield from visit(tree, False)
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(
+        (n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "")
+        in _CATCHES_IMPORT_ERROR
+        for n in names
     )

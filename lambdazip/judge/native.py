@@ -202,6 +202,7 @@ class _Module:
     issues: list[Finding]
     winner: str | None  # the file Python loads for the name, if any
     dead: bool  # never loaded: shadowed, or its package is
+    fallback: str | None = None  # the module that imports it only under except ImportError
 
     @property
     def mypyc_helper(self) -> bool:
@@ -251,7 +252,9 @@ def check_native(
             issues.append(_not_loadable(composed, part, so, stem, target, kind))
         winner = composed.module_file(placed.rsplit("/", 1)[0], stem)
         dead = winner not in (None, placed) or not composed.reachable(placed)
-        modules.append(_Module(part, so, stem, issues, winner, dead))
+        unloadable = any(i.code == "ext-suffix" for i in issues)
+        fallback = _fallback(part, so) if unloadable and not dead else None
+        modules.append(_Module(part, so, stem, issues, winner, dead or bool(fallback), fallback))
     owners = _owners(composed)
     live = {m.owner(owners) for m in modules if not m.dead and not m.mypyc_helper}
     for module in modules:
@@ -260,7 +263,11 @@ def check_native(
         if not module.dead:
             findings += module.issues
         elif module.issues:
-            findings.append(_dead(module.part, module.so, composed, module.winner, module.issues))
+            findings.append(
+                _dead(
+                    module.part, module.so, composed, module.winner, module.issues, module.fallback
+                )
+            )
     return findings
 
 
@@ -281,10 +288,28 @@ def _not_loadable(
     )
 
 
+def _fallback(part: Part, so: SharedObject) -> str | None:
+    """The module that imports this extension, when every import of it in its directory is
+    guarded by ``except ImportError``: the import falls back, whatever made the file unloadable."""
+    imports = [i for i in part.facts.extension_imports if i.extension == so.path]
+    if imports and all(i.guarded for i in imports):
+        return imports[0].importer
+    return None
+
+
 def _dead(
-    part: Part, so: SharedObject, composed: Composed, winner: str | None, issues: list[Finding]
+    part: Part,
+    so: SharedObject,
+    composed: Composed,
+    winner: str | None,
+    issues: list[Finding],
+    fallback: str | None = None,
 ) -> Finding:
-    if winner is not None and winner != part.placed(so.path):
+    if fallback is not None:
+        instead = (
+            f"{part.show(fallback)} imports it only under `except ImportError`, which falls back"
+        )
+    elif winner is not None and winner != part.placed(so.path):
         other_part, other_path = composed.files[winner]
         instead = f"{other_part.show(other_path)} is imported instead"
     elif composed.reachable(part.placed(so.path)):

@@ -27,11 +27,25 @@ _TABLE = (
     Rule("empty", E, "an artifact with no files: AWS rejects it"),
     Rule("backslash-name", E, "a member name with `\\` (written by some Windows tools): Lambda "
          "keeps it as one literal file name, not a directory"),
+    Rule("compression-method", E, "a member compressed with a method Lambda's unzip does not "
+         "take (bzip2, LZMA, Deflate64, Zstandard, ...): only stored and deflate are"),
+    Rule("file-mode", E, "a file Lambda's non-root user cannot read (no read bit for others), or "
+         "a directory it cannot list or enter (no read or execute bit for others): the import "
+         "fails with `Permission denied`. A zip with no Unix modes (made on Windows) is fine"),
+    Rule("bin-mode", W, "a program in a layer's `bin/` (on `PATH` as `/opt/bin`) or "
+         "`extensions/` without an execute bit: it cannot be run"),
+    Rule("too-many-layers", E, "a function with more than 5 layers: Lambda refuses it"),
     # where things are
     Rule("layer-outside-python", E, "a layer with files outside `python/`, `lib/` and `bin/` "
          "(not on `sys.path`, `LD_LIBRARY_PATH` or `PATH`)"),
     Rule("site-packages-version", E, "`python/lib/python3.Y/site-packages` for another Python in "
          "a layer, or a layer layout in a function"),
+    Rule("zipped-folder", E, "the folder zipped instead of its contents: everything sits under "
+         "one top directory that is not a package, one level deeper than Lambda looks "
+         "(`/var/task`, `/opt/python`)"),
+    Rule("pth-only", E, "a distribution whose only content is a `.pth` file or an editable "
+         "install's hook: Lambda processes no `.pth` in `/var/task` or `/opt/python`, so its code "
+         "is not importable"),
     Rule("layer-layout-in-function", E, "a function zip whose packages sit under `python/` (a "
          "layer's layout): Lambda does not put `/var/task/python` on `sys.path`"),
     Rule("macos-junk", W, "`__MACOSX/`, `._*` and `.DS_Store` files from macOS Finder: dead "

@@ -8,6 +8,7 @@ problems, never raised.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import posixpath
@@ -33,6 +34,7 @@ class Entry:
     mtime: int | None  # seconds since the epoch, as the runtime will see it
     mode: int  # st_mode; 0 when the zip did not record one
     encrypted: bool = False
+    method: int = 0  # how the zip stores it: 0 stored, 8 deflated, ... (a directory: 0)
 
     @property
     def name(self) -> str:
@@ -56,10 +58,19 @@ class Problem:
 class Tree:
     """An opened artifact. Use :func:`open_tree`."""
 
-    def __init__(self, source: Path, entries: list[Entry], problems: list[Problem]) -> None:
+    def __init__(
+        self,
+        source: Path,
+        entries: list[Entry],
+        problems: list[Problem],
+        directories: list[Entry] | None = None,
+    ) -> None:
         self.source = source
         self.entries = sorted(entries, key=lambda e: e.path)
         self.problems = problems
+        # the directories the artifact records itself (a zip's directory members), with their
+        # modes; the others are made by whoever unpacks it, with its defaults
+        self.directories = sorted(directories or [], key=lambda e: e.path)
 
     zipped_size: int | None = None
 
@@ -125,6 +136,7 @@ class ZipTree(Tree):
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
             raise _NotAZip(str(exc)) from exc
         entries: list[Entry] = []
+        directories: list[Entry] = []
         problems: list[Problem] = []
         self._infos: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
@@ -133,6 +145,8 @@ class ZipTree(Tree):
                 problems.append(Problem(info.filename, "member name leaves the archive's tree"))
                 continue
             if info.is_dir():
+                mode = (info.external_attr >> 16) if info.create_system == 3 else 0
+                directories.append(Entry(path, 0, None, mode))
                 continue
             if path in self._infos:
                 problems.append(Problem(path, "member appears twice in the archive"))
@@ -147,10 +161,9 @@ class ZipTree(Tree):
             if kind == stat.S_IFLNK and not self._link_stays_inside(path, info):
                 problems.append(Problem(path, "symbolic link points outside the artifact"))
                 continue
-            entries.append(
-                Entry(path, info.file_size, mtime, mode, encrypted=bool(info.flag_bits & 0x1))
-            )
-        super().__init__(source, entries, problems)
+            encrypted = bool(info.flag_bits & 0x1)
+            entries.append(Entry(path, info.file_size, mtime, mode, encrypted, info.compress_type))
+        super().__init__(source, entries, problems, directories)
         self.zipped_size = source.stat().st_size
 
     def _link_stays_inside(self, path: str, info: zipfile.ZipInfo) -> bool:
@@ -195,11 +208,17 @@ class ZipTree(Tree):
 class DirTree(Tree):
     def __init__(self, source: Path) -> None:
         entries: list[Entry] = []
+        directories: list[Entry] = []
         problems: list[Problem] = []
         root = source.resolve()
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
             here = Path(dirpath)
+            if here != root:
+                with contextlib.suppress(OSError):
+                    directories.append(
+                        Entry(here.relative_to(root).as_posix(), 0, None, here.lstat().st_mode)
+                    )
             for name in sorted(filenames) + [d for d in dirnames if (here / d).is_symlink()]:
                 full = here / name
                 rel = full.relative_to(root).as_posix()
@@ -217,7 +236,7 @@ class DirTree(Tree):
                     problems.append(Problem(rel, "not a regular file"))
                     continue
                 entries.append(Entry(rel, st.st_size, int(st.st_mtime), st.st_mode))
-        super().__init__(source, entries, problems)
+        super().__init__(source, entries, problems, directories)
         self._root = root
 
     def read(self, path: str, limit: int = READ_LIMIT) -> bytes:
