@@ -176,3 +176,45 @@ def test_what_cannot_be_a_zip_member_is_named(
     make(tree)
     with pytest.raises(OutputError, match=said):
         collect(tree)
+
+
+def test_the_artifact_set_is_put_in_place_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk with room for the zip and the manifest but not the SBOM: nothing of the new
+    build is kept, and the previous set is as it was (tests/test_faults.py interrupts real
+    builds at random points)."""
+    import errno
+
+    from lambdazip.outputs.manifest import put_set_in_place
+
+    previous = {"layer.zip": b"old zip", "layer.manifest.json": b"{}", "layer.cdx.json": b"{}"}
+    for name, data in previous.items():
+        (tmp_path / name).write_bytes(data)
+    staged = tmp_path / ".layer.zip.staged"
+    staged.write_bytes(b"new zip")
+
+    class Written:  # what put_set_in_place asks of a manifest: its JSON
+        def model_dump_json(self, indent: int) -> str:
+            return '{"new": true}'
+
+    real_write = Path.write_text
+
+    def full_disk(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        if ".cdx.json." in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    monkeypatch.setattr("lambdazip.outputs.sbom.sbom_json", lambda _m: "{}")
+    with pytest.raises(OutputError, match="No space left on device; nothing of this build"):
+        put_set_in_place(
+            staged,
+            tmp_path / "layer.zip",
+            tmp_path / "layer.manifest.json",
+            tmp_path / "layer.cdx.json",
+            Written(),  # type: ignore[arg-type]
+        )
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p != staged} == previous
+    assert staged.read_bytes() == b"new zip"  # the caller removes it (builder.build)

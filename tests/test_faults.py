@@ -43,7 +43,7 @@ def _complete_pair(out: Path) -> str:
     with zipfile.ZipFile(zip_path) as archive:
         assert archive.testzip() is None
     sbom = zip_path.with_suffix(".cdx.json")
-    if sbom.exists():  # written after the pair, from the manifest: it names the same zip
+    if sbom.exists():  # put in place with the pair (outputs/manifest.py): it names the same zip
         subject = json.loads(sbom.read_text())["metadata"]["component"]
         assert subject["hashes"][0]["content"] == digest
     return digest

@@ -36,7 +36,7 @@ from lambdazip.inputs.configuration import configuration_json
 from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.inside import lambdazip_results as results
 from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
-from lambdazip.outputs.manifest import manifest_of, write_manifest, write_sbom
+from lambdazip.outputs.manifest import manifest_of, put_set_in_place, write_sbom
 from lambdazip.targets import RUNTIME_PROVIDED
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
@@ -107,6 +107,15 @@ def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
     return BuildResult(result, (plan.manifest_path, document), reused=True, warned=warned)
 
 
+def _names(sbom: Path, sha256: str) -> bool:
+    """Whether the SBOM in place is there, readable, and of the zip with ``sha256``."""
+    try:
+        subject = json.loads(sbom.read_bytes())["metadata"]["component"]
+        return any(h.get("content") == sha256 for h in subject["hashes"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
 def build(
     engine: Engine,
     plan: BuildPlan,
@@ -122,7 +131,7 @@ def build(
     key = plan.cache_key(base.id, build_context_digest(), digests)
     reused = up_to_date(plan, key)
     if reused is not None:
-        if not plan.sbom_path.is_file():  # made from the manifest alone: no container
+        if not _names(plan.sbom_path, reused.zip.sha256):  # made from the manifest alone
             write_sbom(plan.sbom_path, reused.manifest)
         if before_writing is not None:  # every check the user asked for runs, on a reused zip too
             progress.step(f"{plan.output.name} is up to date: checking it again")
@@ -186,8 +195,7 @@ def build(
             )
             with output_lock(plan.output):
                 _refuse_a_concurrent_result(plan.output, started, result.sha256)
-                write_manifest(plan.manifest_path, manifest, then_move=(staged, plan.output))
-                write_sbom(plan.sbom_path, manifest)
+                put_set_in_place(staged, plan.output, plan.manifest_path, plan.sbom_path, manifest)
         finally:
             with contextlib.suppress(OSError):  # never hide the error on its way out
                 staged.unlink(missing_ok=True)

@@ -104,22 +104,49 @@ def write_sbom(path: Path, manifest: Manifest) -> None:
     _replace(path, sbom_json(manifest))
 
 
-def write_manifest(
-    path: Path, manifest: Manifest, then_move: tuple[Path, Path] | None = None
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """Write the manifest beside its zip, replacing it atomically."""
+    _replace(path, manifest.model_dump_json(indent=2) + "\n")
+
+
+def put_set_in_place(
+    staged: Path, output: Path, manifest_path: Path, sbom_path: Path, manifest: Manifest
 ) -> None:
-    """Write the manifest beside its zip; with ``then_move``, put the staged zip in place first,
-    so the two are replaced one right after the other, each atomically."""
-    _replace(path, manifest.model_dump_json(indent=2) + "\n", then_move)
+    """The artifact set: the zip, its manifest and its SBOM. Each is written whole beside its
+    place first; only then are they moved in (renames in one directory: no space needed, each
+    atomic), the manifest last. A failure before that (a full disk) leaves none of this build's
+    files and the previous set as it was."""
+    from lambdazip.outputs.sbom import sbom_json
+
+    texts = {
+        sbom_path: sbom_json(manifest),
+        manifest_path: manifest.model_dump_json(indent=2) + "\n",
+    }
+    written: dict[Path, Path] = {}
+    try:
+        for path, text in texts.items():
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+            written[path] = temporary
+            temporary.write_text(text)
+        written[sbom_path].replace(sbom_path)
+        staged.replace(output)
+        written[manifest_path].replace(manifest_path)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the artifact set {output.name} (zip, manifest, SBOM): {exc.strerror}; "
+            "nothing of this build was kept",
+            tip="free space in the output directory (or pass another -o DIR), then build again",
+        ) from exc
+    finally:
+        for temporary in written.values():
+            temporary.unlink(missing_ok=True)
 
 
-def _replace(path: Path, text: str, then_move: tuple[Path, Path] | None = None) -> None:
-    """``path`` replaced by ``text`` atomically (through a temporary file beside it); with
-    ``then_move``, that move is made just before."""
+def _replace(path: Path, text: str) -> None:
+    """``path`` replaced by ``text`` atomically (through a temporary file beside it)."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         temporary.write_text(text)
-        if then_move is not None:
-            then_move[0].replace(then_move[1])
         temporary.replace(path)
     except OSError as exc:
         raise OutputError(
