@@ -49,7 +49,10 @@ def _rewrite(zip_path: Path, change: str | None = None, how: str = "zlib") -> No
     manifest_path = zip_path.with_suffix(".manifest.json")
     manifest = json.loads(manifest_path.read_text())
     manifest["sha256"] = digest
+    manifest["zipped_size"] = zip_path.stat().st_size
+    manifest["unzipped_size"] = sum(f.stat().st_size for f in tree.rglob("*") if f.is_file())
     manifest_path.write_text(json.dumps(manifest))
+    zip_path.with_suffix(".cdx.json").unlink(missing_ok=True)  # it names the old zip
     shutil.rmtree(tree)
 
 
@@ -145,3 +148,37 @@ def test_an_image_no_longer_on_the_engine_is_said(
     code, said = _verify(built, capsys)
     assert code == 7, said
     assert "is no longer on this engine, and no registry digest was recorded" in said
+
+
+def test_a_manifest_or_sbom_that_says_what_the_zip_does_not_hold_is_refused(
+    built: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest and the SBOM are claims about the zip: verify holds them against its bytes
+    before rebuilding anything, and a no-op build does not reuse a zip its manifest misdescribes
+    (nor write an SBOM from that manifest)."""
+    manifest_path = built.with_suffix(".manifest.json")
+    sbom = built.with_suffix(".cdx.json")
+    honest = manifest_path.read_text()
+    manifest = json.loads(honest)
+    pydantic = next(d for d in manifest["distributions"] if d["name"] == "pydantic")
+    real = pydantic["version"]
+    pydantic["version"] = "1.10.0"
+    manifest_path.write_text(json.dumps(manifest))
+    code, said = _verify(built, capsys, "--json")
+    assert code == 16, said
+    assert f"the manifest says pydantic 1.10.0; the zip holds pydantic {real}" in said
+    assert json.loads(said[: said.index("\nerror:")])["false_claims"]
+    # a no-op build trusts no manifest it did not just check: it builds again, and the SBOM
+    # names what the zip holds
+    argv = ["layer", "--arch", "x86_64", "--python", "3.11", "-o", str(built.parent)]
+    argv += ["-r", str(built.parent.parent / "requirements.txt")]
+    argv += ["--base-image", images["3.11", "x86_64"]]
+    assert main(argv, env=host_env()) == 0
+    assert " built:" in capsys.readouterr().err
+    components = json.loads(sbom.read_text())["components"]
+    assert any(c["name"] == "pydantic" and c["version"] == real for c in components)
+    # an SBOM changed after the build is a false claim too
+    sbom.write_text(sbom.read_text().replace(f'"version": "{real}"', '"version": "1.10.0"'))
+    code, said = _verify(built, capsys)
+    assert code == 16, said
+    assert "is not the one its manifest makes" in said

@@ -33,6 +33,16 @@ def run(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
     from lambdazip.outputs.verify import first_difference
 
     manifest = _recorded(args.zip)
+    claims = _false_claims(args.zip, manifest)
+    if claims:
+        if args.json:
+            document = {"zip": str(args.zip), "reproduced": False, "false_claims": claims}
+            console.result(json.dumps(document, indent=2))
+        more = f" (and {len(claims) - 1} more)" if len(claims) > 1 else ""
+        raise NotReproduced(
+            f"{args.zip.name} is not what its manifest says: {claims[0]}{more}",
+            tip="the manifest (or the SBOM) was changed after the build: build the zip again",
+        )
     requirements = _requirements(args.zip, args.requirements, manifest)
     layers = _layers(args.zip, manifest)
     settings = configuration(None, args.env_files, args.env)
@@ -99,6 +109,19 @@ def _recorded(zip_path: Path) -> Manifest:
             tip="find the zip that belongs to this manifest",
         )
     return manifest
+
+
+def _false_claims(zip_path: Path, manifest: Manifest) -> list[str]:
+    """Every claim of the manifest, and of the SBOM beside the zip, the zip's bytes contradict."""
+    from lambdazip.judge.facts import gather
+    from lambdazip.judge.tree import open_tree
+    from lambdazip.outputs.claims import false_claims, false_sbom
+
+    with open_tree(zip_path) as tree:
+        facts = gather(tree)
+    claims = false_claims(manifest, facts, zip_path.stat().st_size)
+    sbom = false_sbom(manifest, zip_path.with_suffix(".cdx.json"))
+    return [*claims, sbom] if sbom else claims
 
 
 def _requirements(zip_path: Path, given: Path | None, manifest: Manifest) -> Path:
