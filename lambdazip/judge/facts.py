@@ -99,6 +99,7 @@ class ExtensionImport:
     extension: str  # the extension module's path
     importer: str  # the importing module's path
     guarded: bool
+    conditional: bool = False  # in an `if` branch or a function: run only when its test says so
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class ArtifactFacts:
     backslash_names: tuple[str, ...] = ()  # member names written with "\\" (kept literal)
     directories: tuple[Entry, ...] = ()  # the directories it records itself, with their modes
     extension_imports: tuple[ExtensionImport, ...] = ()  # who imports each extension, and how
+    unnamed_extensions: tuple[str, ...] = ()  # in a package whose modules never name them
 
     @property
     def unix_modes(self) -> bool:
@@ -296,6 +298,7 @@ def gather(tree: Tree) -> ArtifactFacts:
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             found = list(pool.map(read, candidates))
     binaries = [b for b in found if b is not None]
+    imports, unnamed = _extension_imports(collector, files)
     return ArtifactFacts(
         source=str(tree.source),
         zipped_size=tree.zipped_size,
@@ -307,71 +310,103 @@ def gather(tree: Tree) -> ArtifactFacts:
         junk=tuple(junk),
         backslash_names=tuple(e.path for e in files if "\\" in e.path),
         directories=tuple(d for d in tree.directories if not is_macos_junk(d.path + "/")),
-        extension_imports=tuple(_extension_imports(collector, files)),
+        extension_imports=tuple(imports),
+        unnamed_extensions=tuple(unnamed),
     )
 
 
 _CATCHES_IMPORT_ERROR = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
-def _extension_imports(collector: _Collector, files: list[Entry]) -> Iterator[ExtensionImport]:
-    """For every extension module, the modules of its directory that import it, and whether
-    each import is guarded by ``except ImportError``. Only the directories that hold extension
-    modules are read, and only the modules that name one."""
+def _extension_imports(
+    collector: _Collector, files: list[Entry]
+) -> tuple[list[ExtensionImport], list[str]]:
+    """For every extension module, the modules of its directory that import it (guarded by
+    ``except ImportError``, or on a condition), and the extension modules inside a package that
+    no module of it names at all. Only the directories that hold extension modules are read, and
+    only the modules that name one."""
     from lambdazip.judge.native import extension_stem
 
-    by_directory: dict[str, dict[str, str]] = {}  # directory -> {stem: extension path}
+    by_directory: dict[str, dict[str, list[str]]] = {}  # directory -> {stem: extension paths}
     for entry in files:
         directory, _, name = entry.path.rpartition("/")
         stem = extension_stem(name) if name.endswith(".so") else None
         if stem is not None:
-            by_directory.setdefault(directory, {})[stem] = entry.path
-    if not by_directory:
-        return
+            by_directory.setdefault(directory, {}).setdefault(stem, []).append(entry.path)
+    # the modules of the top-level package an extension module is in may import it (those of
+    # its directory by relative imports, the others by absolute ones)
+    by_package: dict[str, dict[str, list[str]]] = {}  # top directory -> {stem: paths}
+    for directory, in_directory in by_directory.items():
+        for stem, paths in in_directory.items():
+            by_package.setdefault(directory.split("/", 1)[0], {}).setdefault(stem, []).extend(paths)
+    found: list[ExtensionImport] = []
+    named: set[str] = set()  # extension paths some module of their package names
+    with_code: set[str] = set()  # top directories that hold Python modules
     for entry in files:
-        directory, _, name = entry.path.rpartition("/")
-        stems = by_directory.get(directory)
-        if not stems or not name.endswith(".py"):
+        top, slash, _ = entry.path.partition("/")
+        stems = by_package.get(top if slash else "")
+        if not stems or not entry.path.endswith(".py"):
             continue
+        with_code.add(top if slash else "")
         data = collector.read(entry)
-        if data is None or not any(s.encode() in data for s in stems):
+        mentioned = {s for s in stems if data is not None and s.encode() in data}
+        named |= {p for s in mentioned for p in stems[s]}
+        if data is None or not mentioned:
             continue
-        for stem, guarded in _imports_of(data, set(stems)):
-            yield ExtensionImport(stems[stem], entry.path, guarded)
+        for stem, guarded, conditional in _imports_of(data, mentioned):
+            found += [ExtensionImport(p, entry.path, guarded, conditional) for p in stems[stem]]
+    # in a package with Python code that never names it; never a module at the top (anything may
+    # import it), one of a package without Python code (it is the package), or mypyc's helper
+    # (imported by the modules mypyc compiled, from C)
+    unnamed = [
+        path
+        for directory, in_directory in by_directory.items()
+        if directory and directory.split("/", 1)[0] in with_code
+        for stem, paths in in_directory.items()
+        if not stem.endswith("__mypyc")
+        for path in paths
+        if path not in named
+    ]
+    return found, unnamed
 
 
-def _imports_of(source: bytes, stems: set[str]) -> Iterator[tuple[str, bool]]:
-    """(stem, guarded) for each import of a sibling module named in ``stems``."""
+def _imports_of(source: bytes, stems: set[str]) -> Iterator[tuple[str, bool, bool]]:
+    """(stem, guarded, conditional) for each import of a sibling module named in ``stems``:
+    guarded by ``except ImportError``; conditional: in an ``if`` branch or a function."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return
 
-    def visit(node: ast.AST, guarded: bool) -> Iterator[tuple[str, bool]]:
+    def visit(node: ast.AST, guarded: bool, conditional: bool) -> Iterator[tuple[str, bool, bool]]:
         if isinstance(node, ast.Try):
             catches = any(_catches_import_error(h) for h in node.handlers)
             for statement in node.body:
-                yield from visit(statement, guarded or catches)
+                yield from visit(statement, guarded or catches, conditional)
             rest: list[ast.AST] = [*node.handlers, *node.orelse, *node.finalbody]
             for other in rest:
-                yield from visit(other, guarded)
+                yield from visit(other, guarded, conditional)
+            return
+        if isinstance(node, (ast.If, ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.iter_child_nodes(node):
+                yield from visit(inner, guarded, True)
             return
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
             last = module.rsplit(".", 1)[-1]
-            if module and last in stems and (node.level == 1 or "." in module):
-                yield last, guarded
-            elif node.level == 1 and not module:
-                yield from ((a.name, guarded) for a in node.names if a.name in stems)
+            if module and last in stems and (node.level or "." in module):
+                yield last, guarded, conditional
+            elif node.level or module:  # from . import _ext, from pkg import _ext
+                yield from ((a.name, guarded, conditional) for a in node.names if a.name in stems)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 last = alias.name.rsplit(".", 1)[-1]
                 if "." in alias.name and last in stems:
-                    yield last, guarded
+                    yield last, guarded, conditional
         for inner in ast.iter_child_nodes(node):
-            yield from visit(inner, guarded)
+            yield from visit(inner, guarded, conditional)
 
-    yield from visit(tree, False)
+    yield from visit(tree, False, False)
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:

@@ -253,8 +253,10 @@ def check_native(
         winner = composed.module_file(placed.rsplit("/", 1)[0], stem)
         dead = winner not in (None, placed) or not composed.reachable(placed)
         unloadable = any(i.code == "ext-suffix" for i in issues)
-        fallback = _fallback(part, so) if unloadable and not dead else None
-        modules.append(_Module(part, so, stem, issues, winner, dead or bool(fallback), fallback))
+        fallback = _fallback(composed, part, so) if unloadable and not dead else None
+        modules.append(
+            _Module(part, so, stem, issues, winner, dead or fallback is not None, fallback)
+        )
     owners = _owners(composed)
     live = {m.owner(owners) for m in modules if not m.dead and not m.mypyc_helper}
     for module in modules:
@@ -288,12 +290,20 @@ def _not_loadable(
     )
 
 
-def _fallback(part: Part, so: SharedObject) -> str | None:
-    """The module that imports this extension, when every import of it in its directory is
-    guarded by ``except ImportError``: the import falls back, whatever made the file unloadable."""
+def _fallback(composed: Composed, part: Part, so: SharedObject) -> str | None:
+    """Why an unloadable extension module does not fail its package's import, if it does not:
+    "" when no module of its package names it (a test helper, a leftover); else the module that
+    imports it under ``except ImportError``, when every other import of it in its directory runs
+    only on a condition (an ``if`` on what the guarded import found, or a function). Whatever
+    made the file unloadable, the package then imports without it. None: it fails."""
+    placed = part.placed(so.path)
+    top_level = composed.root_of(placed) == placed.rsplit("/", 1)[0]  # on sys.path itself
+    if so.path in part.facts.unnamed_extensions and not top_level:
+        return ""
     imports = [i for i in part.facts.extension_imports if i.extension == so.path]
-    if imports and all(i.guarded for i in imports):
-        return imports[0].importer
+    guarded = [i for i in imports if i.guarded]
+    if guarded and all(i.guarded or i.conditional for i in imports):
+        return guarded[0].importer
     return None
 
 
@@ -305,7 +315,9 @@ def _dead(
     issues: list[Finding],
     fallback: str | None = None,
 ) -> Finding:
-    if fallback is not None:
+    if fallback == "":
+        instead = "no module of its package imports it"
+    elif fallback is not None:
         instead = (
             f"{part.show(fallback)} imports it only under `except ImportError`, which falls back"
         )

@@ -56,9 +56,11 @@ _TABLE = (
          "stands in for: built for another Python (`cpython-311` in a 3.13 runtime), CPU, OS "
          "(`darwin`, `win_amd64`) or a free-threaded build. This is the `No module named ...` "
          "error, caught before deploy"),
-    Rule("dead-extension", W, "an extension module the runtime will not load, shadowed by what "
-         "the import system finds first for the same name (a `.py`, a loadable `.so`): dead "
-         "weight, and you may get the slower pure-Python path"),
+    Rule("dead-extension", W, "an extension module the runtime will not load that its package "
+         "does without: shadowed by what the import system finds first for the same name (a "
+         "`.py`, a loadable `.so`), imported only under `except ImportError` (a fallback), or "
+         "named by no module of its package: dead weight, and you may get the slower "
+         "pure-Python path"),
     Rule("foreign-binary", W, "a Windows or macOS binary (`.pyd`, `.dll`, `.dylib`, `.exe`, "
          "PE or Mach-O) that Linux never loads: dead weight"),
     Rule("abi3-python", E, "a stable-ABI (`abi3`) extension whose minimum Python is newer than "
