@@ -7,7 +7,7 @@ nothing. A combination is a function zip (packages at its root) of one package's
 pure-Python dependencies) chosen for one of these layouts:
 
 - right: the wheel for the runtime's Python on its CPU (manylinux);
-- other-cpu: for the runtime's Python, but aarch64 (the classic `--platform` mistake);
+- other-cpu: for the runtime's Python, but the other CPU (the classic `--platform` mistake);
 - other-python: for another CPython (the classic `--python-version` mistake);
 - musl: a musllinux wheel (an Alpine build);
 - macos: a macOS wheel (installed on a Mac, zipped as is).
@@ -41,41 +41,36 @@ PACKAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "simplejson": ("4.3.0", ()),
     "psutil": ("7.2.2", ()),
 }
-RUNTIMES = ("3.11", "3.13", "3.14")  # each has an x86_64 stand-in that builds in minutes
+# (runtime, architecture): the stand-ins that build in minutes (arm64 runs emulated)
+TARGETS = (("3.11", "x86_64"), ("3.13", "x86_64"), ("3.14", "x86_64"), ("3.11", "arm64"))
 LAYOUTS = ("right", "other-cpu", "other-python", "musl", "macos")
 
-_MANYLINUX_X86 = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_5_x86_64")
-_PLATFORMS = {
-    "right": (
-        *_MANYLINUX_X86,
-        "manylinux1_x86_64",
-        "manylinux2010_x86_64",
-        "manylinux_2_12_x86_64",
-    ),
-    "other-cpu": ("manylinux_2_17_aarch64", "manylinux2014_aarch64"),
-    "musl": ("musllinux_1_1_x86_64", "musllinux_1_2_x86_64"),
-    "macos": (
-        "macosx_11_0_arm64",
-        "macosx_10_9_x86_64",
-        "macosx_10_9_universal2",
-        "macosx_10_12_x86_64",
-        "macosx_10_13_x86_64",
-        "macosx_10_15_x86_64",
-    ),
-}
-_PATTERN = {"right": "*linux*x86_64", "other-cpu": "*linux*aarch64", "musl": "*musllinux*x86_64"}
+
+def _platforms(layout: str, arch: str) -> tuple[tuple[str, ...], str]:
+    """pip's --platform values for a layout on a target CPU, and the wheel file's pattern."""
+    cpu = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    other = "aarch64" if cpu == "x86_64" else "x86_64"
+    if layout in ("right", "other-python", "other-cpu"):
+        machine = other if layout == "other-cpu" else cpu
+        tags = ("manylinux_2_17", "manylinux2014", "manylinux_2_5", "manylinux1", "manylinux2010")
+        return tuple(f"{t}_{machine}" for t in tags), f"*linux*{machine}"
+    if layout == "musl":
+        return (f"musllinux_1_1_{cpu}", f"musllinux_1_2_{cpu}"), f"*musllinux*{cpu}"
+    macs = ("macosx_11_0_arm64", "macosx_10_9_x86_64", "macosx_10_9_universal2")
+    return (*macs, "macosx_10_12_x86_64", "macosx_10_13_x86_64", "macosx_10_15_x86_64"), "*macosx"
 
 
 @dataclass(frozen=True)
 class Combination:
     package: str
     runtime: str  # "3.13"
+    arch: str  # "x86_64", "arm64"
     layout: str
     wheels: tuple[Path, ...]  # the package's wheel, then its dependencies'
 
     @property
     def id(self) -> str:
-        return f"{self.package}-{self.runtime}-{self.layout}"
+        return f"{self.package}-{self.runtime}-{self.arch}-{self.layout}"
 
     @property
     def wheel_python(self) -> str:
@@ -84,14 +79,13 @@ class Combination:
         return "3.13" if self.runtime == "3.11" else "3.11"
 
 
-def _wheel(package: str, python: str, layout: str) -> Path | None:
+def _wheel(package: str, python: str, arch: str, layout: str) -> Path | None:
     """The pinned wheel of ``package`` for CPython ``python`` in ``layout``; None if it publishes
     none (a combination that cannot be made is left out, and said in the table)."""
     version, _ = PACKAGES[package]
     stem = package.replace("-", "_")
     tag = python.replace(".", "")
-    platforms = _PLATFORMS["right" if layout == "other-python" else layout]
-    platform = _PATTERN.get("right" if layout == "other-python" else layout, "*macosx")
+    platforms, platform = _platforms(layout, arch)
     # the runtime's Python, or a stable-ABI build it can load
     for pattern, abi in (
         (f"{stem}-{version}-cp{tag}-cp{tag}-{platform}*.whl", f"cp{tag}"),
@@ -108,12 +102,12 @@ def _wheel(package: str, python: str, layout: str) -> Path | None:
 
 def combinations() -> list[Combination]:
     """Every combination the pinned wheels allow, wheels fetched (4 at a time, once a machine)."""
-    wanted = [(p, r, layout) for p in PACKAGES for r in RUNTIMES for layout in LAYOUTS]
+    wanted = [(p, r, a, layout) for p in PACKAGES for r, a in TARGETS for layout in LAYOUTS]
 
-    def make(item: tuple[str, str, str]) -> Combination | None:
-        package, runtime, layout = item
+    def make(item: tuple[str, str, str, str]) -> Combination | None:
+        package, runtime, arch, layout = item
         python = runtime if layout != "other-python" else ("3.13" if runtime == "3.11" else "3.11")
-        wheel = _wheel(package, python, layout)
+        wheel = _wheel(package, python, arch, layout)
         if wheel is None:
             return None
         deps = tuple(
@@ -122,7 +116,7 @@ def combinations() -> list[Combination]:
             )
             for name, version in PACKAGES[package][1]
         )
-        return Combination(package, runtime, layout, (wheel, *deps))
+        return Combination(package, runtime, arch, layout, (wheel, *deps))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         made = list(pool.map(make, wanted))

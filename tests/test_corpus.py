@@ -122,19 +122,20 @@ def _truth(engine: Engine, image: str, combos: list[corpus.Combination], zips: d
     return result
 
 
-@pytest.mark.parametrize("runtime", corpus.RUNTIMES)
+@pytest.mark.parametrize(("runtime", "arch"), corpus.TARGETS)
 def test_the_static_verdict_meets_a_real_import(
     runtime: str,
+    arch: str,
     engine: Engine,
     images: dict[tuple[str, str], str],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    target = Target(RUNTIMES[runtime], Arch.X86_64)
-    combos = [c for c in corpus.combinations() if c.runtime == runtime]
+    target = Target(RUNTIMES[runtime], Arch(arch))
+    combos = [c for c in corpus.combinations() if (c.runtime, c.arch) == (runtime, arch)]
     assert len(combos) >= 70  # every package in every layout it publishes
     zips = {c.id: wheels.pack(tmp_path / f"{c.id}.zip", c.wheels, prefix="") for c in combos}
-    imported = _truth(engine, images[(runtime, "x86_64")], combos, zips)
+    imported = _truth(engine, images[(runtime, arch)], combos, zips)
     rows, disagreements = [], []
     for combo in combos:
         with open_tree(zips[combo.id]) as tree:
@@ -146,7 +147,7 @@ def test_the_static_verdict_meets_a_real_import(
         agree = bool(errors) == bool(failed)
         verdict = ", ".join(errors) or "ok"
         truth = "; ".join(f"{m}: {e}" for m, e in sorted(failed.items()))[:150] or "imports"
-        rows.append(f"{'  ' if agree else '!!'} {combo.id:<40} {verdict:<40} {truth}")
+        rows.append(f"{'  ' if agree else '!!'} {combo.id:<46} {verdict:<36} {truth}")
         if not agree:
             disagreements.append(combo.id)
     table = "\n".join(rows)
