@@ -122,7 +122,13 @@ def _truth(engine: Engine, image: str, combos: list[corpus.Combination], zips: d
     return result
 
 
-@pytest.mark.parametrize(("runtime", "arch"), corpus.TARGETS)
+@pytest.mark.parametrize(
+    ("runtime", "arch"),
+    [
+        pytest.param(r, a, marks=[pytest.mark.slow] if (r, a) == ("3.13", "arm64") else [])
+        for r, a in corpus.TARGETS
+    ],
+)
 def test_the_static_verdict_meets_a_real_import(
     runtime: str,
     arch: str,
@@ -133,7 +139,8 @@ def test_the_static_verdict_meets_a_real_import(
 ) -> None:
     target = Target(RUNTIMES[runtime], Arch(arch))
     combos = [c for c in corpus.combinations() if (c.runtime, c.arch) == (runtime, arch)]
-    assert len(combos) >= 70  # every package in every layout it publishes
+    assert len(combos) >= 60  # every package in every layout it publishes wheels for
+
     zips = {c.id: wheels.pack(tmp_path / f"{c.id}.zip", c.wheels, prefix="") for c in combos}
     imported = _truth(engine, images[(runtime, arch)], combos, zips)
     rows, disagreements = [], []
