@@ -17,10 +17,8 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +42,7 @@ from lambdazip.errors import (
     EngineLost,
     ImageError,
 )
+from lambdazip.interrupts import uninterrupted
 
 if TYPE_CHECKING:
     import docker
@@ -117,23 +116,6 @@ class EngineInfo:
     arch: str  # the engine's own CPU, as Lambda names it (x86_64, arm64), or what it reports
     os: str
     version: str
-
-
-@contextmanager
-def uninterrupted() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait while what a job made is removed: delivered after it, they unwind
-    as usual, but never between asking the engine and its answer, which left a container behind
-    (found by tests/test_faults.py's signals at random points). Only the main thread receives
-    signals; where the platform cannot block them (Windows), nothing changes."""
-    block = getattr(signal, "pthread_sigmask", None)
-    if block is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        block(signal.SIG_SETMASK, previous)
 
 
 def _sdk_client(settings: Mapping[str, str], version: str | None = None) -> docker.DockerClient:

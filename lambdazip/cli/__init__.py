@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import PurePath
 from typing import NoReturn
 
+from lambdazip import interrupts
 from lambdazip.build.endpoints import with_engines
 from lambdazip.cli.console import Console
 from lambdazip.cli.parser import build_parser, command_of, typed
@@ -61,17 +60,6 @@ def _silence_stdout() -> None:
         pass
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _sigterm_interrupts() -> None:
-    """SIGTERM (CI cancelling a job, `docker stop`, `kill`) unwinds like Ctrl-C, so every
-    `finally` runs: containers are removed and no half-written file is left."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
-
-
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -81,7 +69,7 @@ def main(
     argv = sys.argv[1:] if argv is None else list(argv)
     prog = prog or program_name(sys.argv[0] if sys.argv else "lambdazip")
     console = Console.create(env)
-    _sigterm_interrupts()
+    interrupts.install()  # SIGINT and SIGTERM unwind, every `finally` runs
     with _errors_to_exit_codes(console, "--debug" in argv) as code:
         args = build_parser(prog, command_of(argv)).parse_args(argv)
         console.verbosity = args.verbosity

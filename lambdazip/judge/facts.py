@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import struct
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -315,6 +316,7 @@ def gather(tree: Tree) -> ArtifactFacts:
     )
 
 
+_PARSING = threading.Lock()
 _CATCHES_IMPORT_ERROR = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -374,7 +376,8 @@ def _imports_of(source: bytes, stems: set[str]) -> Iterator[tuple[str, bool, boo
     """(stem, guarded, conditional) for each import of a sibling module named in ``stems``:
     guarded by ``except ImportError``; conditional: in an ``if`` branch or a function."""
     try:
-        tree = ast.parse(source)
+        with _PARSING:  # CPython's parser is not safe in two threads at once (matrix builds)
+            tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return
 
