@@ -190,6 +190,25 @@ def add_target(
     )
 
 
+def add_targets(parser: argparse.ArgumentParser) -> None:
+    """--python, --arch (each may name several) and --base-image PY/ARCH=IMAGE: the targets of
+    a command that builds for many (matrix, build)."""
+    parser.add_argument(
+        "--python", dest="pythons", action="extend", nargs="+", type=parse_runtime, default=[]
+    )
+    parser.add_argument(
+        "--arch", dest="arches", action="extend", nargs="+", type=parse_arch, default=[]
+    )
+    parser.add_argument(
+        "--base-image",
+        dest="base_images",
+        action="append",
+        default=[],
+        metavar="PY/ARCH=IMAGE",
+        help="the image for one target, e.g. 3.13/arm64=IMG (default: the official one)",
+    )
+
+
 def add_verbosity(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0)

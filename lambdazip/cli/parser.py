@@ -19,6 +19,7 @@ from lambdazip.cli.arguments import (
     add_layers,
     add_strict_import,
     add_target,
+    add_targets,
     add_verbosity,
     bounded,
     given,
@@ -36,7 +37,7 @@ from lambdazip.inputs.options import (
     PublishOptions,
     VerifyOptions,
 )
-from lambdazip.targets import Kind, parse_arch, parse_runtime
+from lambdazip.targets import Kind
 
 
 class Parser(argparse.ArgumentParser):
@@ -261,20 +262,7 @@ def _add_matrix(sub: _Commands) -> None:
         description="Build the layer for every supported target (or those named), in parallel; "
         "a summary table at the end; a non-zero exit if any failed, after all have finished.",
     )
-    matrix.add_argument(
-        "--python", dest="pythons", action="extend", nargs="+", type=parse_runtime, default=[]
-    )
-    matrix.add_argument(
-        "--arch", dest="arches", action="extend", nargs="+", type=parse_arch, default=[]
-    )
-    matrix.add_argument(
-        "--base-image",
-        dest="base_images",
-        action="append",
-        default=[],
-        metavar="PY/ARCH=IMAGE",
-        help="the image for one target, e.g. 3.13/arm64=IMG (default: the official one)",
-    )
+    add_targets(matrix)
     matrix.add_argument(
         "-j", "--jobs", type=int, default=0, help="parallel builds (default 0: all at once)"
     )
@@ -355,20 +343,7 @@ def _add_project_build(sub: _Commands) -> None:
     project.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="build these (may repeat)"
     )
-    project.add_argument(
-        "--python", dest="pythons", action="extend", nargs="+", type=parse_runtime, default=[]
-    )
-    project.add_argument(
-        "--arch", dest="arches", action="extend", nargs="+", type=parse_arch, default=[]
-    )
-    project.add_argument(
-        "--base-image",
-        dest="base_images",
-        action="append",
-        default=[],
-        metavar="PY/ARCH=IMAGE",
-        help="the image for one target (default: the official one)",
-    )
+    add_targets(project)
     project.add_argument("-o", "--output-dir", type=Path, help="default: the file's output-dir")
     project.add_argument("--ca-bundle", type=Path, help="as for layer")
     add_engine(project)

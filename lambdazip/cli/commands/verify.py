@@ -155,10 +155,11 @@ def _layers(zip_path: Path, manifest: Manifest) -> tuple[Path, ...]:
                 tip="run from the directory of the build, with its layers built",
             )
         recorded = inputs.layer_sha256[number] if number < len(inputs.layer_sha256) else None
-        if recorded is not None and sha256_file(layer) != recorded:
+        actual = sha256_file(layer) if recorded is not None else None
+        if actual != recorded:
             raise UsageError(
                 f"{layer} is not the layer {zip_path.name} was built with (sha256 "
-                f"{sha256_file(layer)}, the manifest records {recorded})",
+                f"{actual}, the manifest records {recorded})",
                 tip="verify with the layers of that build",
             )
     return layers
