@@ -1,6 +1,6 @@
 # The build image: the Lambda Python image of the target (official by default, by digest if you
 # pin one) plus the standard-library scripts that run inside it (install, probe, invoke, the zip
-# writer) and the hash-locked pin of the optional installer uv. Nothing else is added, so what is
+# and layer writers) and the hash-locked pin of the optional installer uv. Nothing else is added, so what is
 # installed, probed and packed is exactly what the runtime has, and the zip's deflated bytes are
 # the image's zlib's, whatever the host.
 #
@@ -12,6 +12,7 @@ FROM ${BASE_IMAGE}
 
 COPY lambdazip/inside/install.py lambdazip/inside/probe.py lambdazip/inside/invoke.py \
      lambdazip/inside/lambdazip_contract.py lambdazip/inside/lambdazip_zip.py \
+     lambdazip/inside/lambdazip_layer.py \
      lambdazip/inside/lambdazip_slim.py lambdazip/inside/lambdazip_bytecode.py \
      lambdazip/inside/lambdazip_io.py lambdazip/inside/lambdazip_results.py \
      lambdazip/inside/lambdazip_memory.py \

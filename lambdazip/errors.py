@@ -133,6 +133,12 @@ class NotReproduced(LambdaZipError):
     exit_code = 16
 
 
+class RegistryError(LambdaZipError):
+    """An image registry cannot be reached, refuses the credentials, or lacks what was asked."""
+
+    exit_code = 17
+
+
 INTERRUPTED = 130  # Ctrl-C or SIGTERM: everything was cleaned up, nothing was written
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any program whose reader went away
 
@@ -155,6 +161,7 @@ for _class in (
     TimedOut,
     DeployedError,
     NotReproduced,
+    RegistryError,
 ):
     assert _class.exit_code not in EXIT_CODES, f"exit code {_class.exit_code} is taken"
     EXIT_CODES[_class.exit_code] = (_class.__name__, (_class.__doc__ or "").strip())

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 from lambdazip.build.container import Container
@@ -325,6 +325,73 @@ class Engine:
         if info is None:
             raise ImageError(f"{tag} was built but the engine does not list it")
         return info
+
+    def inspect(self, reference: str) -> dict[str, Any] | None:
+        """The engine's whole record of an image (its Config: Cmd, Entrypoint, Env, ...)."""
+        from docker.errors import APIError, ImageNotFound
+        from requests.exceptions import RequestException
+
+        try:
+            return dict(self.api.inspect_image(reference))
+        except ImageNotFound:
+            return None
+        except APIError as exc:
+            raise ImageError(f"cannot inspect image {reference}: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
+
+    def save(self, reference: str) -> Iterator[bytes]:
+        """The image as the archive ``docker save`` writes, in chunks."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        try:
+            yield from self.api.get_image(reference, chunk_size=1024 * 1024)
+        except DockerException as exc:
+            raise ImageError(f"cannot read image {reference}: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
+
+    def load(self, archive: BinaryIO | Iterator[bytes]) -> None:
+        """Load an archive in ``docker load``'s format (the engine's API: a remote engine too)."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        try:
+            for event in self.api.load_image(archive):
+                if isinstance(event, dict) and "error" in event:
+                    raise ImageError(f"the engine refused the image: {event['error']}")
+        except DockerException as exc:
+            raise ImageError(f"the engine refused the image: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc) from exc
+
+    def tag(self, image_id: str, reference: str) -> None:
+        from docker.errors import DockerException
+
+        repository, _, tag = reference.rpartition(":")
+        if not repository or "/" in tag:
+            repository, tag = reference, "latest"
+        try:
+            self.api.tag(image_id, repository, tag, force=True)
+        except DockerException as exc:
+            raise ImageError(f"cannot tag the image {reference}: {_first_line(exc)}") from exc
+
+    def remove_image(self, reference: str) -> None:
+        """Remove an image of ours (a job image made on a user's image); absent is fine."""
+        from docker.errors import APIError, NotFound
+        from requests.exceptions import RequestException
+
+        try:
+            with uninterrupted():
+                self.api.remove_image(reference, force=True, noprune=False)
+        except NotFound:
+            pass
+        except (APIError, RequestException) as exc:
+            raise ImageError(
+                f"could not remove image {reference}: {_first_line(exc)}",
+                tip=f"remove it by hand: docker rmi {reference}",
+            ) from exc
 
     # -- containers -------------------------------------------------------------------------------
 

@@ -82,6 +82,74 @@ def probe_artifact(
     return ProbeFacts.model_validate_json(facts)
 
 
+def probe_image(
+    engine: Engine,
+    image: str,
+    target: Target,
+    progress: Progress,
+    handler: str | None,
+    configuration: Configuration = (),
+    shown_as: str | None = None,
+) -> ProbeFacts:
+    """Run the probe in a function image as Lambda runs the function: as its non-root user, on a
+    read-only root with a writable /tmp, importing what /var/task (and /opt) of the image hold.
+    The probe's scripts come from the job image made on ``image``; its facts go to a volume the
+    probe's user owns, the one place it may write."""
+    shown = shown_as or image
+    _base, job = job_image(engine, image, target, progress, shown_as)
+    platform = target.arch.info.oci_platform
+    facts_name = contract.PROBE_FACTS
+    configured = f"{contract.OUT_DIR}/configuration.json"
+    with engine.volume("probe-out") as out:
+        with engine.container(
+            job.id,
+            [contract.PYTHON, "-c", "pass"],
+            platform=platform,
+            environment={},
+            purpose="load",
+            volumes=[VolumeMount(out, contract.OUT_DIR)],
+        ) as loader:
+            loader.put(
+                contract.INSIDE_DIR,
+                tar_directory_entry(PurePosixPath(contract.OUT_DIR).name, contract.HANDLER_USER),
+            )
+            if configuration:
+                loader.put(
+                    contract.OUT_DIR,
+                    tar_files({"configuration.json": configuration_json(configuration)}),
+                )
+        command = ["/bin/sh", "-c", f'exec "$0" "$@" > {contract.OUT_DIR}/{facts_name}']
+        command += [contract.PYTHON, "-I", "-B", f"{contract.INSIDE_DIR}/probe.py"]
+        command += ["--kind", Kind.FUNCTION.value, "--configuration", configured]
+        command += ["--handler", handler] if handler else []
+        with engine.container(
+            job.id,
+            command,
+            platform=platform,
+            environment={},
+            purpose="probe",
+            read_only=True,
+            tmpfs={"/tmp": "rw,size=512m,mode=1777"},  # noqa: S108 - Lambda's writable /tmp
+            volumes=[VolumeMount(out, contract.OUT_DIR)],
+            user=contract.HANDLER_USER,
+        ) as container:
+            progress.step(f"probing {shown} as Lambda's user, on a read-only root")
+            secrets = [value for _name, value in configuration]
+            lines: list[str] = []
+
+            def keep(line: str) -> None:
+                lines.append(redact(line, secrets))
+                progress.detail(lines[-1])
+
+            code = container.run(keep)
+            if code != contract.Exit.OK:
+                raise failure(Exited(code, lines, "the probe", shown, target))
+            facts = read_in(container.get(contract.OUT_DIR), contract.OUT_DIR, facts_name)
+    if not facts:
+        raise ContainerError("the probe wrote no facts", tip="run again with -v")
+    return ProbeFacts.model_validate_json(facts)
+
+
 EPHEMERAL_DEFAULT = 512  # MB of /tmp, Lambda's default ephemeral storage
 HEADROOM = 64  # MB of the container's limit for invoke.py itself (it is not the function's)
 

@@ -29,6 +29,7 @@ from lambdazip.inputs.options import (
     BuildOptions,
     CacheOptions,
     CheckOptions,
+    ImageOptions,
     InvokeOptions,
     MatrixOptions,
     Options,
@@ -142,15 +143,42 @@ def _add_probe(sub: _Commands) -> None:
     probe.set_defaults(run="probe", options=ProbeOptions)
 
 
-def _add_build(sub: _Commands, kind: Kind) -> None:
-    builder = sub.add_parser(
-        kind.value,
-        help=f"build a {kind.value} zip inside the Lambda image of the target",
-        description=f"Build a Lambda {kind.value} zip: install the requirements natively inside "
-        "the Lambda image for the target, compile bytecode and probe there, check the result, "
-        "and write a reproducible zip and its manifest.",
-    )
+def _add_build(sub: _Commands, kind: Kind, image: bool = False) -> None:
+    if image:
+        builder = sub.add_parser(
+            "image",
+            help="build a Lambda container image of a function, reproducibly",
+            description="Build the function as `function` does (installed natively in the "
+            "Lambda image, compiled, probed, checked), then an image: the official base image "
+            "of the target plus one layer of those files at /var/task, with CMD the handler. "
+            "The same inputs give the same image ID and manifest digest. The image is probed "
+            "as Lambda's user on a read-only root before it is called done.",
+        )
+    else:
+        builder = sub.add_parser(
+            kind.value,
+            help=f"build a {kind.value} zip inside the Lambda image of the target",
+            description=f"Build a Lambda {kind.value} zip: install the requirements natively "
+            "inside the Lambda image for the target, compile bytecode and probe there, check "
+            "the result, and write a reproducible zip and its manifest.",
+        )
     add_target(builder)
+    if image:
+        builder.add_argument(
+            "--tag", help="the image's name in the engine (default: NAME:python3.X-ARCH)"
+        )
+        builder.add_argument(
+            "--oci-archive",
+            type=Path,
+            metavar="FILE",
+            help="also write the image as an OCI layout tarball (skopeo, crane, oras push it)",
+        )
+        builder.add_argument(
+            "--push",
+            metavar="REF",
+            help="push the image's one manifest to REF (ECR, GHCR, any registry), with the "
+            "credentials of docker's config or, for ECR, of boto3",
+        )
     if kind is Kind.FUNCTION:
         builder.add_argument(
             "--src",
@@ -158,7 +186,11 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
             help="the directory with your handler code (default: --project's src/, or --project)",
         )
         builder.add_argument(
-            "--handler", help="MODULE.FUNCTION: checked against --src; needed by --smoke-event"
+            "--handler",
+            required=image,
+            help="MODULE.FUNCTION: the image's CMD"
+            if image
+            else "MODULE.FUNCTION: checked against --src; needed by --smoke-event",
         )
         builder.add_argument(
             "--include",
@@ -193,7 +225,10 @@ def _add_build(sub: _Commands, kind: Kind) -> None:
         "--print-plan", action="store_true", help="show what would be done, then stop"
     )
     add_build_options(builder)
-    builder.set_defaults(run="build_zip", options=BuildOptions, kind=kind)
+    if image:
+        builder.set_defaults(run="image", options=ImageOptions, kind=kind)
+    else:
+        builder.set_defaults(run="build_zip", options=BuildOptions, kind=kind)
 
 
 def _add_invoke(sub: _Commands) -> None:
@@ -204,8 +239,16 @@ def _add_invoke(sub: _Commands) -> None:
         "layers at /opt, both read-only on a read-only root, a writable /tmp, Lambda's sys.path "
         "order, a context object. Prints the result as JSON; exit 10 if the handler fails.",
     )
-    invoke.add_argument("zip", type=Path, help="the function zip")
-    invoke.add_argument("--handler", required=True, help="MODULE.FUNCTION, e.g. app.handler")
+    invoke.add_argument("zip", type=Path, nargs="?", help="the function zip (or --image)")
+    invoke.add_argument(
+        "--image",
+        metavar="REF",
+        help="run a function image instead of a zip (its /var/task and /opt as they are; the "
+        "handler defaults to its CMD)",
+    )
+    invoke.add_argument(
+        "--handler", help="MODULE.FUNCTION, e.g. app.handler (with --image: default its CMD)"
+    )
     invoke.add_argument(
         "--event",
         dest="events",
@@ -358,6 +401,7 @@ COMMANDS: dict[str, Callable[[_Commands], None]] = {
     "probe": _add_probe,
     "layer": lambda sub: _add_build(sub, Kind.LAYER),
     "function": lambda sub: _add_build(sub, Kind.FUNCTION),
+    "image": lambda sub: _add_build(sub, Kind.FUNCTION, image=True),
     "invoke": _add_invoke,
     "matrix": _add_matrix,
     "publish": _add_publish,

@@ -70,6 +70,15 @@ class BuildOptions(InstallOptions):
 
 
 @dataclass(frozen=True)
+class ImageOptions(BuildOptions):
+    """`lambdazip image`: the function's inputs, and where the image goes."""
+
+    tag: str | None = None  # default: NAME:python3.X-ARCH
+    oci_archive: Path | None = None
+    push: str | None = None
+
+
+@dataclass(frozen=True)
 class MatrixOptions(InstallOptions):
     pythons: tuple[Runtime, ...]
     arches: tuple[Arch, ...]
@@ -94,8 +103,8 @@ class ProjectOptions:
 
 @dataclass(frozen=True)
 class InvokeOptions:
-    zip: Path
-    handler: str
+    zip: Path | None
+    handler: str | None
     events: tuple[Path, ...]  # in turn, to one sandbox; "-" is standard input
     layers: tuple[Path, ...]
     python: Runtime | None
@@ -108,6 +117,7 @@ class InvokeOptions:
     repeat: int = 1  # each event this many times
     env: tuple[tuple[str, str], ...] = ()
     env_files: tuple[Path, ...] = ()
+    image: str | None = None  # a function image instead of a zip
 
 
 @dataclass(frozen=True)

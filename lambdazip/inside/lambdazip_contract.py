@@ -61,6 +61,7 @@ FILES = (
     "invoke.py",
     "lambdazip_contract.py",
     "lambdazip_zip.py",
+    "lambdazip_layer.py",
     "lambdazip_slim.py",
     "lambdazip_bytecode.py",
     "lambdazip_io.py",

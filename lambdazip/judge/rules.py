@@ -121,6 +121,31 @@ _TABLE = (
          "error with `--strict-import`", strict=E),
     Rule("pydantic-validation", E, "pydantic imports but cannot validate a model in the "
          "runtime"),
+    # container images (`check --image`), read from their manifests, config and layers
+    Rule("image-index", E, "the reference names an image index (a manifest list), such as "
+         "`docker buildx build` pushes by default with its provenance attestations: Lambda "
+         "takes one single-platform image manifest and refuses the index (\"The image "
+         "manifest, config or layer media type for the source image ... is not supported\")"),
+    Rule("image-media-type", E, "a manifest, config or layer media type Lambda does not take: "
+         "it takes Docker v2 schema 2 or OCI image manifests with tar or tar+gzip layers. A "
+         "zstd layer counts too: Lambda documents gzip layers only, and we believe it refuses "
+         "zstd (not tried)"),
+    Rule("image-platform", E, "the image's platform (its config's os/architecture) is not "
+         "`linux/amd64` for x86_64 or `linux/arm64` for arm64; without `--arch`, not one of "
+         "those two"),
+    Rule("image-base", E, "not built on an AWS Lambda Python base image: no Python at "
+         "`/var/lang/bin/python3.X` with its `/var/lang/lib/python3.X/`, or no "
+         "`/lambda-entrypoint.sh` to start the runtime"),
+    Rule("image-base-changed", W, "a Lambda Python base whose `ENTRYPOINT "
+         "[\"/lambda-entrypoint.sh\"]`, `LAMBDA_TASK_ROOT` or `LAMBDA_RUNTIME_DIR` was "
+         "replaced: Lambda runs what was put instead, and the handler is looked for where the "
+         "base would look"),
+    Rule("image-cmd", E, "no `CMD`, a `CMD` of more than one element (the entrypoint takes "
+         "exactly one: the handler), one not of the form `module.function`, or a module found "
+         "neither in `/var/task`, `/opt/python` nor the runtime's own directories, or without "
+         "that name at its top level"),
+    Rule("image-size", E, "over 10 GB uncompressed (10,737,418,240 bytes: AWS's GB here is "
+         "GiB, as its 250 MB is 262,144,000 bytes), the layers' tar sizes together"),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _TABLE}

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lambdazip.build.engine import Engine
 from lambdazip.cli.commands.shared import (
@@ -21,6 +22,11 @@ from lambdazip.cli.console import Console
 from lambdazip.errors import InvokeFailed, LambdaZipError, UsageError
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import InvokeOptions
+from lambdazip.oci.image import RUNTIME_LABEL
+from lambdazip.targets import RUNTIMES, Arch, Target
+
+if TYPE_CHECKING:
+    from lambdazip.build.runner import Invocations
 
 
 def _read_events(paths: Sequence[Path], stdin: Callable[[], bytes]) -> list[bytes]:
@@ -67,11 +73,84 @@ class _ReportOnce:
         self.console.transfer(what, done, total)
 
 
+def _image_target(engine: Engine, args: InvokeOptions) -> tuple[Target, str]:
+    """A function image's target and handler: --arch and --python, else what the image says (its
+    platform, the runtime label `image` puts on it); the handler: --handler, else its CMD."""
+    assert args.image is not None
+    info = engine.inspect(args.image)
+    if info is None:
+        raise UsageError(
+            f"the engine has no image {args.image}",
+            tip=f"pull it first (docker pull {args.image}) or build it with `lambdazip image`",
+        )
+    settings = info.get("Config") or {}
+    arch = args.arch
+    if arch is None:
+        found = {"amd64": Arch.X86_64, "arm64": Arch.ARM64}.get(str(info.get("Architecture")))
+        if found is None:
+            raise UsageError(
+                f"{args.image} is for {info.get('Architecture')}, which Lambda does not run",
+                tip="pass an image for linux/amd64 or linux/arm64",
+            )
+        arch = found
+    python = args.python
+    if python is None:
+        label = (settings.get("Labels") or {}).get(RUNTIME_LABEL, "")
+        python = RUNTIMES.get(str(label).removeprefix("python"))
+        if python is None:
+            raise UsageError(
+                f"which Python {args.image} runs is not recorded in it", tip="pass --python 3.X"
+            )
+    handler = args.handler
+    if handler is None:
+        cmd = settings.get("Cmd") or []
+        if len(cmd) != 1:
+            raise UsageError(
+                f"{args.image} has no one-handler CMD ({cmd!r})",
+                tip="pass --handler MODULE.FUNCTION",
+            )
+        handler = str(cmd[0])
+    return Target(python, arch), handler
+
+
 def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
     from lambdazip.build.runner import invoke
 
     events = _read_events(args.events, _standard_input) * args.repeat
     settings = configuration(None, args.env_files, args.env)
+    if (args.zip is None) == (args.image is None):
+        raise UsageError(
+            "invoke runs a function zip or an --image, one of the two",
+            tip="e.g. invoke dist/app-python3.13-x86_64.zip --handler app.handler --event e.json",
+        )
+    if args.image is not None:
+        if args.layers:
+            raise UsageError("--layer goes with a zip, not --image", tip="an image holds its /opt")
+        with Engine.connect(env, args.arch) as engine:
+            target, handler = _image_target(engine, args)
+            try:
+                outcome = invoke(
+                    engine,
+                    None,
+                    (),
+                    handler,
+                    events,
+                    target,
+                    args.image,
+                    _ReportOnce(console),
+                    timeout=args.timeout,
+                    memory=int(args.memory),
+                    ephemeral=int(args.ephemeral_storage),
+                    configuration=settings,
+                    shown_as=args.image,
+                )
+            finally:
+                _drop_job_image(engine, args.image, target, console)
+        return _report(args, outcome, handler, target, console)
+    assert args.zip is not None
+    if args.handler is None:
+        raise UsageError("invoke needs --handler", tip="e.g. --handler app.handler")
+    handler = args.handler
     recorded = manifest_of(args.zip)
     target = manifest_target(args.zip, args.python, args.arch, recorded)
     if not args.zip.is_file():
@@ -86,7 +165,7 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             engine,
             args.zip,
             args.layers,
-            args.handler,
+            handler,
             events,
             target,
             image,
@@ -97,6 +176,21 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             configuration=settings,
             shown_as=shown,
         )
+    return _report(args, outcome, handler, target, console)
+
+
+def _drop_job_image(engine: Engine, image: str, target: Target, console: Console) -> None:
+    """The build image invoke made on a user's image: not kept (each image would leave one)."""
+    from lambdazip.build.images import build_image
+
+    info = engine.image(image)
+    if info is not None:
+        engine.remove_image(build_image(engine, info, target, console).id)
+
+
+def _report(
+    args: InvokeOptions, outcome: Invocations, handler: str, target: Target, console: Console
+) -> int:
     last = outcome.last
     failed = next((i for i in outcome.invocations if not i.ok), None)
     if args.json:  # the outcome document, whatever the outcome
@@ -131,13 +225,13 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             seen = "the function printed nothing"
         if len(outcome.invocations) < outcome.events:
             seen += f"; the sandbox ended there: {outcome.events - number} event(s) not sent"
-        error = invoke_error(failed.error, args.handler, seen, args.memory)
+        error = invoke_error(failed.error, handler, seen, args.memory)
         raise InvokeFailed(which + error.message, tip=error.tip)
     first = outcome.invocations[0]
     warm = [i.duration_ms or 0 for i in outcome.invocations[1:]]
     more = f", {len(warm)} warm: {sum(warm) / len(warm):.0f} ms each on average" if warm else ""
     console.success(
-        f"ok: {args.handler} in {target} ({outcome.image or target.runtime.image(target.arch)}): "
+        f"ok: {handler} in {target} ({outcome.image or target.runtime.image(target.arch)}): "
         f"init {first.init_ms or 0:.0f} ms, duration {first.duration_ms or 0:.0f} ms{more}, "
         f"max memory {max(i.max_memory_mb or 0 for i in outcome.invocations)} of {args.memory} MB"
     )

@@ -1,0 +1,118 @@
+"""`image`: a function as a Lambda container image, built, proven and (if asked) pushed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+
+from lambdazip.build.engine import Engine
+from lambdazip.build.plan import BuildPlan
+from lambdazip.cli.commands.shared import inputs_of, plan_for, read_event, report_build_failure
+from lambdazip.cli.console import Console
+from lambdazip.errors import LambdaZipError, UsageError
+from lambdazip.inputs.options import ImageOptions
+from lambdazip.oci.store import cache_root
+from lambdazip.targets import Kind, Target
+
+SMOKE_TIMEOUT = 30.0
+
+
+def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
+    from lambdazip.build.image_build import ImageRequest, build_function_image
+
+    target = Target(args.python, args.arch)
+    plan = plan_for(args, inputs_of(args, env), Kind.FUNCTION, target, env, args.base_image, args)
+    handler = args.handler
+    if not handler:
+        raise UsageError(
+            "image needs --handler: it is the image's CMD", tip="e.g. --handler app.handler"
+        )
+    tag = args.tag or f"{plan.name}:{target.runtime.name}-{target.arch.value}"
+    if args.push is not None:
+        from lambdazip.oci.reference import Reference
+
+        Reference.parse(args.push)  # a malformed reference fails now, not after the build
+    event = read_event(args.smoke_event) if args.smoke_event is not None else None
+    # the function zip the image is made from: kept beside the blob store, not in -o
+    work = cache_root(env) / "work" / _work_name(plan)
+    image_plan = dataclasses.replace(plan, out_dir=work)
+    if args.print_plan:
+        lines = plan.describe()
+        lines.append(f"image:         {tag} (CMD [{handler!r}])")
+        lines.append(f"record:        {plan.out_dir / (plan.output.stem + '.image.json')}")
+        console.result("\n".join(lines))
+        return 0
+    request = ImageRequest(handler=handler, tag=tag, oci_archive=args.oci_archive, push=args.push)
+    with Engine.connect(env, target.arch) as engine:
+        smoke = _smoke(engine, plan, handler, event, console, tag)
+        try:
+            built = build_function_image(
+                engine, image_plan, request, console, env, smoke=smoke, record_dir=plan.out_dir
+            )
+        except LambdaZipError as exc:
+            if args.json:
+                console.result(json.dumps({"ok": False, "error": exc.message, "tip": exc.tip}))
+            else:
+                report_build_failure(exc, console)
+            raise
+    record = built.record
+    if args.json:
+        console.result(record.model_dump_json(indent=2))
+    else:
+        for warning in record.findings + record.function.findings:
+            if warning.severity.value == "warning":
+                console.finding(warning)
+    how = "up to date" if built.reused else "built"
+    console.success(
+        f"ok: {record.tag} {how}: image {record.image_id[:19]}, manifest {record.manifest_digest}, "
+        f"{record.function_layer.files} files at /var/task; record {built.record_path}"
+    )
+    if args.oci_archive is not None:
+        console.info(f"OCI archive: {args.oci_archive}")
+    if built.pushed is not None:
+        console.success(f"pushed: {built.pushed}")
+    return 0
+
+
+def _work_name(plan: BuildPlan) -> str:
+    import hashlib
+
+    where = hashlib.sha256(str(plan.out_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{plan.name}-{where}"
+
+
+def _smoke(
+    engine: Engine,
+    plan: BuildPlan,
+    handler: str,
+    event: bytes | None,
+    console: Console,
+    tag: str,
+) -> Callable[[str], None] | None:
+    if event is None:
+        return None
+
+    def smoke_test(image_id: str) -> None:
+        from lambdazip.build.runner import invoke
+        from lambdazip.cli.commands.shared import invoke_error
+
+        outcome = invoke(
+            engine,
+            None,
+            (),
+            handler,
+            [event],
+            plan.target,
+            image_id,
+            console,
+            timeout=SMOKE_TIMEOUT,
+            configuration=plan.configuration,
+            shown_as=tag,
+        )
+        if not outcome.ok:
+            raise invoke_error(outcome.last.error, handler, "the image was not kept", smoke=True)
+        returned = plan.redact(json.dumps(outcome.last.result))[:200]
+        console.info(f"smoke event: {handler} returned {returned}")
+
+    return smoke_test

@@ -1,0 +1,1 @@
+"""Container images: references, registries, and the deterministic image a function becomes."""

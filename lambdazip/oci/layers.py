@@ -1,0 +1,259 @@
+"""An image's file tree, made as the engine makes it: each layer's tar applied over the ones
+below, with image-spec's whiteouts (``.wh.NAME`` deletes NAME, ``.wh..wh..opq`` empties its
+directory of what lower layers put there). Every path is noted; only those under the kept
+directories (``var/task`` and ``opt``: what the judge reads as a function and a layer) are
+written to disk, the rest is only counted, so a multi-gigabyte base costs a read, not a copy.
+
+Nothing in a layer is trusted: a member that would leave the tree (absolute, ``..``) is skipped,
+a link is made only if it stays inside the kept directory it is in, and no write follows a link
+out. Each blob is read once, as a stream: compressed with gzip or not at all (told by its magic
+bytes, not by what the manifest claims), hashed against its digest on the way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+from lambdazip.errors import ImageError
+from lambdazip.judge.tree import safe_member_path
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+KEPT = ("var/task", "opt")
+# what the kept trees may take on disk: as much as Lambda runs (10 GiB uncompressed); beyond
+# that, files are counted and not written, and the image is too big anyway
+WRITE_LIMIT = 10 * 1024**3
+
+Compression = Literal["gzip", "zstd", "tar"]
+_MAGIC: dict[bytes, Compression] = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+_WHITEOUT, _OPAQUE = ".wh.", ".wh..wh..opq"
+_CHUNK = 1 << 16
+
+
+class _Counted(io.RawIOBase):
+    """A stream that counts (and, given an algorithm, hashes) what is read through it."""
+
+    def __init__(self, stream: BinaryIO | io.BufferedIOBase, algorithm: str | None = None):
+        self._stream = stream
+        self.hash = hashlib.new(algorithm) if algorithm else None
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        self.count += len(data)
+        if self.hash is not None:
+            self.hash.update(data)
+        return len(data)
+
+
+def _compression(head: bytes) -> Compression:
+    return _MAGIC.get(head[:4]) or _MAGIC.get(head[:2]) or "tar"
+
+
+def _drain(stream: io.BufferedIOBase) -> None:
+    while stream.read(_CHUNK):
+        pass
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+def _below(path: str, directory: str) -> bool:
+    return not directory or path == directory or path.startswith(directory + "/")
+
+
+class Rootfs:
+    """The tree the layers applied so far make, at ``root`` (only its kept directories)."""
+
+    def __init__(self, root: Path, kept: tuple[str, ...] = KEPT) -> None:
+        self.root = root.resolve()
+        self.kept = kept
+        self.paths: set[str] = set()  # every path the image has, kept or not
+        self._parents: set[str] = set()  # paths that have (or had) something below them
+        self.skipped: list[str] = []  # members not written: unsafe names, links out, too big
+        self.written = 0
+
+    def _top(self, path: str) -> str | None:
+        return next((k for k in self.kept if _below(path, k) and path), None)
+
+    def apply(self, blob: BinaryIO, digest: str) -> tuple[Compression, int]:
+        """Apply one layer blob; its compression (by magic) and its size as a tar. A zstd
+        layer cannot be read with the standard library (before Python 3.14): it is hashed and
+        its files left out."""
+        algorithm = digest.partition(":")[0]
+        hashed = _Counted(blob, algorithm if algorithm in ("sha256", "sha512") else None)
+        raw = io.BufferedReader(hashed, _CHUNK)
+        compression = _compression(raw.peek(4)[:4])
+        size = 0
+        try:
+            if compression != "zstd":
+                inner = gzip.GzipFile(fileobj=raw, mode="rb") if compression == "gzip" else raw
+                counted = _Counted(inner)
+                tar_stream = io.BufferedReader(counted, _CHUNK)
+                with tarfile.open(fileobj=tar_stream, mode="r|") as tar:
+                    self._apply_tar(tar)
+                _drain(tar_stream)  # the tar's end-of-archive padding counts too
+                size = counted.count
+            _drain(raw)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise ImageError(f"layer {digest} is not a readable tar ({exc})") from exc
+        if hashed.hash is not None and f"{algorithm}:{hashed.hash.hexdigest()}" != digest:
+            raise ImageError(
+                f"layer {digest} does not match its digest",
+                tip="the blob is corrupt or was changed; pull or export the image again",
+            )
+        return compression, size
+
+    def _apply_tar(self, tar: tarfile.TarFile) -> None:
+        added: set[str] = set()  # this layer's paths and their parents: its whiteouts spare them
+        for member in tar:
+            path = safe_member_path(member.name)
+            if path is None:
+                self.skipped.append(member.name)
+                continue
+            directory, _, name = path.rpartition("/")
+            if name == _OPAQUE:
+                self._opaque(directory, added)
+                continue
+            if name.startswith(_WHITEOUT):
+                self._delete(posixpath.join(directory, name[len(_WHITEOUT) :]))
+                continue
+            if not member.isdir() and path in self._parents:
+                self._delete(path, below_only=True)  # a file replaces a lower directory
+            parts = path.split("/")
+            ancestors = ["/".join(parts[:n]) for n in range(1, len(parts))]
+            self.paths.add(path)
+            self._parents.update(ancestors)
+            added.update(ancestors)
+            added.add(path)
+            if self._top(path) is not None:
+                self._write(tar, member, path)
+
+    def _delete(self, path: str, below_only: bool = False) -> None:
+        if path in self._parents:
+            self.paths = {p for p in self.paths if not p.startswith(path + "/")}
+        if not below_only:
+            self.paths.discard(path)
+        for top in self.kept:
+            if top != path and _below(top, path):  # a whiteout of /var takes /var/task along
+                _remove(self.root / top)
+        target = self._inside(path)
+        if target is None or not (target.exists() or target.is_symlink()):
+            return
+        if not below_only:
+            _remove(target)
+        elif target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+
+    def _opaque(self, directory: str, added: set[str]) -> None:
+        prefix = directory + "/" if directory else ""
+        self.paths = {p for p in self.paths if not p.startswith(prefix) or p in added}
+        tops = [top for top in self.kept if top != directory and _below(top, directory)]
+        for top in tops:
+            if top not in added:
+                _remove(self.root / top)
+            elif (self.root / top).is_dir():
+                self._clear(self.root / top, top, added)
+        base = self._inside(directory) if self._top(directory) else None
+        if base is not None and base.is_dir() and not base.is_symlink():
+            self._clear(base, directory, added)
+
+    def _clear(self, on_disk: Path, path: str, added: set[str]) -> None:
+        for child in on_disk.iterdir():
+            inner = f"{path}/{child.name}"
+            if inner not in added:
+                _remove(child)
+            elif child.is_dir() and not child.is_symlink():
+                self._clear(child, inner, added)
+
+    def _inside(self, path: str) -> Path | None:
+        """Where ``path`` is on disk, if it is in a kept tree and its parent directory, links
+        followed, still is."""
+        top = self._top(path)
+        if top is None:
+            return None
+        base, target = self.root / top, self.root / path
+        if target == base:
+            return target
+        return target if target.parent.resolve().is_relative_to(base.resolve()) else None
+
+    def _write(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+        top = self._top(path)
+        assert top is not None
+        (self.root / top).mkdir(parents=True, exist_ok=True)
+        target = self._inside(path)
+        if target is not None and target != self.root / top:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target = self._inside(path)  # again: a directory made may be a link's target
+        if target is None:
+            self.skipped.append(member.name)
+            return
+        mode = stat.S_IMODE(member.mode) & 0o777
+        if member.isdir():
+            if target.is_symlink() or (target.exists() and not target.is_dir()):
+                _remove(target)
+            target.mkdir(exist_ok=True)
+            target.chmod(mode | 0o700)  # the others' bits are what Lambda's user gets
+            return
+        if target.is_symlink() or target.exists():
+            _remove(target)
+        if member.issym():
+            self._symlink(member, path, target, top)
+        elif member.islnk():
+            self._hard_link(member, target, top)
+        elif member.isfile():
+            if self.written + member.size > WRITE_LIMIT:
+                self.skipped.append(member.name)
+                return
+            data = tar.extractfile(member)
+            assert data is not None
+            with data, target.open("xb") as out:
+                shutil.copyfileobj(data, out, _CHUNK)
+            self.written += member.size
+            target.chmod(mode | 0o600)
+            os.utime(target, (member.mtime, member.mtime))
+        else:  # a device or FIFO: nothing Lambda's Python imports
+            self.skipped.append(member.name)
+
+    def _symlink(self, member: tarfile.TarInfo, path: str, target: Path, top: str) -> None:
+        """A symbolic link, made relative, if it points inside its own kept tree."""
+        pointed = member.linkname
+        joined = posixpath.normpath(
+            pointed.lstrip("/")
+            if pointed.startswith("/")
+            else posixpath.join(posixpath.dirname(path), pointed)
+        )
+        if not _below(joined, top):
+            self.skipped.append(member.name)
+            return
+        target.symlink_to(posixpath.relpath(joined, posixpath.dirname(path)))
+
+    def _hard_link(self, member: tarfile.TarInfo, target: Path, top: str) -> None:
+        """A hard link names an earlier member: copied, if it is a regular file of the same kept
+        tree."""
+        linked = safe_member_path(member.linkname) or ""
+        source = self._inside(linked) if self._top(linked) == top else None
+        if source is None or source.is_symlink() or not source.is_file():
+            self.skipped.append(member.name)
+            return
+        shutil.copy2(source, target)

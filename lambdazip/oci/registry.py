@@ -1,0 +1,620 @@
+"""A small client of the OCI distribution API (registry v2): manifests and blobs, in and out.
+
+The API is a handful of calls, so we speak it ourselves over ``requests`` rather than through the
+engine: an image can be read, checked and pushed on a machine whose engine is remote, or absent.
+Everything read is verified against its sha256 before anyone uses it, and everything written is
+checked against the digest the registry reports.
+
+Credentials are the ones the user already has: docker's config (``DOCKER_CONFIG`` or
+``~/.docker/config.json``), read with the Docker SDK's own code, which also runs the credential
+helpers it names; for an Amazon ECR host that config says nothing about, a login through boto3
+(``ecr:GetAuthorizationToken``). They are looked up at the first 401, so an anonymous pull never
+runs a helper, and they never appear in a message. A loopback registry is spoken to in plain
+http (as docker does); any other in https.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import re
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from lambdazip.errors import RegistryError
+from lambdazip.oci.reference import DIGEST, DOCKER_HUB, Reference
+from lambdazip.oci.source import Fetched as Fetched  # the type every image source returns
+from lambdazip.oci.source import sha256_digest
+
+if TYPE_CHECKING:
+    import requests
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
+IMAGE_MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+ALL_MANIFEST_TYPES = INDEX_TYPES + IMAGE_MANIFEST_TYPES
+
+CHUNK = 1024 * 1024
+MANIFEST_MAX = 4 * 1024 * 1024  # what distribution itself accepts; more is not a manifest
+TIMEOUT = (15.0, 300.0)  # (connect, between two reads): a big layer may take long, never silent
+SPOOL_IN_MEMORY = 16 * 1024 * 1024  # a blob() bigger than this is spooled to a temporary file
+_ECR_HOST = re.compile(r"\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A login for one registry. ``source`` (where it came from) is for messages; the secrets
+    are kept out of repr so no log or traceback can show them."""
+
+    source: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    identity_token: str | None = field(default=None, repr=False)  # an OAuth2 refresh token
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def login_tip(registry: str) -> str:
+    """How a user logs in to ``registry`` (as written in a reference)."""
+    region = ecr_region(registry)
+    if region:
+        return (
+            f"configure AWS credentials that may use ECR in {region}, or run "
+            f"`aws ecr get-login-password --region {region} | docker login --username AWS "
+            f"--password-stdin {registry}`"
+        )
+    return "run `docker login`" if registry == DOCKER_HUB else f"run `docker login {registry}`"
+
+
+# -- credentials ---------------------------------------------------------------------------------
+
+
+def docker_config_path(env: Mapping[str, str]) -> Path:
+    """docker's config file: $DOCKER_CONFIG/config.json, else ~/.docker/config.json."""
+    if env.get("DOCKER_CONFIG"):
+        return Path(env["DOCKER_CONFIG"]) / "config.json"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".docker" / "config.json"
+
+
+def docker_credentials(registry: str, env: Mapping[str, str]) -> Credentials | None:
+    """What docker's config holds for ``registry`` (an ``auths`` entry, or a credential helper
+    it names, run with ``env``), read by the Docker SDK exactly as docker-py would send it."""
+    path = docker_config_path(env)
+    if not path.is_file():  # the SDK would then look elsewhere, in os.environ: not our env
+        return None
+    import docker.auth
+    import docker.errors
+
+    try:
+        with warnings.catch_warnings():  # a helper missing from PATH: its error says it below
+            warnings.simplefilter("ignore")
+            config = docker.auth.load_config(config_path=str(path), credstore_env=dict(env))
+            found = docker.auth.resolve_authconfig(config, registry, credstore_env=dict(env))
+    except (docker.errors.DockerException, ValueError, OSError) as exc:
+        raise RegistryError(
+            f"cannot read the credentials for {registry} from docker's config {path}: "
+            f"{_one_line(str(exc))}",
+            tip=f"check {path} and the credential helper it names, or {login_tip(registry)}",
+        ) from None
+    if not found:
+        return None
+    store = config.get_credential_store(registry)
+    source = f"docker's credential helper docker-credential-{store}" if store else f"{path}"
+    username = found.get("username") or found.get("Username")
+    password = found.get("password") or found.get("Password")
+    token = found.get("IdentityToken")
+    if not (password or token):
+        return None
+    return Credentials(source, username, password, token)
+
+
+def ecr_region(registry: str) -> str | None:
+    """The AWS region of an Amazon ECR private registry host, None for any other host."""
+    match = _ECR_HOST.fullmatch(registry.lower())
+    return match.group(1) if match else None
+
+
+def ecr_credentials(registry: str, region: str, client: Any = None) -> Credentials:
+    """A login for an ECR registry from ``ecr:GetAuthorizationToken`` (boto3's usual chain of
+    credentials; ``client`` is an ``ecr`` client, made here if not given). The token is
+    base64 ``AWS:password`` and lasts twelve hours: longer than any push."""
+    import boto3  # imported here: only an ECR login pays for it
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    tip = login_tip(registry)
+    try:
+        if client is None:
+            client = boto3.session.Session(region_name=region).client("ecr")
+        answer = client.get_authorization_token()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise RegistryError(
+            f"AWS refused an ECR login for {registry}: {error.get('Code', 'Error')}: "
+            f"{_one_line(error.get('Message', ''))}",
+            tip=f"the credentials need ecr:GetAuthorizationToken; or {tip}",
+        ) from None
+    except BotoCoreError as exc:
+        raise RegistryError(
+            f"no ECR login for {registry}: {_one_line(str(exc))}", tip=tip
+        ) from None
+    try:
+        token = answer["authorizationData"][0]["authorizationToken"]
+        username, _, password = base64.b64decode(token).decode().partition(":")
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise RegistryError(
+            f"AWS answered an ECR login for {registry} with no token we can read", tip=tip
+        ) from None
+    if not password:
+        raise RegistryError(f"AWS answered an ECR login for {registry} with an empty token")
+    return Credentials(f"an ECR login (boto3, {region})", username, password)
+
+
+def find_credentials(registry: str, env: Mapping[str, str]) -> Credentials | None:
+    """docker's config first (what ``docker push`` would use); then, for ECR, boto3."""
+    found = docker_credentials(registry, env)
+    if found is None and (region := ecr_region(registry)):
+        found = ecr_credentials(registry, region)
+    return found
+
+
+# -- the client ----------------------------------------------------------------------------------
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="...",service="..."`` as ("bearer", {"realm": ..., ...})."""
+    scheme, _, rest = header.strip().partition(" ")
+    found = _CHALLENGE_PARAM.finditer(rest)
+    return scheme.lower(), {m[1].lower(): m[2] or m[3] or "" for m in found}
+
+
+def _registry_errors(response: requests.Response) -> str:
+    """The status and the registry's JSON error body (``{"errors": [{"code", "message"}]}``)."""
+    try:
+        errors = json.loads(response.content)["errors"]
+        text = "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        text = ""
+    return _one_line(f"{response.status_code} {text or response.reason or ''}".strip())
+
+
+def _reason(exc: Exception) -> str:
+    """A network failure's cause without its URL (an upload's URL may carry a signature)."""
+    for pattern in (r"\[Errno -?\d+\] ([^'\")\]]+)", r"\[SSL: [A-Z_]+\] ([^(']+)"):
+        match = re.search(pattern, str(exc))
+        if match:
+            return _one_line(match[1].strip().rstrip("."))
+    return type(exc).__name__
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+class _Body:
+    """An upload body of exactly ``size`` bytes (requests sends it with that Content-Length,
+    unchunked), hashed on the way: a refused digest is then said to be the caller's data."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self.stream, self.size, self.sent = stream, size, 0
+        self.hasher = hashlib.sha256()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, amount: int = -1) -> bytes:
+        left = self.size - self.sent
+        chunk = self.stream.read(left if amount < 0 else min(amount, left)) if left else b""
+        if left and not chunk:  # else the registry would wait for the rest until it timed out
+            raise RegistryError(f"the blob to push ended after {self.sent} of {self.size} bytes")
+        self.sent += len(chunk)
+        self.hasher.update(chunk)
+        return chunk
+
+
+Scopes = tuple[str, ...]
+
+
+class Registry:
+    """One registry host: a session, the tokens it granted (per scope), and the API's calls.
+
+    Each call names the scopes it needs (``repository:NAME:pull``, or ``pull,push``). A 401 is
+    met once per request with what its challenge asks: ``Basic``, the login; ``Bearer``, a token
+    from the realm it names (anonymous without a login), kept for the next call in those scopes
+    and fetched again when the registry stops taking it.
+    """
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        host: str | None = None,
+        insecure: bool = False,
+        credentials: Callable[[], Credentials | None] = lambda: None,
+    ) -> None:
+        import requests  # imported here, as the engine's SDK is: only registry work pays for it
+
+        self.registry = registry  # as the user writes it, for messages
+        self.host = host or registry
+        self.base = f"{'http' if insecure else 'https'}://{self.host}"
+        self._find_credentials = credentials
+        self._credentials: Credentials | None = None
+        self._looked_up = False
+        self._basic = False
+        self._tokens: dict[Scopes, str] = {}
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "lambdazip"
+
+    @classmethod
+    def for_reference(cls, ref: Reference, env: Mapping[str, str]) -> Registry:
+        """The registry ``ref`` lives in, with the login docker (or, for ECR, boto3) has."""
+        return cls(
+            ref.registry,
+            host=ref.api_host,
+            insecure=ref.insecure,
+            credentials=lambda: find_credentials(ref.registry, env),
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- the auth dance --------------------------------------------------------------------------
+
+    def credentials(self) -> Credentials | None:
+        """The login, looked up once, when a registry first asks for one."""
+        if not self._looked_up:
+            self._credentials, self._looked_up = self._find_credentials(), True
+        return self._credentials
+
+    def _basic_auth(self) -> str | None:
+        login = self.credentials()
+        if login is None or login.password is None:
+            return None
+        pair = f"{login.username or ''}:{login.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        scopes: Scopes,
+        what: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Callable[[], object] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One request, with the auth dance at most once (``body`` makes the data anew)."""
+        url = urljoin(self.base + "/", url)
+
+        def attempt() -> requests.Response:
+            sent = dict(headers or {})
+            token = self._tokens.get(scopes)
+            authorization = self._basic_auth() if self._basic else token and f"Bearer {token}"
+            if authorization and urlsplit(url).netloc == self.host:  # never to another host
+                sent["Authorization"] = authorization
+            data = body() if body else None
+            return self._call(method, url, what, headers=sent, data=data, stream=stream)
+
+        response = attempt()
+        if response.status_code != 401:
+            return response
+        scheme, params = _challenge(response.headers.get("WWW-Authenticate", ""))
+        if scheme == "basic" and self._basic_auth() is not None:
+            self._basic = True
+        elif scheme == "bearer" and params.get("realm"):
+            self._tokens[scopes] = self._token(params, scopes, what)
+        else:
+            return response  # a login is needed and there is none: the caller says so
+        response.close()
+        return attempt()
+
+    def _call(self, method: str, url: str, what: str, **options: Any) -> requests.Response:
+        """A request whose network failure is one RegistryError line."""
+        import requests
+
+        try:
+            return self.session.request(method, url, timeout=TIMEOUT, **options)
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(
+                f"{what}: the TLS connection to {self.host} failed: {_reason(exc)}",
+                tip="check the registry's name and the CA bundle (REQUESTS_CA_BUNDLE)",
+            ) from None
+        except requests.exceptions.Timeout as exc:
+            raise RegistryError(
+                f"{what}: {self.host} did not answer in time ({_reason(exc)})",
+                tip="check the network and try again",
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise RegistryError(
+                f"{what}: cannot reach the registry {self.host}: {_reason(exc)}",
+                tip="check the registry's name, that it is running, and the network",
+            ) from None
+
+    def _token(self, challenge: Mapping[str, str], scopes: Scopes, what: str) -> str:
+        """A bearer token for ``scopes`` from the challenge's realm: with the login if there is
+        one (docker's OAuth2 refresh for an identity token), else anonymous."""
+        realm = challenge["realm"]
+        login = self.credentials()
+        if (
+            login
+            and urlsplit(realm).scheme != "https"
+            and not _loopback(urlsplit(realm).hostname or "")
+        ):
+            raise RegistryError(
+                f"{what}: {self.registry} asks for its login to be sent without TLS "
+                f"(to {urlsplit(realm).hostname}); not sent",
+                tip="use the registry over https",
+            )
+        service = {"service": challenge["service"]} if challenge.get("service") else {}
+        if login and login.identity_token:
+            form = {**service, "scope": " ".join(scopes), "grant_type": "refresh_token",
+                    "client_id": "lambdazip", "refresh_token": login.identity_token}  # fmt: skip
+            response = self._call("POST", realm, what, data=form)
+        else:
+            query = urlencode({**service, "scope": list(scopes)}, doseq=True)
+            auth = (login.username or "", login.password) if login and login.password else None
+            url = realm + ("&" if urlsplit(realm).query else "?") + query
+            response = self._call("GET", url, what, auth=auth)
+        if response.status_code in (401, 403):
+            said = f"the login from {login.source}" if login else "an anonymous token"
+            raise RegistryError(
+                f"{what}: {self.registry} refused {said} ({_registry_errors(response)})",
+                tip=login_tip(self.registry),
+            )
+        token = None
+        with contextlib.suppress(ValueError, AttributeError):
+            answer = response.json()
+            token = answer.get("token") or answer.get("access_token")
+        if not response.ok or not isinstance(token, str) or not token:
+            raise RegistryError(
+                f"{what}: the token service of {self.registry} gave no token "
+                f"({_registry_errors(response)})",
+                tip="try again later",
+            )
+        return token
+
+    def _failed(self, response: requests.Response, what: str, repository: str) -> RegistryError:
+        """A refusal as one line: what failed, where, the registry's words, and what to do."""
+        where, status = f"{self.registry}/{repository}", response.status_code
+        detail = _registry_errors(response)
+        if status == 401:
+            login = self.credentials()
+            said = f"the login from {login.source} was refused" if login else "a login is needed"
+            tip = f"{login_tip(self.registry)}, and check the repository's name"
+            return RegistryError(f"{what}: {where}: {said} ({detail})", tip=tip)
+        tip, said = {
+            403: ("check the repository's name and that your login may use it", "access denied"),
+            404: ("check the repository's name and the tag or digest", "not found"),
+            429: (f"wait, or {login_tip(self.registry)} for a higher limit", "too many requests"),
+        }.get(status, ("try again later" if status >= 500 else "check the request", "failed"))
+        return RegistryError(f"{what}: {where}: {said} ({detail})", tip=tip)
+
+    def _chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
+        import requests
+
+        try:
+            yield from response.iter_content(CHUNK)
+        except requests.exceptions.RequestException as exc:
+            raise RegistryError(
+                f"{what}: the download from {self.registry} broke: {_reason(exc)}",
+                tip="try again",
+            ) from None
+
+    @staticmethod
+    def _mismatch(what: str, where: str, found: str, expected: str) -> RegistryError:
+        return RegistryError(
+            f"{what}: {where}: the bytes received hash to {found}, not {expected}",
+            tip="the registry, or something between it and us, changed them; try again",
+        )
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _pull(repository: str) -> Scopes:
+        return (f"repository:{repository}:pull",)
+
+    @staticmethod
+    def _push(repository: str) -> Scopes:
+        return (f"repository:{repository}:pull,push",)
+
+    def get_manifest(
+        self, repository: str, reference: str, accept: Sequence[str] = ALL_MANIFEST_TYPES
+    ) -> Fetched:
+        """The manifest (or index) ``reference`` (a tag or a digest) names, verified: its digest
+        is the sha256 of its bytes, and is the reference's, or what the registry says it is."""
+        what, where = f"reading the manifest {reference}", f"{self.registry}/{repository}"
+        response = self._send(
+            "GET", f"/v2/{repository}/manifests/{reference}", self._pull(repository), what,
+            headers={"Accept": ", ".join(accept)}, stream=True,
+        )  # fmt: skip
+        data = bytearray()
+        with response:
+            if not response.ok:
+                raise self._failed(response, what, repository)
+            for chunk in self._chunks(response, what):
+                data += chunk
+                if len(data) > MANIFEST_MAX:
+                    raise RegistryError(f"{what}: {where}: larger than {MANIFEST_MAX} bytes")
+        digest = sha256_digest(bytes(data))
+        claimed = response.headers.get("Docker-Content-Digest")
+        expected = reference if DIGEST.fullmatch(reference) else claimed
+        if expected and expected != digest:
+            raise self._mismatch(what, where, digest, expected)
+        media_type = response.headers.get("Content-Type", "").partition(";")[0].strip()
+        if media_type not in accept:  # a registry may say application/json: the document says
+            with contextlib.suppress(ValueError, AttributeError):
+                media_type = str(json.loads(data).get("mediaType") or media_type)
+        if media_type not in accept:
+            raise RegistryError(
+                f"{what}: {where}: a manifest of type {media_type or '(none)'}, not one of "
+                f"{', '.join(accept)}",
+                tip="the image is in a format we do not read (Docker schema 1?): push it anew",
+            )
+        return Fetched(media_type, bytes(data), digest)
+
+    def blob_exists(self, repository: str, digest: str, *, push: bool = False) -> bool:
+        """Whether the repository has the blob (HEAD). ``push`` asks in the push scope, whose
+        token the push that follows then uses."""
+        what = f"looking for the blob {digest}"
+        scopes = self._push(repository) if push else self._pull(repository)
+        with self._send("HEAD", f"/v2/{repository}/blobs/{digest}", scopes, what) as response:
+            if response.status_code == 404:
+                return False
+            if not response.ok:
+                raise self._failed(response, what, repository)
+            return True
+
+    def get_blob(self, repository: str, digest: str, into: BinaryIO) -> int:
+        """Stream the blob into ``into``; its size. On a digest mismatch, a RegistryError (and
+        what went into ``into`` is garbage: write to a temporary file)."""
+        what, where = f"reading the blob {digest}", f"{self.registry}/{repository}"
+        response = self._send(
+            "GET", f"/v2/{repository}/blobs/{digest}", self._pull(repository), what,
+            headers={"Accept-Encoding": "identity"}, stream=True,  # the stored bytes, unchanged
+        )  # fmt: skip
+        hasher, size = hashlib.sha256(), 0
+        with response:
+            if not response.ok:
+                raise self._failed(response, what, repository)
+            for chunk in self._chunks(response, what):
+                hasher.update(chunk)
+                into.write(chunk)
+                size += len(chunk)
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise self._mismatch(what, where, "sha256:" + hasher.hexdigest(), digest)
+        return size
+
+    def open_blob(self, repository: str, digest: str) -> BinaryIO:
+        """The verified blob as a stream at its start, for the caller to close: spooled in
+        memory while small, then in a temporary file that goes with the stream."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned
+        try:
+            self.get_blob(repository, digest, spool)  # type: ignore[arg-type]
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool  # type: ignore[return-value]
+
+    def push_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open: Callable[[], BinaryIO],
+        mount_from: str | None = None,
+    ) -> None:
+        """Make the repository hold the blob: nothing to do if it has it; else a cross-repository
+        mount from ``mount_from`` (on this registry) if the registry does it; else one monolithic
+        upload streamed from ``open()`` (called again if the upload must be sent again), which
+        the registry verifies against ``digest``."""
+        what = f"pushing the blob {digest}"
+        if not DIGEST.fullmatch(digest):
+            raise RegistryError(f"{what}: not a sha256 digest")
+        if self.blob_exists(repository, digest, push=True):
+            return
+        scopes, query = self._push(repository), ""
+        if mount_from and mount_from != repository:
+            scopes += self._pull(mount_from)
+            query = "?" + urlencode({"mount": digest, "from": mount_from})
+        uploads = f"/v2/{repository}/blobs/uploads/{query}"
+        with self._send("POST", uploads, scopes, what) as response:
+            if response.status_code == 201:  # mounted
+                return
+            location = response.headers.get("Location")
+            if response.status_code != 202 or not location:
+                raise self._failed(response, what, repository)
+        location = urljoin(self.base + "/", location)  # relative, or absolute elsewhere
+        location += ("&" if urlsplit(location).query else "?") + urlencode({"digest": digest})
+        bodies: list[_Body] = []
+
+        def body() -> _Body:
+            if bodies:
+                bodies[-1].stream.close()
+            bodies.append(_Body(open(), size))
+            return bodies[-1]
+
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        try:
+            response = self._send("PUT", location, scopes, what, headers=headers, body=body)
+        finally:
+            if bodies:
+                bodies[-1].stream.close()
+        with response:
+            sent = "sha256:" + bodies[-1].hasher.hexdigest() if bodies else digest
+            if response.status_code != 201 and sent != digest:
+                raise RegistryError(
+                    f"{what}: the data given for it hashes to {sent}; "
+                    f"{self.registry} refused it ({_registry_errors(response)})",
+                    tip="the blob store holds something else under that digest; build again",
+                )
+            if response.status_code != 201:
+                raise self._failed(response, what, repository)
+            claimed = response.headers.get("Docker-Content-Digest")
+        if claimed and claimed != digest:
+            raise self._mismatch(what, f"{self.registry}/{repository}", claimed, digest)
+
+    def put_manifest(self, repository: str, reference: str, media_type: str, data: bytes) -> str:
+        """Store a manifest (or index) under ``reference`` (a tag, or its digest); its digest,
+        which the registry must report as the sha256 of ``data`` (it may not rewrite it)."""
+        what, digest = f"pushing the manifest {reference}", sha256_digest(data)
+        if DIGEST.fullmatch(reference) and reference != digest:
+            raise RegistryError(f"{what}: the manifest's digest is {digest}")
+        url = f"/v2/{repository}/manifests/{reference}"
+        headers = {"Content-Type": media_type}
+        with self._send(
+            "PUT", url, self._push(repository), what, headers=headers, body=lambda: data
+        ) as response:
+            if response.status_code != 201:
+                raise self._failed(response, what, repository)
+            claimed = response.headers.get("Docker-Content-Digest") or digest
+        if claimed != digest:
+            raise RegistryError(
+                f"{what}: {self.registry}/{repository} stored it as {claimed}, not {digest}",
+                tip="the registry rewrote the manifest: push it in a media type it keeps as is",
+            )
+        return claimed
+
+
+class RegistrySource:
+    """An image in a registry, read as the image checker reads any image (source.ImageSource):
+    the reference's manifest (maybe an index), other manifests by digest, and verified blobs."""
+
+    def __init__(self, registry: Registry, reference: Reference) -> None:
+        self.registry, self.reference = registry, reference
+
+    @classmethod
+    def open(cls, reference: Reference, env: Mapping[str, str]) -> RegistrySource:
+        return cls(Registry.for_reference(reference, env), reference)
+
+    def manifest(self) -> Fetched:
+        ref = self.reference
+        return self.registry.get_manifest(ref.repository, ref.manifest_reference)
+
+    def fetch_manifest(self, digest: str) -> Fetched:
+        return self.registry.get_manifest(self.reference.repository, digest)
+
+    def blob(self, digest: str) -> BinaryIO:
+        return self.registry.open_blob(self.reference.repository, digest)
+
+    def close(self) -> None:
+        self.registry.close()

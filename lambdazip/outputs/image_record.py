@@ -1,0 +1,55 @@
+"""The manifest written beside a function image (`lambdazip image`): what the image is (its ID,
+its manifest digest, every layer's digest), what it was made from (the base by ID and where its
+layers came from, the checked function zip and its own manifest: distributions, inputs, the probe
+in the base image) and what the probe in the image itself found. Equal cache keys, equal image."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from lambdazip.judge.findings import Finding
+from lambdazip.judge.probe import ProbeFacts
+from lambdazip.outputs.report import BaseImageModel, Manifest, TargetModel
+
+
+class LayerModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    media_type: str
+    digest: str  # of the compressed blob: what the manifest names
+    size: int
+    diff_id: str | None = None  # of the uncompressed tar: what the config names (ours, known)
+
+
+class FunctionLayerModel(LayerModel):
+    diff_id: str
+    tar_size: int
+    files: int
+
+
+class ImageRecord(BaseModel):
+    """Written beside every image as NAME-python3.X-ARCH.image.json."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    tool: str
+    kind: Literal["image"] = "image"
+    tag: str  # the engine's name for it
+    target: TargetModel
+    platform: str  # linux/amd64, linux/arm64
+    image_id: str  # the config's digest: the engine's image ID
+    manifest_digest: str  # what a registry names it by, the same from every host
+    manifest_media_type: str
+    cmd: list[str]
+    uncompressed_size: int  # the base's layers and the function's, unpacked (Lambda: 10 GB)
+    cache_key: str
+    base_image: BaseImageModel
+    base_layers: list[LayerModel]
+    base_layers_from: str  # "registry REPOSITORY" or "compressed here"
+    function_layer: FunctionLayerModel
+    function: Manifest  # the function zip's own manifest: the zip the layer was made from
+    probe: ProbeFacts  # the probe in the image, as Lambda's user on a read-only root
+    findings: list[Finding]
