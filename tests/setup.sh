@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make this machine able to run the integration tests, idempotently: debootstrap and qemu (arm64
-# runs emulated on x86_64), binfmt_misc mounted with qemu-aarch64 registered, and the stand-in
-# images of the Lambda runtime (tests/standin.py), which are reused while their recipe holds.
+# Make this machine able to run the integration tests, idempotently: debootstrap, docker-registry
+# (tests/registry.py runs it on loopback), qemu (arm64 runs emulated on x86_64), binfmt_misc
+# mounted with qemu-aarch64 registered, and the stand-in images of the Lambda runtime
+# (tests/standin.py), which are reused while their recipe holds.
 #
 #   tests/setup.sh [PYTHON]        # PYTHON: the venv's interpreter (default .venv/bin/python)
 set -euo pipefail
@@ -10,6 +11,7 @@ python=${1:-.venv/bin/python}
 
 missing=()
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)  # tests/registry.py
 if [ "$(uname -m)" != aarch64 ]; then
   [ -e /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
   command -v update-binfmts >/dev/null || [ -x /usr/sbin/update-binfmts ] || missing+=(binfmt-support)
@@ -22,6 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+    # the package enables a registry service on :5000; the tests start their own on loopback
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ "$(uname -m)" != aarch64 ]; then

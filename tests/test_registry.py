@@ -42,6 +42,7 @@ from lambdazip.oci.registry import (
     Registry,
     RegistrySource,
 )
+from lambdazip.oci.source import sha256_digest
 from tests.registry import Login, registry, registry_with_login  # noqa: F401 - fixtures
 
 DIGEST_A = "sha256:" + "a" * 64
@@ -63,10 +64,9 @@ def _no_engine_in_unit_tests() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _nothing_of_ours_left_behind() -> Iterator[None]:
+def _nothing_of_ours_left_behind() -> None:
     """conftest's leak check asks the engine; these tests make no container to leak (the
     registry process is stopped by its fixture)."""
-    yield
 
 
 def one_line(exc: pytest.ExceptionInfo[RegistryError]) -> str:
@@ -97,7 +97,8 @@ def one_line(exc: pytest.ExceptionInfo[RegistryError]) -> str:
         ("localhost:5000", Reference("docker.io", "library/localhost", "5000")),
         ("[::1]:5000/app", Reference("[::1]:5000", "app")),
         (f"app@{DIGEST_A}", Reference("docker.io", "library/app", None, DIGEST_A)),
-        (f"r.io:443/a_b__c.d-e--f:T_1.x@{DIGEST_A}", Reference("r.io:443", "a_b__c.d-e--f", "T_1.x", DIGEST_A)),
+        (f"r.io:443/a_b__c.d-e--f:T_1.x@{DIGEST_A}",
+         Reference("r.io:443", "a_b__c.d-e--f", "T_1.x", DIGEST_A)),
     ],
 )  # fmt: skip
 def test_reference_parses_like_docker(text: str, expected: Reference) -> None:
@@ -134,7 +135,7 @@ def test_reference_refuses_a_malformed_one(text: str, why: str) -> None:
         parse(text)
     assert why in exc.value.message
     assert "\n" not in exc.value.message
-    assert exc.value.tip and "REPOSITORY" in exc.value.tip
+    assert "REPOSITORY" in str(exc.value.tip)
 
 
 _WORDS = st.lists(st.text("abcxyz0189", min_size=1, max_size=4), min_size=1, max_size=3)
@@ -142,13 +143,16 @@ _COMPONENT = _WORDS.flatmap(  # words joined by separators: a1.b__c-d
     lambda words: st.lists(
         st.sampled_from([".", "_", "__", "-", "---"]),
         min_size=len(words) - 1, max_size=len(words) - 1,
-    ).map(lambda seps: "".join(w + s for w, s in zip(words, [*seps, ""])))
+    ).map(lambda seps: "".join(w + s for w, s in zip(words, [*seps, ""], strict=True)))
 )  # fmt: skip
 _HOST = st.one_of(
     st.sampled_from(["localhost", "localhost:5000", "docker.io", "index.docker.io", "[::1]:80"]),
     st.builds(
         lambda parts, port: ".".join(parts) + port,
-        st.lists(st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True), min_size=2, max_size=3),
+        st.lists(
+            st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True),
+            min_size=2, max_size=3,
+        ),
         st.sampled_from(["", ":5000", ":1"]),
     ),
 )  # fmt: skip
@@ -324,7 +328,7 @@ def test_ecr_is_asked_only_when_docker_has_nothing(
 ) -> None:
     asked: list[str] = []
 
-    def ecr_login(registry: str, region: str, client: Any = None) -> Credentials:
+    def ecr_login(host: str, region: str, ecr: Any = None) -> Credentials:
         asked.append(region)
         return Credentials("ecr", "AWS", "x")
 
@@ -365,7 +369,7 @@ class FakeRegistry:
                     return self.answer(200, json.dumps({"access_token": token}).encode())
                 if not self.authorized():
                     return None
-                digest = fake.claimed_digest or client.sha256_digest(fake.manifest)
+                digest = fake.claimed_digest or sha256_digest(fake.manifest)
                 self.answer(
                     200,
                     fake.manifest,
@@ -432,7 +436,7 @@ def test_bearer_token_is_fetched_once_per_scope(fake: FakeRegistry) -> None:
     login = Credentials("a test", "u", "p")
     reg = Registry(fake.host, insecure=True, credentials=lambda: login)
     first = reg.get_manifest("a/b", "v1")
-    assert first.data == fake.manifest and first.media_type == DOCKER_MANIFEST
+    assert (first.data, first.media_type) == (fake.manifest, DOCKER_MANIFEST)
     reg.get_manifest("a/b", "v1")
     assert len(fake.token_requests) == 1
     query, authorization = fake.token_requests[0]
@@ -444,7 +448,7 @@ def test_bearer_token_is_fetched_once_per_scope(fake: FakeRegistry) -> None:
     assert len(fake.token_requests) == 2
 
     data = os.urandom(1000)
-    digest = client.sha256_digest(data)
+    digest = sha256_digest(data)
     reg.push_blob("a/b", digest, len(data), lambda: io.BytesIO(data))
     assert fake.uploaded == {digest: data}
     assert fake.token_requests[-1][0]["scope"] == ["repository:a/b:pull,push"]
@@ -482,7 +486,7 @@ integration = pytest.mark.integration
 
 
 def push_bytes(reg: Registry, repository: str, data: bytes, **kwargs: Any) -> str:
-    digest = client.sha256_digest(data)
+    digest = sha256_digest(data)
     reg.push_blob(repository, digest, len(data), lambda: io.BytesIO(data), **kwargs)
     return digest
 
@@ -499,7 +503,9 @@ def image(reg: Registry, repository: str, layer: bytes) -> tuple[bytes, dict[str
     manifest = {
         "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
         "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": digests["config"]},
-        "layers": [{"mediaType": DOCKER_LAYER_GZIP, "size": len(layer), "digest": digests["layer"]}],
+        "layers": [
+            {"mediaType": DOCKER_LAYER_GZIP, "size": len(layer), "digest": digests["layer"]}
+        ],
     }  # fmt: skip
     return json.dumps(manifest, indent=1).encode(), digests
 
@@ -560,11 +566,9 @@ def test_cross_repository_mount(registry: str) -> None:  # noqa: F811
 
     # a mount from where the blob is not: the registry opens an upload instead
     other = os.urandom(100)
-    assert push_bytes(reg, "mount/to", other, mount_from="mount/nowhere") in {
-        client.sha256_digest(other)
-    }
+    assert push_bytes(reg, "mount/to", other, mount_from="mount/nowhere") in {sha256_digest(other)}
     out = io.BytesIO()
-    reg.get_blob("mount/to", client.sha256_digest(other), out)
+    reg.get_blob("mount/to", sha256_digest(other), out)
     assert out.getvalue() == other
 
 
@@ -572,16 +576,14 @@ def test_cross_repository_mount(registry: str) -> None:  # noqa: F811
 def test_wrong_data_is_refused(registry: str) -> None:  # noqa: F811
     reg = Registry(registry, insecure=True)
     data = os.urandom(1000)
-    wrong = client.sha256_digest(b"something else")
+    wrong = sha256_digest(b"something else")
     with pytest.raises(RegistryError) as exc:
         reg.push_blob("bad/blob", wrong, len(data), lambda: io.BytesIO(data))
-    assert f"hashes to {client.sha256_digest(data)}" in one_line(exc)
+    assert f"hashes to {sha256_digest(data)}" in one_line(exc)
     assert not reg.blob_exists("bad/blob", wrong)
 
     with pytest.raises(RegistryError) as exc:  # shorter than it said: not a hang
-        reg.push_blob(
-            "bad/blob", client.sha256_digest(data), len(data) + 10, lambda: io.BytesIO(data)
-        )
+        reg.push_blob("bad/blob", sha256_digest(data), len(data) + 10, lambda: io.BytesIO(data))
     assert "ended after 1000 of 1010 bytes" in exc.value.message
 
     manifest = b'{"schemaVersion": 2}'
@@ -607,7 +609,7 @@ def test_missing_things_are_one_line(registry: str) -> None:  # noqa: F811
     with pytest.raises(RegistryError) as exc:
         reg.get_manifest("no/such", "v1")
     message = one_line(exc)
-    assert f"{registry}/no/such" in message and "not found" in message
+    assert f"{registry}/no/such: not found" in message
     assert "unknown" in message.lower()  # the registry's own words (NAME_UNKNOWN, ...)
     with pytest.raises(RegistryError) as exc:
         reg.get_blob("no/such", DIGEST_A, io.BytesIO())
@@ -650,3 +652,18 @@ def test_basic_auth_from_docker_config(
         assert f"docker login {host}" in str(exc.value.tip)
         assert login.password not in message + str(exc.value.tip)
         assert ("a login is needed" if case == "anonymous" else "was refused") in message
+
+
+def test_a_login_is_never_sent_to_a_plain_http_realm_elsewhere() -> None:
+    reg = Registry("r.io", credentials=lambda: Credentials("a test", "u", "p"))
+    with pytest.raises(RegistryError) as exc:  # refused before any request is made
+        reg._token({"realm": "http://auth.r.io/token"}, ("repository:a:pull",), "reading")
+    assert "without TLS" in one_line(exc)
+
+
+@integration
+def test_tls_failure_is_one_line(registry: str) -> None:  # noqa: F811
+    reg = Registry(registry)  # https to a plain-http server
+    with pytest.raises(RegistryError) as exc:
+        reg.get_manifest("a", "v1")
+    assert f"the TLS connection to {registry} failed" in one_line(exc)

@@ -36,7 +36,13 @@ from lambdazip.build import resources
 from lambdazip.build.builder import BuildResult, build
 from lambdazip.build.engine import Engine, ImageInfo
 from lambdazip.build.exits import Exited, failure
-from lambdazip.build.images import Progress, build_image, resolve_base_image
+from lambdazip.build.images import (
+    Progress,
+    build_image,
+    build_image_tag,
+    inside_files,
+    resolve_base_image,
+)
 from lambdazip.build.plan import BuildPlan
 from lambdazip.errors import BuildChecksFailed, BuildFailed, ImageError, OutputError
 from lambdazip.inside import lambdazip_contract as contract
@@ -47,6 +53,7 @@ from lambdazip.oci.image import (
     digest_of,
     image_config,
     image_manifest,
+    job_config,
     load_archive,
     oci_archive,
 )
@@ -81,13 +88,50 @@ class BaseLayers:
     registry: str | None  # the reference (with its digest) to fetch blobs from, if any
 
 
-@dataclass(frozen=True)
 class BuiltImage:
-    record: ImageRecord
-    record_path: Path
-    function: BuildResult
-    reused: bool
-    pushed: str | None = None  # the reference pushed, with the registry's digest
+    """The image in the engine and its record. A reused record is read as JSON (which decides up
+    to date) and validated only when asked for: a no-op build never loads pydantic."""
+
+    def __init__(
+        self,
+        record: ImageRecord | dict[str, Any],
+        record_path: Path,
+        function: BuildResult,
+        reused: bool,
+        pushed: str | None = None,
+    ) -> None:
+        self._record = record
+        self.record_path = record_path
+        self.function = function
+        self.reused = reused
+        self.pushed = pushed  # the reference pushed, with the registry's digest
+
+    @property
+    def record(self) -> ImageRecord:
+        if isinstance(self._record, dict):
+            from lambdazip.outputs.image_record import ImageRecord
+
+            try:
+                self._record = ImageRecord.model_validate(self._record)
+            except ValueError as exc:
+                raise OutputError(
+                    f"{self.record_path} is damaged: {str(exc).splitlines()[0]}",
+                    tip="delete it, or build again with --force",
+                ) from exc
+        return self._record
+
+    def fact(self, name: str) -> Any:
+        """One field of the record, without validating a reused one."""
+        if isinstance(self._record, dict):
+            return self._record[name]
+        return getattr(self._record, name)
+
+    @property
+    def warned(self) -> bool:
+        if isinstance(self._record, dict):
+            found = self._record.get("findings", []) + self._record["function"].get("findings", [])
+            return any(f.get("severity") == "warning" for f in found)
+        return True  # a fresh record: its findings are at hand
 
 
 def record_path(plan: BuildPlan, directory: Path) -> Path:
@@ -106,18 +150,18 @@ def _key(function_sha256: str, base_id: str, request: ImageRequest, epoch: int) 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _up_to_date(engine: Engine, path: Path, key: str, tag: str) -> ImageRecord | None:
-    from lambdazip.outputs.image_record import ImageRecord
-
+def _up_to_date(engine: Engine, path: Path, key: str, tag: str) -> dict[str, Any] | None:
+    """The record in place, as JSON, if it is of these inputs and the engine has its image
+    under ``tag``."""
     try:
-        document = path.read_bytes()
-        if json.loads(document).get("cache_key") != key:
+        record = json.loads(path.read_bytes())
+        if not isinstance(record, dict) or record.get("cache_key") != key:
             return None
-        record = ImageRecord.model_validate_json(document)
-    except (OSError, ValueError):
+        image_id = str(record["image_id"])
+    except (OSError, ValueError, KeyError):
         return None
     info = engine.image(tag)
-    return record if info is not None and info.id == record.image_id else None
+    return record if info is not None and info.id == image_id else None
 
 
 def build_function_image(
@@ -141,7 +185,7 @@ def build_function_image(
     if reused is not None and not plan.inputs.force:
         if smoke is not None:
             progress.step(f"{request.tag} is up to date: invoking it again")
-            smoke(reused.image_id)
+            smoke(str(reused["image_id"]))
         result = BuiltImage(reused, path, function, reused=True)
         return _deliver(engine, result, request, store, env, progress)
 
@@ -158,6 +202,7 @@ def build_function_image(
     manifest = image_manifest(config, (*bases.layers, own))
     image_id = digest_of(config)
     _load(engine, config, request.tag, store.path(own.digest), image_id, progress)
+    _load_job_image(engine, config, image_id, plan)
 
     from lambdazip.build.runner import probe_image
     from lambdazip.judge.findings import Severity
@@ -208,28 +253,34 @@ def build_function_image(
     return _deliver(engine, result, request, store, env, progress)
 
 
+def _load_job_image(engine: Engine, config: bytes, image_id: str, plan: BuildPlan) -> None:
+    """The build image on the function's image (the probe and invoke run in it), loaded under
+    the name the Dockerfile's build would have: made as bytes, no `docker build`."""
+    from lambdazip.build.transfer import tar_files
+
+    tag = build_image_tag(image_id, plan.target)
+    if engine.image(tag) is not None:
+        return
+    scripts = tar_files(
+        {f"{contract.INSIDE_DIR.strip('/')}/{n}": d for n, d in inside_files().items()}
+    )
+    diff_id = digest_of(scripts)
+    command = [contract.PYTHON, f"{contract.INSIDE_DIR}/probe.py", "--kind", "layer"]
+    job = job_config(config, diff_id, contract.TASK_ROOT, command)
+    with tempfile.TemporaryDirectory(prefix="lambdazip-job-") as scratch:
+        layer = Path(scratch) / "layer.tar"
+        layer.write_bytes(scripts)
+        with tempfile.TemporaryFile() as archive:
+            load_archive(archive, job, tag, json.loads(job)["rootfs"]["diff_ids"], layer)
+            archive.seek(0)
+            engine.load(archive)
+
+
 def _drop_job_image(engine: Engine, image_id: str, plan: BuildPlan, progress: Progress) -> None:
     """The build image made on the function's image for the probe and invoke: not kept (each
     image would leave one)."""
-    info = engine.image(image_id)
-    if info is None:
-        return
-    job = build_image(engine, info, plan.target, _Quiet(progress))
-    engine.remove_image(job.id)
-
-
-class _Quiet:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def step(self, title: str) -> None:
-        self.progress.detail(title)
-
-    def detail(self, line: str) -> None:
-        self.progress.detail(line)
-
-    def transfer(self, what: str, done: int, total: int) -> None:
-        self.progress.transfer(what, done, total)
+    del progress
+    engine.remove_image(build_image_tag(image_id, plan.target))
 
 
 # -- the function's layer -------------------------------------------------------------------------
@@ -605,9 +656,9 @@ def _deliver(
     env: Mapping[str, str],
     progress: Progress,
 ) -> BuiltImage:
-    record = result.record
     if request.oci_archive is None and request.push is None:
         return result
+    record = result.record
     config = _config_bytes(engine, record, store, env, progress)
     layers = [Descriptor(d.media_type, d.digest, d.size) for d in record.base_layers]
     layers.append(

@@ -76,12 +76,23 @@ def build_context() -> tuple[bytes, str]:
     return tar_files(_context_files()), build_context_digest()
 
 
+def build_image_tag(base_id: str, target: Target) -> str:
+    """The build image's name: one per content of the Dockerfile and scripts, base and platform."""
+    platform = target.arch.info.oci_platform
+    digest = build_context_digest()
+    key = hashlib.sha256(f"{digest} {base_id} {platform}".encode()).hexdigest()[:16]
+    return f"{BUILD_IMAGE_REPOSITORY}:{key}"
+
+
+def inside_files() -> dict[str, bytes]:
+    """What the Dockerfile copies into the build image, by name."""
+    return {name: resources.inside(name) for name in FILES}
+
+
 def build_image(engine: Engine, base: ImageInfo, target: Target, progress: Progress) -> ImageInfo:
     """The build image (Dockerfile) on ``base``, built once per content and base."""
     platform = target.arch.info.oci_platform
-    digest = build_context_digest()
-    key = hashlib.sha256(f"{digest} {base.id} {platform}".encode()).hexdigest()[:16]
-    tag = f"{BUILD_IMAGE_REPOSITORY}:{key}"
+    tag = build_image_tag(base.id, target)
     cached = engine.image(tag)
     if cached is not None:
         return cached

@@ -24,7 +24,7 @@ from lambdazip.judge.image_facts import ImageFacts, IndexEntry, gather_image
 from lambdazip.judge.native import extension_stem
 from lambdazip.judge.rules import finding
 from lambdazip.judge.tree import open_tree
-from lambdazip.oci.source import DOCKER_MANIFEST, OCI_MANIFEST
+from lambdazip.oci.source import DOCKER_MANIFEST, MANIFEST_TYPES, OCI_MANIFEST
 from lambdazip.targets import OFFICIAL_IMAGE, RUNTIMES, Arch, Kind, Target
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
 
 IMAGE_SIZE_LIMIT = 10 * 1024**3  # uncompressed, all layers: AWS's "10 GB" (its MB are MiB too)
 LAMBDA_ENTRYPOINT = ("/lambda-entrypoint.sh",)
-MANIFEST_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 CONFIG_TYPES = (
     "application/vnd.docker.container.image.v1+json",
     "application/vnd.oci.image.config.v1+json",
@@ -252,37 +251,36 @@ def _roots(facts: ImageFacts) -> list[str]:
 
 
 def _on_disk(facts: ImageFacts, path: str) -> Path | None:
+    """Where an image path of /var/task or /opt is, extracted; None for any other."""
     for mount, extracted in ((TASK_ROOT, facts.task_root), (OPT, facts.opt)):
-        if extracted is not None and path.startswith(mount + "/"):
-            return extracted / path[len(mount) + 1 :]
+        if extracted is not None and (path == mount or path.startswith(mount + "/")):
+            return extracted / path[len(mount) :].lstrip("/")
     return None
+
+
+def _exists(facts: ImageFacts, path: str) -> bool:
+    on_disk = _on_disk(facts, path)
+    return on_disk.is_file() if on_disk is not None else path in facts.runtime_files
+
+
+def _names_in(facts: ImageFacts, directory: str) -> list[str]:
+    on_disk = _on_disk(facts, directory)
+    if on_disk is not None:
+        return sorted(p.name for p in on_disk.iterdir()) if on_disk.is_dir() else []
+    inside = directory + "/"
+    return sorted(f[len(inside) :] for f in facts.runtime_files if f.startswith(inside))
 
 
 def _module_file(facts: ImageFacts, module: str) -> str | None:
     """The file Python imports for ``module`` (a package's ``__init__``, a ``.py``, a sourceless
     ``.pyc``, an extension module) on Lambda's sys.path, or None."""
-    parts = module.split(".")
     for root in _roots(facts):
-        base = "/".join([root, *parts])
-        for candidate in (
-            f"{base}/__init__.py",
-            f"{base}.py",
-            f"{base}/__init__.pyc",
-            f"{base}.pyc",
-        ):
-            on_disk = _on_disk(facts, candidate)
-            if on_disk.is_file() if on_disk is not None else candidate in facts.runtime_files:
-                return candidate
+        base = "/".join([root, *module.split(".")])
+        for suffix in ("/__init__.py", ".py", "/__init__.pyc", ".pyc"):
+            if _exists(facts, base + suffix):
+                return base + suffix
         directory, _, name = base.rpartition("/")
-        on_disk = _on_disk(facts, f"{directory}/x")
-        names = (
-            [p.name for p in on_disk.parent.iterdir()]
-            if on_disk and on_disk.parent.is_dir()
-            else [
-                f.rpartition("/")[2] for f in facts.runtime_files if f.startswith(directory + "/")
-            ]
-        )
-        for found in sorted(names):
+        for found in _names_in(facts, directory):
             if found.endswith(".so") and extension_stem(found) == name:
                 return f"{directory}/{found}"
     return None
@@ -355,12 +353,18 @@ def check_cmd(facts: ImageFacts) -> list[Finding]:
     found = _module_file(facts, module)
     if found is None:
         where = ", ".join(_roots(facts))
+        top = module.split(".")[0]
+        copy = (
+            f"`COPY {top}/ ${{LAMBDA_TASK_ROOT}}/{top}/`"
+            if "." in module
+            else f"`COPY {top}.py ${{LAMBDA_TASK_ROOT}}/`"
+        )
         return wrong(
             f"a module {module} on Lambda's sys.path ({where})",
             f"no {module.replace('.', '/')}.py, package or extension module there: "
             "Runtime.ImportModuleError",
-            f"copy the module into the task root (`COPY {module.split('.')[0]}... "
-            "${LAMBDA_TASK_ROOT}/`), or name the module that holds the handler in CMD",
+            f"copy it into the task root ({copy}), or name the module that holds the handler "
+            "in CMD",
         )
     on_disk = _on_disk(facts, found)
     if on_disk is not None and found.endswith(".py"):

@@ -25,6 +25,7 @@ from lambdazip.inside.lambdazip_contract import OPT, TASK_ROOT
 from lambdazip.oci.layers import Rootfs
 from lambdazip.oci.source import (
     INDEX_TYPES,
+    MANIFEST_TYPES,
     Fetched,
     ImageSource,
     media_type_of,
@@ -223,7 +224,16 @@ def gather_image(
     manifest_type = media_type_of(chosen)
     if manifest_type in INDEX_TYPES:
         raise ImageError(f"{reference}: an index inside an index is not an image Lambda runs")
-    manifest = _parse(_Manifest, chosen.data, f"{reference}'s manifest")
+    try:
+        manifest = _parse(_Manifest, chosen.data, f"{reference}'s manifest")
+    except ImageError:
+        if manifest_type in MANIFEST_TYPES:
+            raise
+        raise ImageError(
+            f"{reference} is a {manifest_type or 'document of no media type'}, not an image "
+            "manifest: Lambda takes a Docker v2 schema 2 or an OCI image manifest",
+            tip="push the image again with docker or buildx",
+        ) from None
     with source.blob(manifest.config.digest) as stream:
         data = stream.read(CONFIG_LIMIT + 1)
     if len(data) > CONFIG_LIMIT:
@@ -233,6 +243,8 @@ def gather_image(
     rootfs = Rootfs(workdir)
     compressions, size = [], 0
     for layer in manifest.layers:
+        if not valid_digest(layer.digest):
+            raise ImageError(f"{reference}: a layer's digest {layer.digest!r} is not a digest")
         with source.blob(layer.digest) as blob:
             compression, layer_size = rootfs.apply(blob, layer.digest)
         compressions.append(compression)

@@ -200,31 +200,31 @@ class Rootfs:
     def _write(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
         top = self._top(path)
         assert top is not None
-        (self.root / top).mkdir(parents=True, exist_ok=True)
-        target = self._inside(path)
-        if target is not None and target != self.root / top:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target = self._inside(path)  # again: a directory made may be a link's target
+        try:
+            self._make_parents(path)
+            target = self._inside(path)
+            kept_directory = (
+                member.isdir()
+                and target is not None
+                and target.is_dir()
+                and not target.is_symlink()
+            )
+            if target is not None and not kept_directory:
+                _remove(target)  # a lower layer's file, link or directory it replaces
+        except OSError:  # a path through a link to nothing, say: not written, as if unsafe
+            target = None
         if target is None:
             self.skipped.append(member.name)
             return
         mode = stat.S_IMODE(member.mode) & 0o777
         if member.isdir():
-            if target.is_symlink() or (target.exists() and not target.is_dir()):
-                _remove(target)
             target.mkdir(exist_ok=True)
             target.chmod(mode | 0o700)  # the others' bits are what Lambda's user gets
-            return
-        if target.is_symlink() or target.exists():
-            _remove(target)
-        if member.issym():
+        elif member.issym():
             self._symlink(member, path, target, top)
         elif member.islnk():
             self._hard_link(member, target, top)
-        elif member.isfile():
-            if self.written + member.size > WRITE_LIMIT:
-                self.skipped.append(member.name)
-                return
+        elif member.isfile() and self.written + member.size <= WRITE_LIMIT:
             data = tar.extractfile(member)
             assert data is not None
             with data, target.open("xb") as out:
@@ -232,8 +232,23 @@ class Rootfs:
             self.written += member.size
             target.chmod(mode | 0o600)
             os.utime(target, (member.mtime, member.mtime))
-        else:  # a device or FIFO: nothing Lambda's Python imports
+        else:  # over the limit, or a device or FIFO: nothing Lambda's Python imports
             self.skipped.append(member.name)
+
+    def _make_parents(self, path: str) -> None:
+        """The directories above ``path`` that no member made, as the engine makes them (755),
+        never through a link that leaves the kept tree."""
+        parts = path.split("/")
+        for n in range(1, len(parts)):
+            directory = "/".join(parts[:n])
+            on_disk = self._inside(directory) if self._top(directory) else None
+            if on_disk is None:
+                continue
+            if on_disk.is_symlink() or (on_disk.exists() and not on_disk.is_dir()):
+                return  # _inside refuses what goes through it, if it leaves the tree
+            if not on_disk.exists():
+                on_disk.mkdir()
+                on_disk.chmod(0o755)
 
     def _symlink(self, member: tarfile.TarInfo, path: str, target: Path, top: str) -> None:
         """A symbolic link, made relative, if it points inside its own kept tree."""

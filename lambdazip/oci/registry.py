@@ -31,7 +31,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from lambdazip.errors import RegistryError
 from lambdazip.oci.reference import DIGEST, DOCKER_HUB, Reference
 from lambdazip.oci.source import Fetched as Fetched  # the type every image source returns
-from lambdazip.oci.source import sha256_digest
+from lambdazip.oci.source import media_type_of, sha256_digest
 
 if TYPE_CHECKING:
     import requests
@@ -276,6 +276,12 @@ class Registry:
     def close(self) -> None:
         self.session.close()
 
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # -- the auth dance --------------------------------------------------------------------------
 
     def credentials(self) -> Credentials | None:
@@ -318,12 +324,12 @@ class Registry:
         if response.status_code != 401:
             return response
         scheme, params = _challenge(response.headers.get("WWW-Authenticate", ""))
-        if scheme == "basic" and self._basic_auth() is not None:
+        if scheme == "basic" and not self._basic and self._basic_auth() is not None:
             self._basic = True
         elif scheme == "bearer" and params.get("realm"):
             self._tokens[scopes] = self._token(params, scopes, what)
         else:
-            return response  # a login is needed and there is none: the caller says so
+            return response  # no login, or it was refused: the caller says so
         response.close()
         return attempt()
 
@@ -459,10 +465,9 @@ class Registry:
         expected = reference if DIGEST.fullmatch(reference) else claimed
         if expected and expected != digest:
             raise self._mismatch(what, where, digest, expected)
-        media_type = response.headers.get("Content-Type", "").partition(";")[0].strip()
-        if media_type not in accept:  # a registry may say application/json: the document says
-            with contextlib.suppress(ValueError, AttributeError):
-                media_type = str(json.loads(data).get("mediaType") or media_type)
+        said = response.headers.get("Content-Type", "").partition(";")[0].strip()
+        # a registry may say application/json, or nothing: then the document says, or its shape
+        media_type = media_type_of(Fetched(said, bytes(data), digest))
         if media_type not in accept:
             raise RegistryError(
                 f"{what}: {where}: a manifest of type {media_type or '(none)'}, not one of "

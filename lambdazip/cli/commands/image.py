@@ -56,17 +56,19 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
             else:
                 report_build_failure(exc, console)
             raise
-    record = built.record
     if args.json:
-        console.result(record.model_dump_json(indent=2))
-    else:
+        console.result(built.record.model_dump_json(indent=2))
+    elif built.warned:
+        record = built.record
         for warning in record.findings + record.function.findings:
             if warning.severity.value == "warning":
                 console.finding(warning)
     how = "up to date" if built.reused else "built"
+    layer = built.fact("function_layer")
+    files = layer["files"] if isinstance(layer, dict) else layer.files
     console.success(
-        f"ok: {record.tag} {how}: image {record.image_id[:19]}, manifest {record.manifest_digest}, "
-        f"{record.function_layer.files} files at /var/task; record {built.record_path}"
+        f"ok: {built.fact('tag')} {how}: image {str(built.fact('image_id'))[:19]}, manifest "
+        f"{built.fact('manifest_digest')}, {files} files at /var/task; record {built.record_path}"
     )
     if args.oci_archive is not None:
         console.info(f"OCI archive: {args.oci_archive}")
