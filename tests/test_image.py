@@ -63,7 +63,7 @@ def tags(engine: Engine) -> Iterator[list[str]]:
     for tag in made:
         try:
             engine.api.remove_image(tag, force=True)
-        except Exception:  # noqa: BLE001, S110 - already gone
+        except Exception:  # noqa: BLE001 - already gone
             pass
 
 

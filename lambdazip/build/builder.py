@@ -40,6 +40,8 @@ from lambdazip.outputs.claims import installed
 from lambdazip.outputs.manifest import manifest_of, put_set_in_place, write_sbom
 from lambdazip.targets import RUNTIME_PROVIDED
 
+IMPORT_RULES = ("import", "import-configuration", "import-unclear", "import-unused", "handler")
+
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     from lambdazip.judge.findings import Finding
     from lambdazip.judge.probe import ProbeFacts
@@ -172,7 +174,10 @@ def build(
         with open_tree(packed.path) as opened:
             facts = gather(opened)
         findings = check_artifact(facts, plan.target, plan.kind)
-        findings += check_probe(probe, plan.target, plan.inputs.strict_import)
+        judged = check_probe(probe, plan.target, plan.inputs.strict_import)
+        if not plan.judge_imports:
+            judged = [f for f in judged if f.code not in IMPORT_RULES]
+        findings += judged
         findings += _excluded_sdk(plan, probe)
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:

@@ -1,36 +1,35 @@
-"""Build a Lambda function image (`lambdazip image`): the function zip, built and checked as
-`function` builds it, becomes one layer on the official base image of its target.
+"""Build a Lambda function image (`lambdazip image`): the base image of the target, unchanged, and
+two layers over it, the dependencies' and the function's own code, both at /var/task.
 
-1. the function zip: build() with every check (install natively in the base image, bytecode,
-   probe, static check); its files are the image's /var/task;
-2. the layer: written from that zip in the build image (lambdazip_layer: the image's zlib), kept
-   in the host's blob store under its digest;
-3. the base: its config read from the engine once (``docker save``), its compressed layers taken
-   from the registry it was pulled from (the same blobs, so the same digests from every host),
-   or, for an image that came from no registry, compressed here once;
-4. the config and the manifest, as bytes (oci/image.py): the image ID and the manifest digest
-   follow from the inputs alone. The engine receives the image through its API as an archive
-   holding only the new layer; no `docker build`, no `docker commit`;
-5. proven before it is called done: the probe imports every module of /var/task in the image as
-   Lambda's user on a read-only root; a smoke event invokes the handler in it;
+1. the dependencies: build() of the requirements alone, with every check a function's zip gets
+   (installed natively in the base image, bytecode, probe, static check); its zip becomes a layer
+   written in the build image (lambdazip_layer: the image's zlib), kept in the host's blob store.
+   A change of code alone rebuilds none of this (as a Dockerfile's cached RUN layer would not);
+2. the code: the --src files as selected for a zip, statically checked, as a tar gzip'd in stored
+   blocks here (oci/image.py: the same bytes from any host's zlib);
+3. the base: its config and compressed layers (oci/base.py);
+4. the config and the manifest, as bytes: the image ID and the manifest digest follow from the
+   inputs alone. The engine receives the image through its API, as an archive holding only what
+   it lacks; no `docker build`, no `docker commit`;
+5. proven before it is called done: the probe imports the handler's module and every module of
+   /var/task in the image, as Lambda's user on a read-only root; a smoke event invokes it there;
 6. the record (the image's manifest JSON) and the SBOM beside it; then, if asked, the OCI
-   archive and the push, whose digest must be the one built.
+   archive and the push (oci/deliver.py), whose digest must be the one built.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
+import dataclasses
 import hashlib
 import json
 import secrets
 import shutil
-import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from lambdazip.build import resources
 from lambdazip.build.builder import BuildResult, build
@@ -50,20 +49,27 @@ from lambdazip.oci.image import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
     Descriptor,
+    code_layer,
     digest_of,
     image_config,
     image_manifest,
     job_config,
     load_archive,
-    oci_archive,
+    stored_gzip,
 )
-from lambdazip.oci.store import BlobStore, sha256_of
+from lambdazip.oci.store import BlobStore
 
 if TYPE_CHECKING:
+    from lambdazip.judge.findings import Finding
+    from lambdazip.oci.base import BaseLayers
     from lambdazip.outputs.image_record import ImageRecord
 
 LAYER_SCRIPT = "lambdazip_layer.py"
 FUNCTION_ZIP = f"{contract.IN_DIR}/function.zip"
+DEPENDENCIES = "dependencies"  # the dependencies' zip's name in the work directory
+ROOT = contract.TASK_ROOT.strip("/")
+DEPENDENCIES_LAYER = "lambdazip image: the dependencies at /var/task"
+CODE_LAYER = "lambdazip image: the function's code at /var/task"
 
 
 @dataclass(frozen=True)
@@ -78,16 +84,6 @@ class ImageRequest:
         return [self.handler]
 
 
-@dataclass(frozen=True)
-class BaseLayers:
-    """A base image's config and compressed layers, and where the blobs can be had."""
-
-    config: bytes
-    layers: tuple[Descriptor, ...]
-    source: str  # "registry REPOSITORY" or "compressed here"
-    registry: str | None  # the reference (with its digest) to fetch blobs from, if any
-
-
 class BuiltImage:
     """The image in the engine and its record. A reused record is read as JSON (which decides up
     to date) and validated only when asked for: a no-op build never loads pydantic."""
@@ -96,13 +92,11 @@ class BuiltImage:
         self,
         record: ImageRecord | dict[str, Any],
         record_path: Path,
-        function: BuildResult,
         reused: bool,
         pushed: str | None = None,
     ) -> None:
         self._record = record
         self.record_path = record_path
-        self.function = function
         self.reused = reused
         self.pushed = pushed  # the reference pushed, with the registry's digest
 
@@ -127,11 +121,20 @@ class BuiltImage:
         return getattr(self._record, name)
 
     @property
-    def warned(self) -> bool:
+    def files(self) -> int:
+        return sum(int(layer["files"]) for layer in self.fact_json("layers"))
+
+    def fact_json(self, name: str) -> Any:
         if isinstance(self._record, dict):
-            found = self._record.get("findings", []) + self._record["function"].get("findings", [])
-            return any(f.get("severity") == "warning" for f in found)
-        return True  # a fresh record: its findings are at hand
+            return self._record[name]
+        return self._record.model_dump(mode="json")[name]
+
+    @property
+    def warned(self) -> bool:
+        found = list(self.fact_json("findings"))
+        dependencies = self.fact_json("dependencies")
+        found += dependencies.get("findings", []) if dependencies else []
+        return any(f.get("severity") == "warning" for f in found)
 
 
 def record_path(plan: BuildPlan, directory: Path) -> Path:
@@ -142,12 +145,11 @@ def sbom_path(plan: BuildPlan, directory: Path) -> Path:
     return directory / f"{plan.output.stem}.image.cdx.json"
 
 
-def _key(function_sha256: str, base_id: str, request: ImageRequest, epoch: int) -> str:
-    layer_writer = hashlib.sha256(resources.inside(LAYER_SCRIPT)).hexdigest()
-    text = json.dumps(
-        [function_sha256, base_id, request.cmd, epoch, layer_writer, request.tag], sort_keys=True
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+def _key(parts: Mapping[str, object]) -> str:
+    writer = hashlib.sha256(resources.inside(LAYER_SCRIPT)).hexdigest()
+    return hashlib.sha256(
+        json.dumps({**parts, "writer": writer}, sort_keys=True).encode()
+    ).hexdigest()
 
 
 def _up_to_date(engine: Engine, path: Path, key: str, tag: str) -> dict[str, Any] | None:
@@ -170,159 +172,165 @@ def build_function_image(
     request: ImageRequest,
     progress: Progress,
     env: Mapping[str, str],
+    work: Path,
     smoke: Callable[[str], None] | None = None,
-    record_dir: Path | None = None,
 ) -> BuiltImage:
-    """Build, load, prove and record the image of ``plan``'s function (its zip goes to the plan's
-    out_dir; the image's record and SBOM to ``record_dir``, by default the same)."""
-    record_dir = record_dir or plan.out_dir
+    """Build, load, prove and record the image of ``plan``'s function: the record and the SBOM
+    go to the plan's out_dir, the dependencies' zip to ``work``."""
     store = BlobStore.of(env)
-    function = build(engine, plan, progress)
+    dependencies = _dependencies(engine, plan, work, progress)
     base = resolve_base_image(engine, plan.base_image, plan.target, progress)
-    key = _key(function.zip.sha256, base.id, request, plan.epoch)
-    path = record_path(plan, record_dir)
+    code_tar = (
+        code_layer(
+            ((m.arcname, Path(m.source).read_bytes(), m.executable) for m in plan.sources),
+            ROOT,
+            plan.epoch,
+        )
+        if plan.sources
+        else None
+    )
+    key = _key(
+        {
+            "dependencies": dependencies.zip.sha256 if dependencies else None,
+            "code": hashlib.sha256(code_tar).hexdigest() if code_tar else None,
+            "base": base.id,
+            "cmd": request.cmd,
+            "epoch": plan.epoch,
+            "tag": request.tag,
+            "configuration": [name for name, _ in plan.configuration],
+            "strict_import": plan.inputs.strict_import,
+        }
+    )
+    path = record_path(plan, plan.out_dir)
     reused = _up_to_date(engine, path, key, request.tag)
     if reused is not None and not plan.inputs.force:
         if smoke is not None:
             progress.step(f"{request.tag} is up to date: invoking it again")
             smoke(str(reused["image_id"]))
-        result = BuiltImage(reused, path, function, reused=True)
-        return _deliver(engine, result, request, store, env, progress)
+        return _deliver(BuiltImage(reused, path, reused=True), request, store, env, progress)
 
-    layer = _function_layer(engine, plan, base, function, store, progress)
-    bases = base_layers(engine, base, plan, store, env, progress)
+    code_findings = _check_code(plan) if plan.sources else []
+    added: list[dict[str, Any]] = []
+    if dependencies is not None:
+        added.append(_dependencies_layer(engine, plan, base, dependencies, store, progress))
+    if code_tar is not None:
+        added.append(_code_layer(code_tar, len(plan.sources), store))
+    from lambdazip.oci.base import base_layers
+
+    bases = base_layers(engine, base, plan.target, store, env, progress)
     config = image_config(
         json.loads(bases.config),
-        layer["diff_id"],
+        [(layer["diff_id"], layer["what"]) for layer in added],
         request.cmd,
         plan.epoch,
         plan.target.runtime.name,
     )
-    own = Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"])
-    manifest = image_manifest(config, (*bases.layers, own))
+    own = [Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"]) for layer in added]
+    manifest = image_manifest(config, (*bases.layers, *own))
     image_id = digest_of(config)
-    _load(engine, config, request.tag, store.path(own.digest), image_id, progress)
-    _load_job_image(engine, config, image_id, plan)
+    _load(
+        engine, config, request.tag, [store.path(d.digest) for d in own], image_id, plan, progress
+    )
+    probe, findings = _prove(engine, plan, request, image_id, smoke, progress)
+    findings = code_findings + findings
+    record = _record(plan, request, key, base, bases, added, config, manifest, dependencies,
+                     probe, findings, engine)  # fmt: skip
+    _write_record(path, sbom_path(plan, plan.out_dir), record, dependencies)
+    return _deliver(BuiltImage(record, path, reused=False), request, store, env, progress)
 
-    from lambdazip.build.runner import probe_image
-    from lambdazip.judge.findings import Severity
-    from lambdazip.judge.probe import check_probe
 
-    try:
-        probe = probe_image(
-            engine,
-            image_id,
-            plan.target,
-            progress,
-            request.handler,
-            plan.configuration,
-            shown_as=request.tag,
-        )
-        findings = check_probe(probe, plan.target, plan.inputs.strict_import)
-        errors = [f for f in findings if f.severity is Severity.ERROR]
-        if errors:
-            raise BuildChecksFailed(errors)
-        if smoke is not None:
-            smoke(image_id)
-    except BaseException:
-        with contextlib.suppress(ImageError):  # an image that failed its proof is not kept
-            engine.remove_image(image_id)
-        raise
-    finally:
-        _drop_job_image(engine, image_id, plan, progress)
-
-    base_size = int(
-        (engine.inspect(base.id) or {}).get("Size") or 0
-    )  # unpacked, as the engine has it
-    record = _record(
+def _dependencies(
+    engine: Engine, plan: BuildPlan, work: Path, progress: Progress
+) -> BuildResult | None:
+    """The requirements alone, built and checked as a function's zip is (None: there are none).
+    Their modules' imports are judged in the image, with the handler's module first (as Lambda
+    imports them): a module its handler never imports is said to be unused there, not refused
+    here."""
+    if not plan.installed_requirements.strip():
+        return None
+    alone = dataclasses.replace(
         plan,
-        request,
-        key,
-        base,
-        bases,
-        layer,
-        config,
-        manifest,
-        function,
-        probe,
-        findings,
-        base_size,
+        out_dir=work,
+        name=DEPENDENCIES,
+        src=None,
+        sources=(),
+        left_out=(),
+        include=(),
+        handler=None,
+        smoke_event_sha256=None,
+        judge_imports=False,
     )
-    _write_record(path, sbom_path(plan, record_dir), record, function)
-    result = BuiltImage(record, path, function, reused=False)
-    return _deliver(engine, result, request, store, env, progress)
+    return build(engine, alone, progress)
 
 
-def _load_job_image(engine: Engine, config: bytes, image_id: str, plan: BuildPlan) -> None:
-    """The build image on the function's image (the probe and invoke run in it), loaded under
-    the name the Dockerfile's build would have: made as bytes, no `docker build`."""
-    from lambdazip.build.transfer import tar_files
+def _check_code(plan: BuildPlan) -> list[Finding]:
+    """The static check of the function's own files, as `check` judges a zip of them; its errors
+    stop the build before anything is loaded."""
+    from lambdazip.inside import lambdazip_zip
+    from lambdazip.judge.checks import check_artifact
+    from lambdazip.judge.facts import gather
+    from lambdazip.judge.findings import Severity
+    from lambdazip.judge.tree import open_tree
+    from lambdazip.targets import Kind
 
-    tag = build_image_tag(image_id, plan.target)
-    if engine.image(tag) is not None:
-        return
-    scripts = tar_files(
-        {f"{contract.INSIDE_DIR.strip('/')}/{n}": d for n, d in inside_files().items()}
-    )
-    diff_id = digest_of(scripts)
-    command = [contract.PYTHON, f"{contract.INSIDE_DIR}/probe.py", "--kind", "layer"]
-    job = job_config(config, diff_id, contract.TASK_ROOT, command)
-    with tempfile.TemporaryDirectory(prefix="lambdazip-job-") as scratch:
-        layer = Path(scratch) / "layer.tar"
-        layer.write_bytes(scripts)
-        with tempfile.TemporaryFile() as archive:
-            load_archive(archive, job, tag, json.loads(job)["rootfs"]["diff_ids"], layer)
-            archive.seek(0)
-            engine.load(archive)
-
-
-def _drop_job_image(engine: Engine, image_id: str, plan: BuildPlan, progress: Progress) -> None:
-    """The build image made on the function's image for the probe and invoke: not kept (each
-    image would leave one)."""
-    del progress
-    engine.remove_image(build_image_tag(image_id, plan.target))
+    with tempfile.TemporaryDirectory(prefix="lambdazip-code-") as scratch:
+        zipped = Path(scratch) / "code.zip"
+        members = [lambdazip_zip.Member(m.arcname, m.source, m.executable) for m in plan.sources]
+        lambdazip_zip.write(zipped, members, plan.epoch)
+        with open_tree(zipped) as tree:
+            facts = gather(tree)
+    findings = [f for f in check_artifact(facts, plan.target, Kind.FUNCTION) if f.code != "empty"]
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        raise BuildChecksFailed(errors)
+    return findings
 
 
-# -- the function's layer -------------------------------------------------------------------------
+def _code_layer(tar: bytes, files: int, store: BlobStore) -> dict[str, Any]:
+    blob = stored_gzip(tar)
+    digest = digest_of(blob)
+    if not store.has(digest):
+        scratch = store.scratch("code")
+        scratch.write_bytes(blob)
+        store.put_file(scratch, digest)
+    return {
+        "what": CODE_LAYER,
+        "digest": digest,
+        "size": len(blob),
+        "diff_id": digest_of(tar),
+        "tar_size": len(tar),
+        "files": files,
+    }
 
 
-def _function_layer(
+def _dependencies_layer(
     engine: Engine,
     plan: BuildPlan,
     base: ImageInfo,
-    function: BuildResult,
+    dependencies: BuildResult,
     store: BlobStore,
     progress: Progress,
 ) -> dict[str, Any]:
-    """The layer of the function zip, written in the build image; kept by the zip's digest, the
-    base's ID (whose zlib compresses it), the epoch and the writer's own digest."""
+    """The layer of the dependencies' zip, written in the build image; kept by the zip's digest,
+    the base's ID (whose zlib compresses it), the epoch and the writer's own digest."""
     from lambdazip.build.transfer import read_in, tar_files, unpack
 
     writer = hashlib.sha256(resources.inside(LAYER_SCRIPT)).hexdigest()[:16]
-    name = f"layer-{function.zip.sha256[:32]}-{base.id.removeprefix('sha256:')[:32]}"
+    name = f"layer-{dependencies.zip.sha256[:32]}-{base.id.removeprefix('sha256:')[:32]}"
     name += f"-{plan.epoch}-{writer}"
     known = store.note(name)
     if known is not None and store.has(str(known.get("digest"))):
-        return known
+        return {**known, "what": DEPENDENCIES_LAYER}
     image = build_image(engine, base, plan.target, progress)
+    command = [contract.PYTHON, f"{contract.INSIDE_DIR}/{LAYER_SCRIPT}", FUNCTION_ZIP]
+    command += [contract.OUT_DIR, ROOT, str(plan.epoch)]
     with engine.container(
-        image.id,
-        [
-            contract.PYTHON,
-            f"{contract.INSIDE_DIR}/{LAYER_SCRIPT}",
-            FUNCTION_ZIP,
-            contract.OUT_DIR,
-            contract.TASK_ROOT.strip("/"),
-            str(plan.epoch),
-        ],
-        platform=plan.platform,
-        environment={},
-        purpose="layer",
+        image.id, command, platform=plan.platform, environment={}, purpose="layer"
     ) as container:
         relative = FUNCTION_ZIP.removeprefix(contract.INSIDE_DIR + "/")
-        container.put(contract.INSIDE_DIR, tar_files({relative: function.zip.path.read_bytes()}))
-        container.put(contract.INSIDE_DIR, tar_files({"out/.keep": b""}))
-        progress.step(f"writing the image layer of {function.zip.path.name} in the image")
+        inputs = {relative: dependencies.zip.path.read_bytes(), "out/.keep": b""}
+        container.put(contract.INSIDE_DIR, tar_files(inputs))
+        progress.step("writing the dependencies' image layer in the image")
         lines: list[str] = []
 
         def keep(line: str) -> None:
@@ -335,216 +343,90 @@ def _function_layer(
         facts = read_in(container.get(contract.OUT_DIR), contract.OUT_DIR, "layer.json")
         if facts is None:
             raise BuildFailed("the layer writer left no facts", tip="run again with -v")
+        layer = json.loads(facts)
         scratch = Path(tempfile.mkdtemp(prefix="lambdazip-layer-"))
         try:
             unpack(container.get(contract.OUT_DIR), scratch, strip=1)
-            layer = json.loads(facts)
             store.put_file(scratch / "layer.tar.gz", str(layer["digest"]))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     kept = {k: layer[k] for k in ("digest", "size", "diff_id", "tar_size", "files")}
     store.write_note(name, kept)
-    return kept
-
-
-# -- the base -------------------------------------------------------------------------------------
-
-
-def base_layers(
-    engine: Engine,
-    base: ImageInfo,
-    plan: BuildPlan,
-    store: BlobStore,
-    env: Mapping[str, str],
-    progress: Progress,
-) -> BaseLayers:
-    """The base's config and compressed layers, known once per base ID."""
-    name = f"base-{base.id.removeprefix('sha256:')}"
-    known = store.note(name)
-    if known is not None and store.has(str(known.get("config"))):
-        return BaseLayers(
-            config=store.path(str(known["config"])).read_bytes(),
-            layers=tuple(Descriptor(**d) for d in known["layers"]),
-            source=str(known["source"]),
-            registry=known.get("registry"),
-        )
-    found = _from_registry(base, plan, store, env, progress)
-    if found is None:
-        found = _compressed_here(engine, base, store, progress)
-    store.write_note(
-        name,
-        {
-            "config": digest_of(found.config),
-            "layers": [
-                {"media_type": d.media_type, "digest": d.digest, "size": d.size}
-                for d in found.layers
-            ],
-            "source": found.source,
-            "registry": found.registry,
-        },
-    )
-    return found
-
-
-def _from_registry(
-    base: ImageInfo,
-    plan: BuildPlan,
-    store: BlobStore,
-    env: Mapping[str, str],
-    progress: Progress,
-) -> BaseLayers | None:
-    """The manifest the base was pulled by (its repo digest), if the registry still serves it
-    and its config is this very image (the engine's image ID is its config's digest)."""
-    from lambdazip.errors import RegistryError
-    from lambdazip.oci.reference import Reference
-    from lambdazip.oci.registry import Registry
-
-    for repo_digest in base.repo_digests:
-        try:
-            reference = Reference.parse(repo_digest)
-            registry = Registry.for_reference(reference, env)
-            progress.step(f"reading the base's manifest from {reference.registry}")
-            fetched = registry.get_manifest(reference.repository, str(reference.digest))
-            document = json.loads(fetched.data)
-            if "manifests" in document:  # an index: this platform's manifest
-                chosen = _platform_entry(document, plan)
-                if chosen is None:
-                    continue
-                fetched = registry.get_manifest(reference.repository, chosen)
-                document = json.loads(fetched.data)
-            if document.get("config", {}).get("digest") != base.id:
-                continue
-            config_path = store.path(base.id)
-            if not config_path.is_file():
-                with tempfile.TemporaryFile() as spool:
-                    registry.get_blob(reference.repository, base.id, spool)
-                    spool.seek(0)
-                    store.put_stream(spool, base.id)
-            layers = tuple(
-                Descriptor(str(d["mediaType"]), str(d["digest"]), int(d["size"]))
-                for d in document["layers"]
-            )
-            unusable = [d.media_type for d in layers if not d.media_type.endswith("gzip")]
-            if unusable:
-                continue
-            where = f"{reference.registry}/{reference.repository}@{fetched.digest}"
-            return BaseLayers(store.path(base.id).read_bytes(), layers, f"registry {where}", where)
-        except (RegistryError, ValueError, KeyError, TypeError) as exc:
-            progress.detail(f"the base's registry cannot serve it: {exc}")
-            continue
-    return None
-
-
-def _platform_entry(index: dict[str, Any], plan: BuildPlan) -> str | None:
-    want = plan.target.arch.info.oci_architecture
-    for entry in index.get("manifests", []):
-        platform = entry.get("platform") or {}
-        if platform.get("os") == "linux" and platform.get("architecture") == want:
-            return str(entry["digest"])
-    return None
-
-
-def _compressed_here(
-    engine: Engine, base: ImageInfo, store: BlobStore, progress: Progress
-) -> BaseLayers:
-    """Read the base out of the engine (``docker save``) and gzip its layers into the store.
-    Once per base: an image that came from no registry has no other compressed form."""
-    progress.step(f"reading the base {base.reference} out of the engine and compressing its layers")
-    compressed: dict[str, Descriptor] = {}
-    config: bytes | None = None
-    order: list[str] = []
-    with _stream(engine.save(base.id)) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            content = tar.extractfile(member)
-            if content is None:
-                continue
-            if member.name == f"{base.id.removeprefix('sha256:')}.json":
-                config = content.read()
-            elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
-                diff_id, descriptor = _gzip_into(store, content)
-                compressed[diff_id] = descriptor
-            elif member.name == "manifest.json":
-                pass
-    if config is None or digest_of(config) != base.id:
-        raise ImageError(
-            f"the engine's copy of {base.reference} has no config of its ID {base.id}",
-            tip="pull or build the base image again",
-        )
-    diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
-    for diff_id in diff_ids:
-        if diff_id not in compressed:
-            raise ImageError(f"the engine's copy of {base.reference} lacks its layer {diff_id}")
-        order.append(diff_id)
-    store_config = store.scratch("config")
-    store_config.write_bytes(config)
-    store.put_file(store_config, base.id)
-    return BaseLayers(config, tuple(compressed[d] for d in order), "compressed here", None)
-
-
-@contextlib.contextmanager
-def _stream(chunks: Iterator[bytes]) -> Iterator[IO[bytes]]:
-    """A file-like reader over an iterator of chunks (tarfile's stream mode reads it)."""
-
-    class Reader:
-        def __init__(self) -> None:
-            self.buffer = b""
-
-        def read(self, size: int = -1) -> bytes:
-            while size < 0 or len(self.buffer) < size:
-                try:
-                    self.buffer += next(chunks)
-                except StopIteration:
-                    break
-            if size < 0:
-                data, self.buffer = self.buffer, b""
-            else:
-                data, self.buffer = self.buffer[:size], self.buffer[size:]
-            return data
-
-    yield Reader()  # type: ignore[misc]
-
-
-def _gzip_into(store: BlobStore, content: IO[bytes]) -> tuple[str, Descriptor]:
-    plain = hashlib.sha256()
-    scratch = store.scratch("layer")
-    with (
-        scratch.open("xb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as out,
-    ):
-        for chunk in iter(lambda: content.read(1024 * 1024), b""):
-            plain.update(chunk)
-            out.write(chunk)
-    size = scratch.stat().st_size
-    digest = store.put_file(scratch)
-    return "sha256:" + plain.hexdigest(), Descriptor(DOCKER_LAYER_GZIP, digest, size)
-
-
-# -- into the engine ------------------------------------------------------------------------------
+    return {**kept, "what": DEPENDENCIES_LAYER}
 
 
 def _load(
-    engine: Engine, config: bytes, tag: str, layer: Path, image_id: str, progress: Progress
+    engine: Engine,
+    config: bytes,
+    tag: str,
+    layers: list[Path],
+    image_id: str,
+    plan: BuildPlan,
+    progress: Progress,
 ) -> None:
-    if engine.image(image_id) is None:
-        progress.step(f"loading {tag} into the engine")
-        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+    """The image into the engine, with the build image on it that the probe and invoke run in
+    (under the name the Dockerfile's build would give it, so it is found): one archive of just
+    the layers the engine lacks."""
+    from lambdazip.build.transfer import tar_files
+
+    job_tag = build_image_tag(image_id, plan.target)
+    scripts = tar_files(
+        {f"{contract.INSIDE_DIR.strip('/')}/{n}": d for n, d in inside_files().items()}
+    )
+    command = [contract.PYTHON, f"{contract.INSIDE_DIR}/probe.py", "--kind", "layer"]
+    job = job_config(config, digest_of(scripts), contract.TASK_ROOT, command)
+    progress.step(f"loading {tag} into the engine")
+    with tempfile.TemporaryDirectory(prefix="lambdazip-load-") as scratch:
+        scripts_path = Path(scratch) / "scripts.tar"
+        scripts_path.write_bytes(scripts)
         with tempfile.TemporaryFile() as archive:
-            load_archive(archive, config, tag, diff_ids, layer)
+            images = [(config, tag, layers)] if engine.image(image_id) is None else []
+            images.append((job, job_tag, [scripts_path]))
+            load_archive(archive, images)
             archive.seek(0)
             engine.load(archive)
-        loaded = engine.image(image_id)
-        if loaded is None:
-            raise ImageError(
-                f"the engine loaded {tag} but does not list its ID {image_id}",
-                tip="the engine may keep images another way (a containerd image store); "
-                "report this with `docker info`",
-            )
+    if engine.image(image_id) is None:
+        raise ImageError(
+            f"the engine loaded {tag} but does not list its ID {image_id}",
+            tip="the engine may keep images another way (a containerd image store); "
+            "report this with `docker info`",
+        )
     engine.tag(image_id, tag)
 
 
-# -- the record ------------------------------------------------------------------------------------
+def _prove(
+    engine: Engine,
+    plan: BuildPlan,
+    request: ImageRequest,
+    image_id: str,
+    smoke: Callable[[str], None] | None,
+    progress: Progress,
+) -> tuple[Any, list[Finding]]:
+    """The probe in the image, judged; the smoke event. An image that fails is not kept; the
+    build image on it never is."""
+    from lambdazip.build.runner import probe_image
+    from lambdazip.judge.findings import Severity
+    from lambdazip.judge.probe import check_probe
+
+    try:
+        probe = probe_image(
+            engine, image_id, plan.target, progress, request.handler, plan.configuration,
+            shown_as=request.tag,
+        )  # fmt: skip
+        findings = check_probe(probe, plan.target, plan.inputs.strict_import)
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise BuildChecksFailed(errors)
+        if smoke is not None:
+            smoke(image_id)
+    except BaseException:
+        with contextlib.suppress(ImageError):
+            engine.remove_image(request.tag)
+            engine.remove_image(image_id)
+        raise
+    finally:
+        engine.remove_image(build_image_tag(image_id, plan.target))
+    return probe, findings
 
 
 def _record(
@@ -553,20 +435,21 @@ def _record(
     key: str,
     base: ImageInfo,
     bases: BaseLayers,
-    layer: Mapping[str, Any],
+    added: list[dict[str, Any]],
     config: bytes,
     manifest: bytes,
-    function: BuildResult,
+    dependencies: BuildResult | None,
     probe: Any,
-    findings: list[Any],
-    base_size: int,
+    findings: list[Finding],
+    engine: Engine,
 ) -> ImageRecord:
-    from lambdazip.outputs.image_record import FunctionLayerModel, ImageRecord, LayerModel
-    from lambdazip.outputs.report import TargetModel
+    from lambdazip.outputs.image_record import AddedLayerModel, ImageRecord, LayerModel
+    from lambdazip.outputs.report import BaseImageModel, SourceModel, TargetModel
 
-    fn = function.manifest
+    base_size = int((engine.inspect(base.id) or {}).get("Size") or 0)  # unpacked, the engine says
+    digests = plan.source_digests()
     return ImageRecord(
-        tool=fn.tool,
+        tool=dependencies.manifest.tool if dependencies else _tool(),
         tag=request.tag,
         target=TargetModel.of(plan.target),
         platform=plan.platform,
@@ -574,165 +457,86 @@ def _record(
         manifest_digest=digest_of(manifest),
         manifest_media_type=DOCKER_MANIFEST,
         cmd=request.cmd,
-        uncompressed_size=base_size + int(layer["tar_size"]),
+        uncompressed_size=base_size + sum(int(layer["tar_size"]) for layer in added),
         cache_key=key,
-        base_image=fn.base_image,
+        base_image=BaseImageModel(
+            reference=base.reference,
+            id=base.id,
+            repo_digests=list(base.repo_digests),
+            architecture=base.architecture,
+        ),
         base_layers=[
             LayerModel(media_type=d.media_type, digest=d.digest, size=d.size) for d in bases.layers
         ],
         base_layers_from=bases.source,
-        function_layer=FunctionLayerModel(
-            media_type=DOCKER_LAYER_GZIP,
-            digest=str(layer["digest"]),
-            size=int(layer["size"]),
-            diff_id=str(layer["diff_id"]),
-            tar_size=int(layer["tar_size"]),
-            files=int(layer["files"]),
-        ),
-        function=fn,
+        layers=[AddedLayerModel(media_type=DOCKER_LAYER_GZIP, **layer) for layer in added],
+        epoch=plan.epoch,
+        dependencies=dependencies.manifest if dependencies else None,
+        code=[
+            SourceModel(path=m.arcname, sha256=digests[m.arcname], executable=m.executable)
+            for m in plan.sources
+        ],
         probe=probe,
         findings=findings,
     )
 
 
-def _write_record(path: Path, sbom: Path, record: ImageRecord, function: BuildResult) -> None:
-    from lambdazip.outputs.sbom import sbom_json
+def _tool() -> str:
+    from lambdazip import __version__
 
-    subject = function.manifest.model_copy(
-        update={"artifact": record.tag, "sha256": record.manifest_digest.removeprefix("sha256:")}
-    )
-    texts = {sbom: sbom_json(subject), path: record.model_dump_json(indent=2) + "\n"}
+    return f"lambdazip {__version__}"
+
+
+def _write_record(
+    path: Path, sbom: Path, record: ImageRecord, dependencies: BuildResult | None
+) -> None:
+    """The record and the SBOM (of the dependencies, with the image as its subject), each
+    written whole beside its place and then moved in, the record last: it decides up to date."""
+    texts = {path: record.model_dump_json(indent=2) + "\n"}
+    if dependencies is not None:
+        from lambdazip.outputs.sbom import sbom_json
+
+        subject = dependencies.manifest.model_copy(
+            update={
+                "artifact": record.tag,
+                "sha256": record.manifest_digest.removeprefix("sha256:"),
+            }
+        )
+        texts = {sbom: sbom_json(subject), **texts}
+    staged: dict[Path, Path] = {}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        staged = {}
         for place, text in texts.items():
             temporary = place.with_name(f".{place.name}.{secrets.token_hex(6)}.staged")
             temporary.write_text(text)
             staged[place] = temporary
-        for place, temporary in staged.items():  # the record last: it decides up to date
+        for place, temporary in staged.items():
             temporary.replace(place)
     except OSError as exc:
         raise OutputError(
             f"cannot write {path}: {exc.strerror}", tip="pass a writable -o DIR"
         ) from exc
-
-
-# -- delivered: the archive and the push -----------------------------------------------------------
-
-
-def _blobs(
-    record: ImageRecord, store: BlobStore, env: Mapping[str, str], progress: Progress
-) -> list[tuple[str, Path]]:
-    """Every blob of the image, local: the base's fetched from its registry when not here."""
-    wanted = [*(layer.digest for layer in record.base_layers), record.function_layer.digest]
-    wanted.append(record.image_id)
-    missing = [d for d in wanted if not store.has(d)]
-    if missing:
-        source = record.base_layers_from.removeprefix("registry ")
-        if not record.base_layers_from.startswith("registry "):
-            raise ImageError(
-                f"the blob store lacks {len(missing)} blob(s) of {record.tag}",
-                tip="build again with --force",
-            )
-        from lambdazip.oci.reference import Reference
-        from lambdazip.oci.registry import Registry
-
-        reference = Reference.parse(source)
-        registry = Registry.for_reference(reference, env)
-        for digest in missing:
-            progress.step(f"fetching {digest[:19]} from {reference.registry}")
-            with tempfile.TemporaryFile() as spool:
-                registry.get_blob(reference.repository, digest, spool)
-                spool.seek(0)
-                store.put_stream(spool, digest)
-    return [(d, store.path(d)) for d in wanted]
+    finally:
+        for temporary in staged.values():
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
 
 
 def _deliver(
-    engine: Engine,
     result: BuiltImage,
     request: ImageRequest,
     store: BlobStore,
     env: Mapping[str, str],
     progress: Progress,
 ) -> BuiltImage:
+    """The OCI archive and the push, if asked for."""
     if request.oci_archive is None and request.push is None:
         return result
-    record = result.record
-    config = _config_bytes(engine, record, store, env, progress)
-    layers = [Descriptor(d.media_type, d.digest, d.size) for d in record.base_layers]
-    layers.append(
-        Descriptor(DOCKER_LAYER_GZIP, record.function_layer.digest, record.function_layer.size)
-    )
-    manifest = image_manifest(config, layers)
-    if digest_of(manifest) != record.manifest_digest:
-        raise ImageError(
-            f"{record.tag}'s manifest no longer has the digest recorded ({record.manifest_digest})",
-            tip="build again with --force",
-        )
-    blobs = _blobs(record, store, env, progress)
+    from lambdazip.oci.deliver import push_image, write_oci_archive
+
     if request.oci_archive is not None:
-        _write_oci_archive(request.oci_archive, manifest, blobs, record.tag, progress)
+        write_oci_archive(request.oci_archive, result.record, store, env, progress)
     pushed = None
     if request.push is not None:
-        from lambdazip.oci.push import push
-
-        pushed = push(request.push, manifest, blobs, record, env, progress)
-    return BuiltImage(record, result.record_path, result.function, result.reused, pushed)
-
-
-def _config_bytes(
-    engine: Engine,
-    record: ImageRecord,
-    store: BlobStore,
-    env: Mapping[str, str],
-    progress: Progress,
-) -> bytes:
-    """The image's config, made again from the base's (the function layer's digests are in the
-    record): an image ID is its config's digest, so equal bytes are the check."""
-    base_config = store.path(record.base_image.id)
-    if not base_config.is_file():
-        raise ImageError(
-            f"the blob store lacks the config of the base {record.base_image.reference}",
-            tip="build again with --force",
-        )
-    config = image_config(
-        json.loads(base_config.read_bytes()),
-        record.function_layer.diff_id,
-        record.cmd,
-        record.function.inputs.epoch if record.function.inputs else 315532800,
-        record.target.runtime,
-    )
-    if digest_of(config) != record.image_id:
-        raise ImageError(
-            f"{record.tag}'s config no longer has the recorded digest {record.image_id}",
-            tip="build again with --force",
-        )
-    store_path = store.path(record.image_id)
-    if not store_path.is_file():
-        scratch = store.scratch("config")
-        scratch.write_bytes(config)
-        store.put_file(scratch, record.image_id)
-    return config
-
-
-def _write_oci_archive(
-    dest: Path, manifest: bytes, blobs: list[tuple[str, Path]], name: str, progress: Progress
-) -> None:
-    progress.step(f"writing {dest}")
-    staged = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.staged")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with staged.open("xb") as out:
-            oci_archive(out, manifest, blobs, name)
-        staged.replace(dest)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {dest}: {exc.strerror}", tip="check --oci-archive's directory"
-        ) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            staged.unlink(missing_ok=True)
-
-
-__all__ = ["BuiltImage", "ImageRequest", "build_function_image", "sha256_of"]
+        pushed = push_image(request.push, result.record, store, env, progress)
+    return BuiltImage(result.record, result.record_path, result.reused, pushed)

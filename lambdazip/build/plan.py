@@ -77,6 +77,9 @@ class BuildPlan:
     # the function's environment variables (configuration.py): the probe and the smoke event
     # import with them; the names go into the manifest, the values nowhere
     configuration: Configuration = ()
+    # whether the probe's imports are judged here: not for an image's dependencies, whose modules
+    # are judged in the image, with its handler's module imported first
+    judge_imports: bool = True
 
     @functools.cached_property
     def layer_sha256(self) -> tuple[str, ...]:

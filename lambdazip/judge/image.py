@@ -63,8 +63,8 @@ _NOT_FOR_IMAGES = {
 }
 _NOT_A_FILE = {"runtime-deprecated", "runtime-preview"}  # their path is the runtime's name
 _IMAGE_REMEDIES = {
-    "file-mode": "make them readable in the Dockerfile (`COPY --chmod=644 ...`, or `RUN chmod -R "
-    "a+rX ${LAMBDA_TASK_ROOT}`): Lambda runs the image as a user that owns none of them",
+    "file-mode": "make them readable in the Dockerfile, after the COPY: `RUN chmod -R a+rX "
+    "${LAMBDA_TASK_ROOT} /opt`; Lambda runs the image as a user that owns none of them",
     "bin-mode": "make them executable in the Dockerfile (`COPY --chmod=755 ...` or `RUN chmod "
     "a+x ...`)",
     "zipped-folder": "copy the folder's contents, not the folder: `COPY DIR/ ${LAMBDA_TASK_ROOT}/`",
@@ -170,9 +170,9 @@ def check_platform(facts: ImageFacts, arch: Arch | None) -> list[Finding]:
     amd64, arm64 = (a.info for a in (Arch.X86_64, Arch.ARM64))
     if arch is not None:
         ok = facts.os == "linux" and facts.architecture == arch.info.oci_architecture
-        expected = f"{arch.info.oci_platform}, for a {arch.value} function"
+        expected = f"{arch.info.oci_platform}, the function's {arch.value}"
         remedy = f"rebuild it for {arch.info.oci_platform}: `docker buildx build --platform "
-        remedy += f"{arch.info.oci_platform} ...`, FROM the base's {arch.value} tag"
+        remedy += f"{arch.info.oci_platform} ...`, FROM {_base_image(facts, arch)}"
     else:
         ok = facts.os == "linux" and facts.architecture in (
             amd64.oci_architecture,
@@ -322,16 +322,22 @@ def _binds(source: bytes, name: str) -> bool | None:
 def check_cmd(facts: ImageFacts) -> list[Finding]:
     """The handler ``CMD`` names, as /lambda-entrypoint.sh hands it to the runtime: one element,
     ``module.function``, the module on Lambda's sys.path, the function at its top level."""
-    entrypoint = facts.entrypoint or ()
-    if entrypoint != LAMBDA_ENTRYPOINT and not any("awslambdaric" in e for e in entrypoint):
-        return []  # CMD goes to something else: image-base or image-base-changed says so
-    cmd = facts.cmd or ()
+    entrypoint, cmd = facts.entrypoint or (), facts.cmd or ()
     path = f"{facts.reference} CMD"
     dockerfile = 'CMD ["app.handler"] in the Dockerfile (or the function\'s ImageConfig Command)'
 
     def wrong(expected: str, found: str, remedy: str) -> list[Finding]:
         return [finding(code="image-cmd", path=path, expected=expected, found=found, remedy=remedy)]
 
+    if not entrypoint and cmd and _HANDLER.match(cmd[0]):
+        return wrong(
+            "an ENTRYPOINT that hands CMD to the runtime (the base's /lambda-entrypoint.sh)",
+            f"no ENTRYPOINT: Lambda runs CMD {_json(cmd)} as a program, which fails",
+            "keep the base's ENTRYPOINT: remove `ENTRYPOINT []` (or set ENTRYPOINT "
+            '["/lambda-entrypoint.sh"])',
+        )
+    if entrypoint != LAMBDA_ENTRYPOINT and not any("awslambdaric" in e for e in entrypoint):
+        return []  # CMD goes to something else: image-base or image-base-changed says so
     if len(cmd) != 1:
         return wrong(
             'one element, the handler: /lambda-entrypoint.sh exits with "entrypoint requires '

@@ -249,6 +249,7 @@ def gather_image(
             compression, layer_size = rootfs.apply(blob, layer.digest)
         compressions.append(compression)
         size += layer_size
+    rootfs.finish()
     run = config.config or _RunConfig.model_validate({})
     python = _runtime_python(rootfs.paths)
     task, opt = workdir / TASK_ROOT.lstrip("/"), workdir / OPT.lstrip("/")

@@ -29,7 +29,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 GZIP_LAYERS = (DOCKER_LAYER_GZIP, OCI_LAYER_GZIP)
-CREATED_BY = "lambdazip image: the function at /var/task"
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,13 @@ RUNTIME_LABEL = "io.lambdazip.runtime"  # python3.X: what `invoke --image` runs 
 
 def image_config(
     base_config: Mapping[str, Any],
-    diff_id: str,
+    layers: Sequence[tuple[str, str]],
     cmd: Sequence[str],
     epoch: int,
     runtime: str,
 ) -> bytes:
-    """The config of ``base_config`` plus the layer ``diff_id``, with ``cmd`` as its CMD and
-    the Lambda runtime it is for as a label."""
+    """The config of ``base_config`` plus ``layers`` ((diff_id, what made it), in order), with
+    ``cmd`` as its CMD and the Lambda runtime it is for as a label."""
     config = json.loads(json.dumps(base_config))  # a deep copy that is plain JSON
     created = rfc3339(epoch)
     config["created"] = created
@@ -75,10 +74,10 @@ def image_config(
     settings["Labels"] = {**(settings.get("Labels") or {}), RUNTIME_LABEL: runtime}
     config["config"] = settings
     rootfs = dict(config.get("rootfs") or {"type": "layers"})
-    rootfs["diff_ids"] = [*list(rootfs.get("diff_ids") or []), diff_id]
+    rootfs["diff_ids"] = [*list(rootfs.get("diff_ids") or []), *(d for d, _ in layers)]
     config["rootfs"] = rootfs
     history = list(config.get("history") or [])
-    history.append({"created": created, "created_by": CREATED_BY, "comment": "lambdazip"})
+    history += [{"created": created, "created_by": by, "comment": "lambdazip"} for _, by in layers]
     history.append(
         {
             "created": created,
@@ -128,6 +127,57 @@ def image_manifest(config: bytes, layers: Sequence[Descriptor]) -> bytes:
     )
 
 
+STORED_BLOCK = 65535  # the most a stored deflate block holds
+
+
+def stored_gzip(data: bytes) -> bytes:
+    """``data`` as a gzip member of stored (uncompressed) deflate blocks, written here byte by
+    byte: the same bytes from every zlib there is (a compressor's output is not: zlib, zlib-ng
+    and Apple's differ), so a layer of this is the same blob on any host. For the function's
+    own code, which is small; the dependencies' layer is compressed in the build image."""
+    import struct
+    import zlib
+
+    out = bytearray(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")  # no name, time 0, OS unknown
+    blocks = [data[i : i + STORED_BLOCK] for i in range(0, len(data), STORED_BLOCK)] or [b""]
+    for number, block in enumerate(blocks, 1):
+        out.append(1 if number == len(blocks) else 0)  # BFINAL, BTYPE 00: stored
+        out += struct.pack("<HH", len(block), len(block) ^ 0xFFFF) + block
+    out += struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def code_layer(files: Iterable[tuple[str, bytes, bool]], root: str, epoch: int) -> bytes:
+    """The tar of the function's own files (name under ``root``, content, executable), as the
+    layer writer in the image makes the dependencies' one: parents first, sorted, owner 0, mode
+    0644 or 0755, every time ``epoch``, POSIX pax."""
+    root = root.strip("/")
+    chosen = sorted(files)
+    directories = {root}
+    for name, _data, _executable in chosen:
+        parts = name.split("/")[:-1]
+        directories.update(
+            root + "/" + "/".join(parts[:depth]) for depth in range(1, len(parts) + 1)
+        )
+    entries: list[tuple[str, bytes | None, bool]] = [(d, None, True) for d in directories]
+    entries += [(f"{root}/{name}", data, executable) for name, data, executable in chosen]
+    entries.sort(key=lambda e: e[0].split("/"))
+    buffer = io.BytesIO()
+    with tarfile.open(
+        fileobj=buffer, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8"
+    ) as tar:
+        for name, data, executable in entries:
+            entry = tarfile.TarInfo(name + "/" if data is None else name)
+            entry.mtime, entry.uid, entry.gid, entry.uname, entry.gname = epoch, 0, 0, "", ""
+            if data is None:
+                entry.type, entry.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(entry)
+            else:
+                entry.mode, entry.size = (0o755 if executable else 0o644), len(data)
+                tar.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def _member(tar: tarfile.TarFile, name: str, data: bytes | None = None, size: int = 0) -> None:
     entry = tarfile.TarInfo(name)
     entry.mtime = 0
@@ -141,24 +191,26 @@ def _member(tar: tarfile.TarFile, name: str, data: bytes | None = None, size: in
         tar.addfile(entry)
 
 
-def load_archive(
-    out: BinaryIO, config: bytes, tag: str | None, diff_ids: Sequence[str], new_layer: Path
-) -> None:
-    """The archive ``docker load`` takes (its own format, which every engine version reads):
-    the config, the new layer, and a manifest.json naming every layer. The base's layers are
-    named but not included: the engine has them (the base image is on it), and a layer it has
-    is never read from the archive. So a load moves one layer, not the whole image."""
-    config_name = f"{digest_of(config).removeprefix('sha256:')}.json"
-    layers = [f"{d.removeprefix('sha256:')}/layer.tar" for d in diff_ids]
-    manifest = [{"Config": config_name, "RepoTags": [tag] if tag else None, "Layers": layers}]
+def load_archive(out: BinaryIO, images: Sequence[tuple[bytes, str, Sequence[Path]]]) -> None:
+    """The archive ``docker load`` takes (its own format, which every engine version reads) of
+    ``images``: each (config, tag, files of its last layers). The layers below those are named
+    but not included: the engine has them (the base image is on it), and a layer it has is never
+    read from the archive. So a load moves the new layers, not the whole image."""
+    entries = []
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        _member(tar, config_name, config)
-        entry = tarfile.TarInfo(layers[-1])
-        entry.size = new_layer.stat().st_size
-        entry.mode = 0o644
-        with new_layer.open("rb") as fh:
-            tar.addfile(entry, fh)
-        _member(tar, "manifest.json", canonical(manifest))
+        for config, tag, files in images:
+            config_name = f"{digest_of(config).removeprefix('sha256:')}.json"
+            diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+            layers = [f"{d.removeprefix('sha256:')}/layer.tar" for d in diff_ids]
+            entries.append({"Config": config_name, "RepoTags": [tag], "Layers": layers})
+            _member(tar, config_name, config)
+            for name, path in zip(layers[len(layers) - len(files) :], files, strict=True):
+                entry = tarfile.TarInfo(name)
+                entry.size = path.stat().st_size
+                entry.mode = 0o644
+                with path.open("rb") as fh:
+                    tar.addfile(entry, fh)
+        _member(tar, "manifest.json", canonical(entries))
 
 
 def oci_archive(

@@ -5,13 +5,16 @@ directories (``var/task`` and ``opt``: what the judge reads as a function and a 
 written to disk, the rest is only counted, so a multi-gigabyte base costs a read, not a copy.
 
 Nothing in a layer is trusted: a member that would leave the tree (absolute, ``..``) is skipped,
-a link is made only if it stays inside the kept directory it is in, and no write follows a link
-out. Each blob is read once, as a stream: compressed with gzip or not at all (told by its magic
-bytes, not by what the manifest claims), hashed against its digest on the way.
+and a link is kept only if it stays inside the kept directory it is in; members below a kept link
+are written where it points, as the engine writes them, and at the end each link becomes a copy
+of its target (only plain files and directories are made, as on any host). Each blob is read
+once, as a stream: compressed with gzip or not at all (told by its magic bytes, not by what the
+manifest claims), hashed against its digest on the way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -83,13 +86,15 @@ def _below(path: str, directory: str) -> bool:
 
 
 class Rootfs:
-    """The tree the layers applied so far make, at ``root`` (only its kept directories)."""
+    """The tree the layers applied so far make, at ``root`` (only its kept directories). Call
+    :meth:`finish` after the last layer."""
 
     def __init__(self, root: Path, kept: tuple[str, ...] = KEPT) -> None:
         self.root = root.resolve()
         self.kept = kept
         self.paths: set[str] = set()  # every path the image has, kept or not
         self._parents: set[str] = set()  # paths that have (or had) something below them
+        self._links: dict[str, str] = {}  # a kept link -> what it points to, in its kept tree
         self.skipped: list[str] = []  # members not written: unsafe names, links out, too big
         self.written = 0
 
@@ -127,10 +132,11 @@ class Rootfs:
     def _apply_tar(self, tar: tarfile.TarFile) -> None:
         added: set[str] = set()  # this layer's paths and their parents: its whiteouts spare them
         for member in tar:
-            path = safe_member_path(member.name)
-            if path is None:
+            safe = safe_member_path(member.name)
+            if safe is None:
                 self.skipped.append(member.name)
                 continue
+            path = self._through_links(safe)
             directory, _, name = path.rpartition("/")
             if name == _OPAQUE:
                 self._opaque(directory, added)
@@ -149,33 +155,55 @@ class Rootfs:
             if self._top(path) is not None:
                 self._write(tar, member, path)
 
+    def _through_links(self, path: str) -> str:
+        """``path`` with the kept links among its directories followed, as the engine writes
+        through them (at most 40 of them, as Linux follows)."""
+        for _ in range(40 if self._links else 0):
+            parts = path.split("/")
+            linked = next(
+                (n for n in range(1, len(parts)) if "/".join(parts[:n]) in self._links), 0
+            )
+            if not linked:
+                break
+            path = "/".join([self._links["/".join(parts[:linked])], *parts[linked:]])
+        return path
+
     def _delete(self, path: str, below_only: bool = False) -> None:
         if path in self._parents:
             self.paths = {p for p in self.paths if not p.startswith(path + "/")}
+        self._links = {
+            k: v
+            for k, v in self._links.items()
+            if not _below(k, path) or (below_only and k == path)
+        }
         if not below_only:
             self.paths.discard(path)
         for top in self.kept:
             if top != path and _below(top, path):  # a whiteout of /var takes /var/task along
                 _remove(self.root / top)
         target = self._inside(path)
-        if target is None or not (target.exists() or target.is_symlink()):
+        if target is None or not target.exists():
             return
         if not below_only:
             _remove(target)
-        elif target.is_dir() and not target.is_symlink():
+        elif target.is_dir():
             shutil.rmtree(target)
 
     def _opaque(self, directory: str, added: set[str]) -> None:
         prefix = directory + "/" if directory else ""
         self.paths = {p for p in self.paths if not p.startswith(prefix) or p in added}
-        tops = [top for top in self.kept if top != directory and _below(top, directory)]
-        for top in tops:
+        self._links = {
+            k: v for k, v in self._links.items() if not k.startswith(prefix) or k in added
+        }
+        for top in self.kept:
+            if top == directory or not _below(top, directory):
+                continue
             if top not in added:
                 _remove(self.root / top)
             elif (self.root / top).is_dir():
                 self._clear(self.root / top, top, added)
         base = self._inside(directory) if self._top(directory) else None
-        if base is not None and base.is_dir() and not base.is_symlink():
+        if base is not None and base.is_dir():
             self._clear(base, directory, added)
 
     def _clear(self, on_disk: Path, path: str, added: set[str]) -> None:
@@ -183,12 +211,11 @@ class Rootfs:
             inner = f"{path}/{child.name}"
             if inner not in added:
                 _remove(child)
-            elif child.is_dir() and not child.is_symlink():
+            elif child.is_dir():
                 self._clear(child, inner, added)
 
     def _inside(self, path: str) -> Path | None:
-        """Where ``path`` is on disk, if it is in a kept tree and its parent directory, links
-        followed, still is."""
+        """Where ``path`` is on disk, if it is in a kept tree (and, resolved, still is)."""
         top = self._top(path)
         if top is None:
             return None
@@ -200,18 +227,14 @@ class Rootfs:
     def _write(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
         top = self._top(path)
         assert top is not None
+        self._links.pop(path, None)  # whatever this member is, it replaces a link there
         try:
+            (self.root / top).parent.mkdir(parents=True, exist_ok=True)  # workdir/var: ours
             self._make_parents(path)
             target = self._inside(path)
-            kept_directory = (
-                member.isdir()
-                and target is not None
-                and target.is_dir()
-                and not target.is_symlink()
-            )
-            if target is not None and not kept_directory:
-                _remove(target)  # a lower layer's file, link or directory it replaces
-        except OSError:  # a path through a link to nothing, say: not written, as if unsafe
+            if target is not None and not (member.isdir() and target.is_dir()):
+                _remove(target)  # a lower layer's file or directory it replaces
+        except OSError:  # a directory above it is a file: not written, as the engine would not
             target = None
         if target is None:
             self.skipped.append(member.name)
@@ -221,7 +244,7 @@ class Rootfs:
             target.mkdir(exist_ok=True)
             target.chmod(mode | 0o700)  # the others' bits are what Lambda's user gets
         elif member.issym():
-            self._symlink(member, path, target, top)
+            self._symlink(member, path, top)
         elif member.islnk():
             self._hard_link(member, target, top)
         elif member.isfile() and self.written + member.size <= WRITE_LIMIT:
@@ -236,39 +259,54 @@ class Rootfs:
             self.skipped.append(member.name)
 
     def _make_parents(self, path: str) -> None:
-        """The directories above ``path`` that no member made, as the engine makes them (755),
-        never through a link that leaves the kept tree."""
+        """The directories above ``path`` that no member made, as the engine makes them (755)."""
         parts = path.split("/")
         for n in range(1, len(parts)):
             directory = "/".join(parts[:n])
             on_disk = self._inside(directory) if self._top(directory) else None
-            if on_disk is None:
-                continue
-            if on_disk.is_symlink() or (on_disk.exists() and not on_disk.is_dir()):
-                return  # _inside refuses what goes through it, if it leaves the tree
-            if not on_disk.exists():
+            if on_disk is not None and not on_disk.exists():
                 on_disk.mkdir()
                 on_disk.chmod(0o755)
 
-    def _symlink(self, member: tarfile.TarInfo, path: str, target: Path, top: str) -> None:
-        """A symbolic link, made relative, if it points inside its own kept tree."""
+    def _symlink(self, member: tarfile.TarInfo, path: str, top: str) -> None:
+        """A symbolic link is noted, if it points inside its own kept tree (and not above
+        itself), and made a copy by :meth:`finish`."""
         pointed = member.linkname
         joined = posixpath.normpath(
             pointed.lstrip("/")
             if pointed.startswith("/")
             else posixpath.join(posixpath.dirname(path), pointed)
         )
-        if not _below(joined, top):
+        if _below(joined, top) and not _below(path, joined):
+            self._links[path] = joined
+        else:
             self.skipped.append(member.name)
-            return
-        target.symlink_to(posixpath.relpath(joined, posixpath.dirname(path)))
 
     def _hard_link(self, member: tarfile.TarInfo, target: Path, top: str) -> None:
         """A hard link names an earlier member: copied, if it is a regular file of the same kept
         tree."""
-        linked = safe_member_path(member.linkname) or ""
+        linked = self._through_links(safe_member_path(member.linkname) or "")
         source = self._inside(linked) if self._top(linked) == top else None
-        if source is None or source.is_symlink() or not source.is_file():
+        if source is None or linked in self._links or not source.is_file():
             self.skipped.append(member.name)
             return
         shutil.copy2(source, target)
+
+    def finish(self) -> None:
+        """Make each link left a copy of what it points to: nothing but plain files and
+        directories is made on the host (links need privileges on Windows), as
+        build/transfer.py's unpack does. A link to nothing, or to links in a circle, is skipped."""
+        pending = {path: self._through_links(pointed) for path, pointed in self._links.items()}
+        while pending:
+            ready = [p for p, pointed in sorted(pending.items()) if pointed not in pending]
+            for path in ready or sorted(pending):
+                source, target = self._inside(pending.pop(path)), self._inside(path)
+                if ready and source is not None and target is not None and not target.exists():
+                    with contextlib.suppress(OSError):
+                        if source.is_file():
+                            shutil.copy2(source, target)
+                        elif source.is_dir():
+                            shutil.copytree(source, target)
+                if target is None or not target.exists():
+                    self.skipped.append(path)
+        self._links = {}

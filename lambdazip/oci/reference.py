@@ -124,7 +124,7 @@ def parse(text: str) -> Reference:
         if not _DOMAIN.fullmatch(registry):
             raise _bad(text, f"{registry!r} is not a registry host[:port]")
     elif slash_found and first.lower() != first:
-        # docker: an upper-case first component is neither a registry nor a valid path
+        # Foo/bar: docker's versions disagree (Docker Hub's, or a registry named Foo); a typo
         raise _bad(text, "a repository name must be lowercase")
     else:
         registry, repository = DOCKER_HUB, name

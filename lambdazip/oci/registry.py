@@ -398,21 +398,21 @@ class Registry:
             )
         return token
 
-    def _failed(self, response: requests.Response, what: str, repository: str) -> RegistryError:
+    def _failed(self, response: requests.Response, what: str) -> RegistryError:
         """A refusal as one line: what failed, where, the registry's words, and what to do."""
-        where, status = f"{self.registry}/{repository}", response.status_code
+        status = response.status_code
         detail = _registry_errors(response)
         if status == 401:
             login = self.credentials()
             said = f"the login from {login.source} was refused" if login else "a login is needed"
             tip = f"{login_tip(self.registry)}, and check the repository's name"
-            return RegistryError(f"{what}: {where}: {said} ({detail})", tip=tip)
+            return RegistryError(f"{what}: {said} ({detail})", tip=tip)
         tip, said = {
             403: ("check the repository's name and that your login may use it", "access denied"),
             404: ("check the repository's name and the tag or digest", "not found"),
             429: (f"wait, or {login_tip(self.registry)} for a higher limit", "too many requests"),
         }.get(status, ("try again later" if status >= 500 else "check the request", "failed"))
-        return RegistryError(f"{what}: {where}: {said} ({detail})", tip=tip)
+        return RegistryError(f"{what}: {said} ({detail})", tip=tip)
 
     def _chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
         import requests
@@ -426,9 +426,9 @@ class Registry:
             ) from None
 
     @staticmethod
-    def _mismatch(what: str, where: str, found: str, expected: str) -> RegistryError:
+    def _mismatch(what: str, found: str, expected: str) -> RegistryError:
         return RegistryError(
-            f"{what}: {where}: the bytes received hash to {found}, not {expected}",
+            f"{what}: the bytes received hash to {found}, not {expected}",
             tip="the registry, or something between it and us, changed them; try again",
         )
 
@@ -447,7 +447,8 @@ class Registry:
     ) -> Fetched:
         """The manifest (or index) ``reference`` (a tag or a digest) names, verified: its digest
         is the sha256 of its bytes, and is the reference's, or what the registry says it is."""
-        what, where = f"reading the manifest {reference}", f"{self.registry}/{repository}"
+        at = "@" if DIGEST.fullmatch(reference) else ":"
+        what = f"reading the manifest {self.registry}/{repository}{at}{reference}"
         response = self._send(
             "GET", f"/v2/{repository}/manifests/{reference}", self._pull(repository), what,
             headers={"Accept": ", ".join(accept)}, stream=True,
@@ -455,22 +456,22 @@ class Registry:
         data = bytearray()
         with response:
             if not response.ok:
-                raise self._failed(response, what, repository)
+                raise self._failed(response, what)
             for chunk in self._chunks(response, what):
                 data += chunk
                 if len(data) > MANIFEST_MAX:
-                    raise RegistryError(f"{what}: {where}: larger than {MANIFEST_MAX} bytes")
+                    raise RegistryError(f"{what}: larger than {MANIFEST_MAX} bytes")
         digest = sha256_digest(bytes(data))
         claimed = response.headers.get("Docker-Content-Digest")
         expected = reference if DIGEST.fullmatch(reference) else claimed
         if expected and expected != digest:
-            raise self._mismatch(what, where, digest, expected)
+            raise self._mismatch(what, digest, expected)
         said = response.headers.get("Content-Type", "").partition(";")[0].strip()
         # a registry may say application/json, or nothing: then the document says, or its shape
         media_type = media_type_of(Fetched(said, bytes(data), digest))
         if media_type not in accept:
             raise RegistryError(
-                f"{what}: {where}: a manifest of type {media_type or '(none)'}, not one of "
+                f"{what}: a manifest of type {media_type or '(none)'}, not one of "
                 f"{', '.join(accept)}",
                 tip="the image is in a format we do not read (Docker schema 1?): push it anew",
             )
@@ -479,19 +480,19 @@ class Registry:
     def blob_exists(self, repository: str, digest: str, *, push: bool = False) -> bool:
         """Whether the repository has the blob (HEAD). ``push`` asks in the push scope, whose
         token the push that follows then uses."""
-        what = f"looking for the blob {digest}"
+        what = f"looking for the blob {digest} in {self.registry}/{repository}"
         scopes = self._push(repository) if push else self._pull(repository)
         with self._send("HEAD", f"/v2/{repository}/blobs/{digest}", scopes, what) as response:
             if response.status_code == 404:
                 return False
             if not response.ok:
-                raise self._failed(response, what, repository)
+                raise self._failed(response, what)
             return True
 
     def get_blob(self, repository: str, digest: str, into: BinaryIO) -> int:
         """Stream the blob into ``into``; its size. On a digest mismatch, a RegistryError (and
         what went into ``into`` is garbage: write to a temporary file)."""
-        what, where = f"reading the blob {digest}", f"{self.registry}/{repository}"
+        what = f"reading the blob {digest} from {self.registry}/{repository}"
         response = self._send(
             "GET", f"/v2/{repository}/blobs/{digest}", self._pull(repository), what,
             headers={"Accept-Encoding": "identity"}, stream=True,  # the stored bytes, unchanged
@@ -499,13 +500,13 @@ class Registry:
         hasher, size = hashlib.sha256(), 0
         with response:
             if not response.ok:
-                raise self._failed(response, what, repository)
+                raise self._failed(response, what)
             for chunk in self._chunks(response, what):
                 hasher.update(chunk)
                 into.write(chunk)
                 size += len(chunk)
         if "sha256:" + hasher.hexdigest() != digest:
-            raise self._mismatch(what, where, "sha256:" + hasher.hexdigest(), digest)
+            raise self._mismatch(what, "sha256:" + hasher.hexdigest(), digest)
         return size
 
     def open_blob(self, repository: str, digest: str) -> BinaryIO:
@@ -532,7 +533,7 @@ class Registry:
         mount from ``mount_from`` (on this registry) if the registry does it; else one monolithic
         upload streamed from ``open()`` (called again if the upload must be sent again), which
         the registry verifies against ``digest``."""
-        what = f"pushing the blob {digest}"
+        what = f"pushing the blob {digest} to {self.registry}/{repository}"
         if not DIGEST.fullmatch(digest):
             raise RegistryError(f"{what}: not a sha256 digest")
         if self.blob_exists(repository, digest, push=True):
@@ -547,7 +548,7 @@ class Registry:
                 return
             location = response.headers.get("Location")
             if response.status_code != 202 or not location:
-                raise self._failed(response, what, repository)
+                raise self._failed(response, what)
         location = urljoin(self.base + "/", location)  # relative, or absolute elsewhere
         location += ("&" if urlsplit(location).query else "?") + urlencode({"digest": digest})
         bodies: list[_Body] = []
@@ -568,20 +569,22 @@ class Registry:
             sent = "sha256:" + bodies[-1].hasher.hexdigest() if bodies else digest
             if response.status_code != 201 and sent != digest:
                 raise RegistryError(
-                    f"{what}: the data given for it hashes to {sent}; "
-                    f"{self.registry} refused it ({_registry_errors(response)})",
-                    tip="the blob store holds something else under that digest; build again",
+                    f"{what}: the data given for it hashes to {sent}; the registry refused "
+                    f"it ({_registry_errors(response)})",
+                    tip="the local copy of the blob is not what its digest names: build again",
                 )
             if response.status_code != 201:
-                raise self._failed(response, what, repository)
+                raise self._failed(response, what)
             claimed = response.headers.get("Docker-Content-Digest")
         if claimed and claimed != digest:
-            raise self._mismatch(what, f"{self.registry}/{repository}", claimed, digest)
+            raise self._mismatch(what, claimed, digest)
 
     def put_manifest(self, repository: str, reference: str, media_type: str, data: bytes) -> str:
         """Store a manifest (or index) under ``reference`` (a tag, or its digest); its digest,
         which the registry must report as the sha256 of ``data`` (it may not rewrite it)."""
-        what, digest = f"pushing the manifest {reference}", sha256_digest(data)
+        at = "@" if DIGEST.fullmatch(reference) else ":"
+        what = f"pushing the manifest {self.registry}/{repository}{at}{reference}"
+        digest = sha256_digest(data)
         if DIGEST.fullmatch(reference) and reference != digest:
             raise RegistryError(f"{what}: the manifest's digest is {digest}")
         url = f"/v2/{repository}/manifests/{reference}"
@@ -590,11 +593,11 @@ class Registry:
             "PUT", url, self._push(repository), what, headers=headers, body=lambda: data
         ) as response:
             if response.status_code != 201:
-                raise self._failed(response, what, repository)
+                raise self._failed(response, what)
             claimed = response.headers.get("Docker-Content-Digest") or digest
         if claimed != digest:
             raise RegistryError(
-                f"{what}: {self.registry}/{repository} stored it as {claimed}, not {digest}",
+                f"{what}: the registry stored it as {claimed}, not {digest}",
                 tip="the registry rewrote the manifest: push it in a media type it keeps as is",
             )
         return claimed

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lambdazip.judge.findings import Finding
 from lambdazip.judge.probe import ProbeFacts
-from lambdazip.outputs.report import BaseImageModel, Manifest, TargetModel
+from lambdazip.outputs.report import BaseImageModel, Manifest, SourceModel, TargetModel
 
 
 class LayerModel(BaseModel):
@@ -23,7 +23,10 @@ class LayerModel(BaseModel):
     diff_id: str | None = None  # of the uncompressed tar: what the config names (ours, known)
 
 
-class FunctionLayerModel(LayerModel):
+class AddedLayerModel(LayerModel):
+    """A layer the build put over the base: the dependencies' or the function's own code."""
+
+    what: str  # what made it: the history entry's created_by
     diff_id: str
     tar_size: int
     files: int
@@ -48,8 +51,14 @@ class ImageRecord(BaseModel):
     cache_key: str
     base_image: BaseImageModel
     base_layers: list[LayerModel]
-    base_layers_from: str  # "registry REPOSITORY" or "compressed here"
-    function_layer: FunctionLayerModel
-    function: Manifest  # the function zip's own manifest: the zip the layer was made from
+    base_layers_from: str  # "registry REGISTRY/REPOSITORY@DIGEST" or "compressed here"
+    layers: list[AddedLayerModel]  # over the base's: the dependencies', then the code's
+    epoch: int  # SOURCE_DATE_EPOCH: every time in the layers and the config
+    dependencies: Manifest | None  # the manifest of the dependencies' zip (None: there are none)
+    code: list[SourceModel]  # the function's own files at /var/task
     probe: ProbeFacts  # the probe in the image, as Lambda's user on a read-only root
-    findings: list[Finding]
+    findings: list[Finding]  # the image's: the code's static check and the probe's
+
+    @property
+    def files(self) -> int:
+        return sum(layer.files for layer in self.layers)

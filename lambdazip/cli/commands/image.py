@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Mapping
 
@@ -34,9 +33,13 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
 
         Reference.parse(args.push)  # a malformed reference fails now, not after the build
     event = read_event(args.smoke_event) if args.smoke_event is not None else None
-    # the function zip the image is made from: kept beside the blob store, not in -o
+    if plan.layers:
+        raise UsageError(
+            "an image has no layers: --layer goes with `function`",
+            tip="put what the layer holds in the requirements: it goes into the image",
+        )
+    # the dependencies' zip the image is made from: kept in the cache, not in -o
     work = cache_root(env) / "work" / _work_name(plan)
-    image_plan = dataclasses.replace(plan, out_dir=work)
     if args.print_plan:
         lines = plan.describe()
         lines.append(f"image:         {tag} (CMD [{handler!r}])")
@@ -47,9 +50,7 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
     with Engine.connect(env, target.arch) as engine:
         smoke = _smoke(engine, plan, handler, event, console, tag)
         try:
-            built = build_function_image(
-                engine, image_plan, request, console, env, smoke=smoke, record_dir=plan.out_dir
-            )
+            built = build_function_image(engine, plan, request, console, env, work, smoke=smoke)
         except LambdaZipError as exc:
             if args.json:
                 console.result(json.dumps({"ok": False, "error": exc.message, "tip": exc.tip}))
@@ -60,15 +61,15 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
         console.result(built.record.model_dump_json(indent=2))
     elif built.warned:
         record = built.record
-        for warning in record.findings + record.function.findings:
+        found = record.findings + (record.dependencies.findings if record.dependencies else [])
+        for warning in found:
             if warning.severity.value == "warning":
                 console.finding(warning)
     how = "up to date" if built.reused else "built"
-    layer = built.fact("function_layer")
-    files = layer["files"] if isinstance(layer, dict) else layer.files
     console.success(
         f"ok: {built.fact('tag')} {how}: image {str(built.fact('image_id'))[:19]}, manifest "
-        f"{built.fact('manifest_digest')}, {files} files at /var/task; record {built.record_path}"
+        f"{built.fact('manifest_digest')}, {built.files} files at /var/task; "
+        f"record {built.record_path}"
     )
     if args.oci_archive is not None:
         console.info(f"OCI archive: {args.oci_archive}")

@@ -1,0 +1,208 @@
+"""A base image's config and compressed layers: what an image built on it names and pushes.
+
+The engine (with its classic store) keeps a base's layers uncompressed and without their
+registry digests. Where the base came from a registry (it has a repo digest), that registry's
+manifest for it is read and its layers' blobs are named as they are there: the same bytes, so
+the same manifest digest from every host, and nothing compressed here. A base that came from no
+registry (built or imported locally) is read out of the engine once and its layers gzip'd into
+the blob store. Either way the result is noted per base ID and never worked out again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from lambdazip.build.engine import Engine, ImageInfo
+from lambdazip.build.images import Progress
+from lambdazip.errors import ImageError, RegistryError, UsageError
+from lambdazip.oci.image import DOCKER_LAYER_GZIP, Descriptor, digest_of
+from lambdazip.oci.store import BlobStore
+from lambdazip.targets import Target
+
+
+@dataclass(frozen=True)
+class BaseLayers:
+    """A base image's config and compressed layers, and where the blobs can be had."""
+
+    config: bytes
+    layers: tuple[Descriptor, ...]
+    source: str  # "registry REGISTRY/REPOSITORY@DIGEST" or "compressed here"
+    registry: str | None  # that reference, to fetch blobs from, if any
+
+
+def base_layers(
+    engine: Engine,
+    base: ImageInfo,
+    target: Target,
+    store: BlobStore,
+    env: Mapping[str, str],
+    progress: Progress,
+) -> BaseLayers:
+    """The base's config and compressed layers, known once per base ID."""
+    name = f"base-{base.id.removeprefix('sha256:')}"
+    known = store.note(name)
+    if known is not None and store.has(str(known.get("config"))):
+        return BaseLayers(
+            config=store.path(str(known["config"])).read_bytes(),
+            layers=tuple(Descriptor(**d) for d in known["layers"]),
+            source=str(known["source"]),
+            registry=known.get("registry"),
+        )
+    found = _from_registry(base, target, store, env, progress)
+    if found is None:
+        found = _compressed_here(engine, base, store, progress)
+    store.write_note(
+        name,
+        {
+            "config": digest_of(found.config),
+            "layers": [
+                {"media_type": d.media_type, "digest": d.digest, "size": d.size}
+                for d in found.layers
+            ],
+            "source": found.source,
+            "registry": found.registry,
+        },
+    )
+    return found
+
+
+def _from_registry(
+    base: ImageInfo,
+    target: Target,
+    store: BlobStore,
+    env: Mapping[str, str],
+    progress: Progress,
+) -> BaseLayers | None:
+    """The manifest the base was pulled by (its repo digest), if the registry still serves it
+    and its config is this very image (the engine's image ID is its config's digest)."""
+    from lambdazip.oci.reference import Reference
+    from lambdazip.oci.registry import Registry
+
+    for repo_digest in base.repo_digests:
+        try:
+            reference = Reference.parse(repo_digest)
+            registry = Registry.for_reference(reference, env)
+            progress.step(f"reading the base's manifest from {reference.registry}")
+            fetched = registry.get_manifest(reference.repository, str(reference.digest))
+            document = json.loads(fetched.data)
+            if "manifests" in document:  # an index: this platform's manifest
+                chosen = _platform_entry(document, target)
+                if chosen is None:
+                    continue
+                fetched = registry.get_manifest(reference.repository, chosen)
+                document = json.loads(fetched.data)
+            if document.get("config", {}).get("digest") != base.id:
+                continue
+            config_path = store.path(base.id)
+            if not config_path.is_file():
+                with tempfile.TemporaryFile() as spool:
+                    registry.get_blob(reference.repository, base.id, spool)
+                    spool.seek(0)
+                    store.put_stream(spool, base.id)
+            layers = tuple(
+                Descriptor(str(d["mediaType"]), str(d["digest"]), int(d["size"]))
+                for d in document["layers"]
+            )
+            unusable = [d.media_type for d in layers if not d.media_type.endswith("gzip")]
+            if unusable:
+                continue
+            where = f"{reference.registry}/{reference.repository}@{fetched.digest}"
+            return BaseLayers(store.path(base.id).read_bytes(), layers, f"registry {where}", where)
+        except (RegistryError, UsageError, ValueError, KeyError, TypeError) as exc:
+            progress.detail(f"the base's registry cannot serve it: {exc}")
+            continue
+    return None
+
+
+def _platform_entry(index: dict[str, Any], target: Target) -> str | None:
+    want = target.arch.info.oci_architecture
+    for entry in index.get("manifests", []):
+        platform = entry.get("platform") or {}
+        if platform.get("os") == "linux" and platform.get("architecture") == want:
+            return str(entry["digest"])
+    return None
+
+
+def _compressed_here(
+    engine: Engine, base: ImageInfo, store: BlobStore, progress: Progress
+) -> BaseLayers:
+    """Read the base out of the engine (``docker save``) and gzip its layers into the store.
+    Once per base: an image that came from no registry has no other compressed form."""
+    progress.step(f"reading the base {base.reference} out of the engine and compressing its layers")
+    compressed: dict[str, Descriptor] = {}
+    config: bytes | None = None
+    order: list[str] = []
+    with _stream(engine.save(base.id)) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            content = tar.extractfile(member)
+            if content is None:
+                continue
+            if member.name == f"{base.id.removeprefix('sha256:')}.json":
+                config = content.read()
+            elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
+                diff_id, descriptor = _gzip_into(store, content)
+                compressed[diff_id] = descriptor
+            elif member.name == "manifest.json":
+                pass
+    if config is None or digest_of(config) != base.id:
+        raise ImageError(
+            f"the engine's copy of {base.reference} has no config of its ID {base.id}",
+            tip="pull or build the base image again",
+        )
+    diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
+    for diff_id in diff_ids:
+        if diff_id not in compressed:
+            raise ImageError(f"the engine's copy of {base.reference} lacks its layer {diff_id}")
+        order.append(diff_id)
+    store_config = store.scratch("config")
+    store_config.write_bytes(config)
+    store.put_file(store_config, base.id)
+    return BaseLayers(config, tuple(compressed[d] for d in order), "compressed here", None)
+
+
+@contextlib.contextmanager
+def _stream(chunks: Iterator[bytes]) -> Iterator[IO[bytes]]:
+    """A file-like reader over an iterator of chunks (tarfile's stream mode reads it)."""
+
+    class Reader:
+        def __init__(self) -> None:
+            self.buffer = b""
+
+        def read(self, size: int = -1) -> bytes:
+            while size < 0 or len(self.buffer) < size:
+                try:
+                    self.buffer += next(chunks)
+                except StopIteration:
+                    break
+            if size < 0:
+                data, self.buffer = self.buffer, b""
+            else:
+                data, self.buffer = self.buffer[:size], self.buffer[size:]
+            return data
+
+    yield Reader()  # type: ignore[misc]
+
+
+def _gzip_into(store: BlobStore, content: IO[bytes]) -> tuple[str, Descriptor]:
+    plain = hashlib.sha256()
+    scratch = store.scratch("layer")
+    with (
+        scratch.open("xb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as out,
+    ):
+        for chunk in iter(lambda: content.read(1024 * 1024), b""):
+            plain.update(chunk)
+            out.write(chunk)
+    size = scratch.stat().st_size
+    digest = store.put_file(scratch)
+    return "sha256:" + plain.hexdigest(), Descriptor(DOCKER_LAYER_GZIP, digest, size)
