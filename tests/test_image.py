@@ -4,17 +4,18 @@ Lambda's user, invoked, pushed and pulled back by digest, judged by `check --ima
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from lambdazip.build.engine import Engine
 from lambdazip.cli import main
 from tests.conftest import host_env
-from tests.registry import registry  # noqa: F401 - the fixture
 from tests.wheels import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -61,10 +62,8 @@ def tags(engine: Engine) -> Iterator[list[str]]:
     made: list[str] = []
     yield made
     for tag in made:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             engine.api.remove_image(tag, force=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,7 @@ class Layout:
             "architecture": arch,
             "os": "linux",
             "config": {
-                "Entrypoint": entrypoint or ["/lambda-entrypoint.sh"],
+                "Entrypoint": ["/lambda-entrypoint.sh"] if entrypoint is None else entrypoint,
                 "Cmd": cmd if cmd is not None else ["app.handler"],
                 "Env": LAMBDA_ENV,
                 "WorkingDir": "/var/task",
@@ -319,6 +319,9 @@ def test_a_replaced_entrypoint_is_a_warning_and_no_python_an_error(tmp_path: Pat
     assert [(f.code, f.severity) for f in check_image(facts, Arch.X86_64)] == [
         ("image-base-changed", Severity.WARNING)
     ]
+    [cmd, changed] = check_image(single(tmp_path / "none", APP, entrypoint=[]), Arch.X86_64)
+    assert (cmd.code, changed.code) == ("image-cmd", "image-base-changed")
+    assert "runs CMD" in cmd.found
     layout = Layout(tmp_path / "bare")
     bare = tar(file("var/lang/lib/python3.12/os.py"))  # whited out below
     whiteout = tar(file("var/lang/lib/.wh.python3.12"))

@@ -31,14 +31,14 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lambdazip.errors import RegistryError, UsageError
-from lambdazip.oci import registry as client
+from lambdazip.oci import credentials as client
+from lambdazip.oci.credentials import Credentials
 from lambdazip.oci.reference import Reference, parse
 from lambdazip.oci.registry import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
     OCI_INDEX,
-    Credentials,
     Registry,
     RegistrySource,
 )

@@ -47,7 +47,10 @@ def base_layers(
     progress: Progress,
 ) -> BaseLayers:
     """The base's config and compressed layers, known once per base ID."""
-    name = f"base-{base.id.removeprefix('sha256:')}"
+    # by where it can come from too: the same image pulled from a registry later takes that
+    # registry's blobs, not the ones compressed here before
+    where = hashlib.sha256(json.dumps(sorted(base.repo_digests)).encode()).hexdigest()[:16]
+    name = f"base-{base.id.removeprefix('sha256:')}-{where}"
     known = store.note(name)
     if known is not None and store.has(str(known.get("config"))):
         return BaseLayers(
