@@ -87,6 +87,12 @@ def _add_check(sub: _Commands) -> None:
         "lambda:GetLayerVersion), with its runtime and architecture",
     )
     deployed.add_argument("--layer-arn", metavar="ARN", help="check a deployed layer version")
+    deployed.add_argument(
+        "--image",
+        metavar="REF",
+        help="check a function image without running it: from the engine, a registry "
+        "(docker://REF) or an OCI layout (oci-archive:PATH)",
+    )
     check.add_argument("--qualifier", help="the function's version or alias (default $LATEST)")
     check.add_argument("--region", help="default: AWS_REGION or your AWS configuration")
     add_target(check, required=False, default="from the manifest or the deployed configuration")

@@ -23,6 +23,7 @@ class CheckOptions:
     kind: Kind | None
     layers: tuple[Path, ...]
     json: bool
+    image: str | None = None  # a function image: the engine's, a registry's or an OCI layout
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,16 @@ def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deploy
 def run(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
     import tempfile
 
+    if args.image is not None:
+        if args.path is not None:
+            raise UsageError(
+                "check takes one of: a path, --function, --layer-arn, --image",
+                tip="e.g. build.py check --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/fn:v1",
+            )
+        from lambdazip.cli.commands import check_image
+
+        return check_image.run(args, console, env)
+
     from lambdazip.judge.checks import detect_kind
     from lambdazip.judge.facts import gather
     from lambdazip.judge.tree import open_tree
