@@ -43,7 +43,7 @@ def run(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
         if args.path is not None:
             raise UsageError(
                 "check takes one of: a path, --function, --layer-arn, --image",
-                tip="e.g. build.py check --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/fn:v1",
+                tip="e.g. build.py check --image 123456789012.dkr.ecr.us-east-1.amazonaws.com/f",
             )
         from lambdazip.cli.commands import check_image
 
