@@ -9,6 +9,7 @@ import json
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ from lambdazip.oci.image import (
 )
 from lambdazip.oci.source import OciLayoutSource
 
-BASE_CONFIG = {
+BASE_CONFIG: dict[str, Any] = {
     "architecture": "amd64",
     "os": "linux",
     "created": "2026-11-30T10:00:00.123Z",
