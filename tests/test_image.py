@@ -171,7 +171,9 @@ def pushed(
     argv += ["--tag", tag, "-o", str(tmp / "dist"), "--push", reference, "--json", "-q"]
     code = main(argv, env={**host_env(), "LAMBDAZIP_CACHE_DIR": str(cache)})
     assert code == 0
-    record = json.loads((tmp / "dist" / "orders-python3.11-x86_64.image.json").read_text())
+    recorded = tmp / "dist" / "orders-python3.11-x86_64.image.json"
+    record = json.loads(recorded.read_text())
+    record["path"] = str(recorded)
     yield reference, record
     Engine.connect({}).api.remove_image(tag, force=True)
 
@@ -186,8 +188,9 @@ def test_check_image_refuses_an_index_with_an_attestation_in_one_line(
     index = _index_with_an_attestation(registry, "pushed/orders", record["manifest_digest"])
     checked = run(capsys, cache, "check", "--image", f"docker://{index}")
     assert checked.code == 3
-    errors = [line for line in checked.err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2, checked.err  # the finding, and the summary
+    said = (checked.out + checked.err).splitlines()
+    errors = [line for line in said if line.startswith("error: ")]
+    assert len(errors) == 2, said  # the finding, and the summary
     assert "an image index" in errors[0] or "index" in errors[0]
     assert "--provenance=false" in errors[0]
     as_json = run(capsys, cache, "check", "--image", f"docker://{index}", "--json")
@@ -205,14 +208,37 @@ def test_check_image_refuses_the_wrong_platform_in_one_line(
     reference, _record = pushed
     checked = run(capsys, cache, "check", "--image", f"docker://{reference}", "--arch", "arm64")
     assert checked.code == 3
-    errors = [line for line in checked.err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2, checked.err  # the finding, and the summary
+    said = (checked.out + checked.err).splitlines()
+    errors = [line for line in said if line.startswith("error: ")]
+    assert len(errors) == 2, said  # the finding, and the summary
     assert "linux/arm64" in errors[0]
     assert "linux/amd64" in errors[0]
     as_json = run(
         capsys, cache, "check", "--image", f"docker://{reference}", "--arch", "arm64", "--json"
     )
     assert [f["code"] for f in as_json.json["findings"]] == ["image-platform"]
+
+
+def test_verify_rebuilds_an_image_from_its_record_alone(
+    pushed: tuple[str, dict[str, Any]],
+    tmp_path: Path,
+    cache: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _reference, record = pushed
+    verified = run(capsys, cache, "verify", record["path"], "--json")
+    assert verified.code == 0, verified.err
+    assert verified.json["reproduced"] is True
+    assert verified.json["rebuilt_manifest_digest"] == record["manifest_digest"]
+    assert f"reproduced: {record['tag']}" in verified.err
+    # the code changed since: said, file by file, before anything is built
+    changed = tmp_path / "src"
+    shutil.copytree(EXAMPLE, changed)
+    (changed / "app.py").write_text((changed / "app.py").read_text() + "# changed\n")
+    refused = run(capsys, cache, "verify", record["path"], "--src", str(changed))
+    assert refused.code == 2
+    assert "app.py in --src" in refused.err
+    assert "differs since" in refused.err
 
 
 def test_a_base_pulled_from_a_registry_lends_its_layers(
@@ -261,7 +287,7 @@ def test_an_image_that_fails_its_probe_is_not_kept(
     argv = image_argv(tmp_path, images["3.11", "x86_64"], "3.11", "x86_64", src)
     failed = run(capsys, cache, *argv, "--tag", tag, "-o", str(tmp_path / "dist"))
     assert failed.code == 3, failed.err
-    assert "pydantic_settings_not_installed" in failed.err
+    assert "pydantic_settings_not_installed" in failed.out
     assert engine.image(tag) is None
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
     assert job_images(engine) == jobs

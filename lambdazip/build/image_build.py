@@ -180,15 +180,7 @@ def build_function_image(
     store = BlobStore.of(env)
     dependencies = _dependencies(engine, plan, work, progress)
     base = resolve_base_image(engine, plan.base_image, plan.target, progress)
-    code_tar = (
-        code_layer(
-            ((m.arcname, Path(m.source).read_bytes(), m.executable) for m in plan.sources),
-            ROOT,
-            plan.epoch,
-        )
-        if plan.sources
-        else None
-    )
+    code_tar = code_tar_of(plan)
     key = _key(
         {
             "dependencies": dependencies.zip.sha256 if dependencies else None,
@@ -210,45 +202,84 @@ def build_function_image(
         return _deliver(BuiltImage(reused, path, reused=True), request, store, env, progress)
 
     code_findings = _check_code(plan) if plan.sources else []
-    added: list[dict[str, Any]] = []
-    if dependencies is not None:
-        added.append(_dependencies_layer(engine, plan, base, dependencies, store, progress))
-    if code_tar is not None:
-        added.append(_code_layer(code_tar, len(plan.sources), store))
-    from lambdazip.oci.base import base_layers
-
-    bases = base_layers(engine, base, plan.target, store, env, progress)
-    config = image_config(
-        json.loads(bases.config),
-        [(layer["diff_id"], layer["what"]) for layer in added],
-        request.cmd,
-        plan.epoch,
-        plan.target.runtime.name,
+    composed = compose(
+        engine, plan, request.cmd, base, dependencies, code_tar, store, env, progress
     )
-    own = [Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"]) for layer in added]
-    manifest = image_manifest(config, (*bases.layers, *own))
-    image_id = digest_of(config)
+    config, image_id = composed.config, composed.image_id
+    own = [
+        Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"]) for layer in composed.added
+    ]
     _load(
         engine, config, request.tag, [store.path(d.digest) for d in own], image_id, plan, progress
     )
     probe, findings = _prove(engine, plan, request, image_id, smoke, progress)
     findings = code_findings + findings
-    record = _record(plan, request, key, base, bases, added, config, manifest, dependencies,
-                     probe, findings, engine)  # fmt: skip
+    record = _record(plan, request, key, base, composed, dependencies, probe, findings, engine)
     _write_record(path, sbom_path(plan, plan.out_dir), record, dependencies)
     return _deliver(BuiltImage(record, path, reused=False), request, store, env, progress)
 
 
-def _dependencies(
-    engine: Engine, plan: BuildPlan, work: Path, progress: Progress
-) -> BuildResult | None:
-    """The requirements alone, built and checked as a function's zip is (None: there are none).
-    Their modules' imports are judged in the image, with the handler's module first (as Lambda
-    imports them): a module its handler never imports is said to be unused there, not refused
-    here."""
-    if not plan.installed_requirements.strip():
+@dataclass(frozen=True)
+class Composed:
+    """The image as bytes: its config and manifest, the layers put over the base, the base's."""
+
+    config: bytes
+    manifest: bytes
+    added: list[dict[str, Any]]  # each: what, digest, size, diff_id, tar_size, files
+    bases: BaseLayers
+
+    @property
+    def image_id(self) -> str:
+        return digest_of(self.config)
+
+    @property
+    def manifest_digest(self) -> str:
+        return digest_of(self.manifest)
+
+
+def compose(
+    engine: Engine,
+    plan: BuildPlan,
+    cmd: list[str],
+    base: ImageInfo,
+    dependencies: BuildResult | None,
+    code_tar: bytes | None,
+    store: BlobStore,
+    env: Mapping[str, str],
+    progress: Progress,
+) -> Composed:
+    """The image's bytes from its parts: the dependencies' zip, the code's tar, the base. What
+    `image` loads and `verify` compares; nothing here decides whether it is any good."""
+    from lambdazip.oci.base import base_layers
+
+    added: list[dict[str, Any]] = []
+    if dependencies is not None:
+        added.append(_dependencies_layer(engine, plan, base, dependencies, store, progress))
+    if code_tar is not None:
+        added.append(_code_layer(code_tar, len(plan.sources), store))
+    bases = base_layers(engine, base, plan.target, store, env, progress)
+    config = image_config(
+        json.loads(bases.config),
+        [(layer["diff_id"], layer["what"]) for layer in added],
+        cmd,
+        plan.epoch,
+        plan.target.runtime.name,
+    )
+    own = [Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"]) for layer in added]
+    return Composed(config, image_manifest(config, (*bases.layers, *own)), added, bases)
+
+
+def code_tar_of(plan: BuildPlan) -> bytes | None:
+    """The tar of the function's own files (its --src selection) under /var/task."""
+    if not plan.sources:
         return None
-    alone = dataclasses.replace(
+    files = ((m.arcname, Path(m.source).read_bytes(), m.executable) for m in plan.sources)
+    return code_layer(files, ROOT, plan.epoch)
+
+
+def dependencies_plan(plan: BuildPlan, work: Path) -> BuildPlan:
+    """The requirements alone, as a function's zip in ``work``."""
+    return dataclasses.replace(
         plan,
         out_dir=work,
         name=DEPENDENCIES,
@@ -260,7 +291,18 @@ def _dependencies(
         smoke_event_sha256=None,
         judge_imports=False,
     )
-    return build(engine, alone, progress)
+
+
+def _dependencies(
+    engine: Engine, plan: BuildPlan, work: Path, progress: Progress
+) -> BuildResult | None:
+    """The requirements alone, built and checked as a function's zip is (None: there are none).
+    Their modules' imports are judged in the image, with the handler's module first (as Lambda
+    imports them): a module its handler never imports is said to be unused there, not refused
+    here."""
+    if not plan.installed_requirements.strip():
+        return None
+    return build(engine, dependencies_plan(plan, work), progress)
 
 
 def _check_code(plan: BuildPlan) -> list[Finding]:
@@ -434,10 +476,7 @@ def _record(
     request: ImageRequest,
     key: str,
     base: ImageInfo,
-    bases: BaseLayers,
-    added: list[dict[str, Any]],
-    config: bytes,
-    manifest: bytes,
+    composed: Composed,
     dependencies: BuildResult | None,
     probe: Any,
     findings: list[Finding],
@@ -448,13 +487,14 @@ def _record(
 
     base_size = int((engine.inspect(base.id) or {}).get("Size") or 0)  # unpacked, the engine says
     digests = plan.source_digests()
+    added, bases = composed.added, composed.bases
     return ImageRecord(
         tool=dependencies.manifest.tool if dependencies else _tool(),
         tag=request.tag,
         target=TargetModel.of(plan.target),
         platform=plan.platform,
-        image_id=digest_of(config),
-        manifest_digest=digest_of(manifest),
+        image_id=composed.image_id,
+        manifest_digest=composed.manifest_digest,
         manifest_media_type=DOCKER_MANIFEST,
         cmd=request.cmd,
         uncompressed_size=base_size + sum(int(layer["tar_size"]) for layer in added),
@@ -471,6 +511,7 @@ def _record(
         base_layers_from=bases.source,
         layers=[AddedLayerModel(media_type=DOCKER_LAYER_GZIP, **layer) for layer in added],
         epoch=plan.epoch,
+        src=str(plan.src) if plan.src is not None else None,
         dependencies=dependencies.manifest if dependencies else None,
         code=[
             SourceModel(path=m.arcname, sha256=digests[m.arcname], executable=m.executable)

@@ -364,7 +364,11 @@ def _add_verify(sub: _Commands) -> None:
         "records, the same options; then 'reproduced', or the first member that differs and why. "
         "Exit 0 only when the bytes are equal.",
     )
-    verify.add_argument("zip", type=Path, help="the zip (its .manifest.json beside it)")
+    verify.add_argument(
+        "zip",
+        type=Path,
+        help="the zip (its .manifest.json beside it), or an image's NAME.image.json",
+    )
     verify.add_argument(
         "-r", "--requirements", type=Path, help="default: the path the manifest records"
     )

@@ -55,6 +55,7 @@ class ImageRecord(BaseModel):
     layers: list[AddedLayerModel]  # over the base's: the dependencies', then the code's
     epoch: int  # SOURCE_DATE_EPOCH: every time in the layers and the config
     dependencies: Manifest | None  # the manifest of the dependencies' zip (None: there are none)
+    src: str | None = None  # the --src they were selected from, as given
     code: list[SourceModel]  # the function's own files at /var/task
     probe: ProbeFacts  # the probe in the image, as Lambda's user on a read-only root
     findings: list[Finding]  # the image's: the code's static check and the probe's

@@ -32,6 +32,10 @@ def run(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
 
     from lambdazip.outputs.verify import first_difference
 
+    if args.zip.name.endswith(".image.json"):  # an image's record: the image is rebuilt
+        from lambdazip.cli.commands import verify_image
+
+        return verify_image.run(args, console, env)
     manifest = _recorded(args.zip)
     claims = _false_claims(args.zip, manifest)
     if claims:
