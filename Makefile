@@ -19,7 +19,7 @@ ARTIFACT ?=
 SRC ?= examples/orders
 EXTRA ?=
 
-.PHONY: docs venv lock lock-layer lock-dev lock-check lock-sam lint test test-unit test-setup check layer function matrix bench bench-standins clean
+.PHONY: docs venv lock lock-layer lock-dev lock-check lock-sam lint test test-unit test-setup check layer function image matrix bench bench-standins clean
 
 venv: $(VENV)/.installed
 
@@ -110,6 +110,14 @@ layer: venv
 function: venv
 	$(PY) build.py function --arch $(ARCH) --python $(PYTHON) --src $(SRC) -r $(REQUIREMENTS) \
 		-o $(OUT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(EXTRA)
+
+# `make image SRC=path/to/code HANDLER=app.handler ARCH=arm64 PYTHON=3.13 [TAG=name:tag]`
+HANDLER ?= app.handler
+TAG ?=
+image: venv
+	$(PY) build.py image --arch $(ARCH) --python $(PYTHON) --src $(SRC) --handler $(HANDLER) \
+		-r $(REQUIREMENTS) -o $(OUT) $(if $(TAG),--tag $(TAG)) \
+		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(EXTRA)
 
 # every supported (python x arch) layer in parallel; a summary table; non-zero if any failed
 matrix: venv

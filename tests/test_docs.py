@@ -104,10 +104,10 @@ def test_every_command_example_is_one_the_tool_takes(page: Path) -> None:
 def test_the_tours_commands_run_or_say_what_they_need() -> None:
     """Every tool command of the README runs in tests/test_docs_examples.py, unless its comment
     says it needs what this machine does not have (AWS, a registry, a remote engine)."""
-    from tests.test_docs_examples import tour
+    from tests.test_docs_examples import images_section, tour
 
     readme = REPO / "README.md"
-    run = {" ".join(argv) for argv, _toml in tour()}
+    run = {" ".join(argv) for argv, _toml in tour()} | {" ".join(a) for a in images_section()}
     for command in examples(readme):
         argv = tool_argv(command)
         if argv is None or command.split(" ")[0] != "lambdazip":

@@ -4,13 +4,16 @@ cannot be pulled here), and a command whose comment says it needs AWS is left ou
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
+from lambdazip.build.engine import Engine
 from lambdazip.cli import main
 from tests.conftest import host_env
 
@@ -24,7 +27,7 @@ def tour() -> list[tuple[list[str], str | None]]:
     from tests.test_docs import NEEDS, tool_argv
 
     text = README.read_text()
-    section = text[text.index("## A five-minute tour") : text.index("## Documentation")]
+    section = text[text.index("## A five-minute tour") : text.index("## Container images")]
     toml = re.search(r"```toml\n(.*?)```", section, re.S)
     steps: list[tuple[list[str], str | None]] = []
     for command in _examples_of(section):
@@ -33,6 +36,19 @@ def tour() -> list[tuple[list[str], str | None]]:
             continue
         steps.append((argv, toml[1] if toml and argv[0] == "build" else None))
     return steps
+
+
+def images_section() -> list[list[str]]:
+    """The commands of the README's "Container images" (argv after `lambdazip`)."""
+    from tests.test_docs import NEEDS, tool_argv
+
+    text = README.read_text()
+    section = text[text.index("## Container images") : text.index("## Documentation")]
+    return [
+        argv
+        for command in _examples_of(section)
+        if (argv := tool_argv(command)) is not None and not NEEDS.search(command)
+    ]
 
 
 def _examples_of(section: str) -> Iterator[str]:
@@ -80,3 +96,38 @@ def test_the_readme_tour_runs_as_written(
             assert '"statusCode": 200' in captured.out
     assert (tmp_path / "dist" / "orders-python3.13-x86_64.zip").is_file()
     assert (tmp_path / "dist" / "deps-python3.13-x86_64.zip").is_file()
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_the_readme_images_section_runs_as_written(
+    tmp_path: Path,
+    images: dict[tuple[str, str], str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`image`, `check --image`, `invoke --image`, `verify` of the image, as written (the base:
+    the stand-in of the target)."""
+    shutil.copy(REPO / "requirements.txt", tmp_path / "requirements.txt")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    steps = images_section()
+    assert [argv[0] for argv in steps] == ["image", "check", "invoke", "verify"]
+    env = {**host_env(), "LAMBDAZIP_CACHE_DIR": str(tmp_path / "cache")}
+    try:
+        for argv in steps:
+            more: list[str] = []
+            if argv[0] == "image":
+                python, arch = argv[argv.index("--python") + 1], argv[argv.index("--arch") + 1]
+                more = ["--base-image", images[(python, arch)]]
+            code = main([*argv, *more], env=env)
+            captured = capsys.readouterr()
+            assert code == 0, (argv, captured.err[-2000:])
+            if argv[0] == "invoke":
+                assert '"statusCode": 200' in captured.out
+            if argv[0] == "verify":
+                assert "reproduced:" in captured.err
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            engine.api.remove_image("orders:latest", force=True)
