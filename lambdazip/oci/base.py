@@ -89,7 +89,11 @@ def _from_registry(
     from lambdazip.oci.reference import Reference
     from lambdazip.oci.registry import Registry
 
-    for repo_digest in base.repo_digests:
+    named = base.reference.rsplit("@", 1)[0]
+    named = named.rsplit(":", 1)[0] if "/" not in named.rsplit(":", 1)[-1] else named
+    # the repository the user named first: an image pulled from several has their digests all
+    ordered = sorted(base.repo_digests, key=lambda d: d.rsplit("@", 1)[0] != named)
+    for repo_digest in ordered:
         try:
             reference = Reference.parse(repo_digest)
             registry = Registry.for_reference(reference, env)
