@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import tarfile
 import tempfile
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, BinaryIO, cast
 
@@ -28,8 +29,11 @@ DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 class EngineSource:
     def __init__(self, engine: Engine, reference: str) -> None:
         self.reference = reference
-        spool = tempfile.NamedTemporaryFile(prefix="lambdazip-save-")  # noqa: SIM115 - close()
+        # kept (and removed by close()) rather than deleted on close: Windows opens a file by its
+        # name only once it is closed, and an OCI layout is read by name
+        spool = tempfile.NamedTemporaryFile(prefix="lambdazip-save-", delete=False)  # noqa: SIM115
         self._spool: IO[bytes] = spool
+        self._path = Path(spool.name)
         self._oci: OciLayoutSource | None = None
         self._tar: tarfile.TarFile | None = None
         try:
@@ -44,9 +48,10 @@ class EngineSource:
                 if m.isfile() and (name := safe_member_path(m.name)) is not None
             }
             if "index.json" in self._members and "oci-layout" in self._members:
-                from pathlib import Path
-
-                self._oci = OciLayoutSource(Path(self._spool.name))
+                self._tar.close()
+                self._tar = None
+                self._spool.close()
+                self._oci = OciLayoutSource(self._path)
             else:
                 self._legacy = self._read_legacy()
         except BaseException:
@@ -128,6 +133,7 @@ class EngineSource:
         if self._tar is not None:
             self._tar.close()
         self._spool.close()
+        self._path.unlink(missing_ok=True)
 
     def __enter__(self) -> EngineSource:
         return self
