@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from lambdazip.build.builder import build
 from lambdazip.build.engine import Engine
-from lambdazip.build.image_build import code_tar_of, compose
+from lambdazip.build.image_compose import code_tar_of, compose
 from lambdazip.build.images import resolve_base_image
 from lambdazip.build.plan import BuildPlan
 from lambdazip.cli.console import Console
