@@ -8,18 +8,17 @@ what was built and proven, or nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import secrets
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lambdazip.build.images import Progress
-from lambdazip.errors import ImageError, OutputError
+from lambdazip.errors import ImageError
 from lambdazip.oci.image import Descriptor, digest_of, image_config, image_manifest, oci_archive
 from lambdazip.oci.store import BlobStore
+from lambdazip.outputs.archive import written_in_place
 
 if TYPE_CHECKING:
     from lambdazip.outputs.image_record import ImageRecord
@@ -95,19 +94,8 @@ def write_oci_archive(
     _config, manifest = image_bytes(record, store)
     found = blobs(record, store, env, progress)
     progress.step(f"writing {dest}")
-    staged = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.staged")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with staged.open("xb") as out:
-            oci_archive(out, manifest, found, record.tag)
-        staged.replace(dest)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {dest}: {exc.strerror}", tip="check --oci-archive's directory"
-        ) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            staged.unlink(missing_ok=True)
+    with written_in_place(dest, tip="check --oci-archive's directory") as out:
+        oci_archive(out, manifest, found, record.tag)
 
 
 def push_image(

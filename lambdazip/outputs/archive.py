@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from lambdazip.errors import OutputError, UsageError
 from lambdazip.inside.lambdazip_zip import DEFAULT_EPOCH, ZIP_EPOCH, ZIP_LAST, Member, sha256_file
@@ -75,3 +76,23 @@ def output_lock(target: Path, timeout: float = 300.0) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+@contextmanager
+def written_in_place(dest: Path, tip: str) -> Iterator[BinaryIO]:
+    """A new file written beside ``dest`` and moved onto it only when the block ends without an
+    error: ``dest`` is the old file or the whole new one, never half of one. What the file system
+    refuses is one OutputError line with ``tip``."""
+    import secrets
+
+    staged = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.staged")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with staged.open("xb") as out:
+            yield out
+        staged.replace(dest)
+    except OSError as exc:
+        raise OutputError(f"cannot write {dest}: {exc.strerror}", tip=tip) from exc
+    finally:
+        with suppress(OSError):  # never hide the error on its way out
+            staged.unlink(missing_ok=True)
