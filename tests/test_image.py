@@ -146,7 +146,7 @@ def test_an_image_is_reproducible_proven_pushed_and_pulled_back(
     # what was pushed passes `check --image`, read from the registry
     checked = run(capsys, cache, "check", "--image", f"docker://{pushed}", "--json")
     assert checked.code == 0, checked.err
-    assert checked.json["findings"] == []
+    assert [f for f in checked.json["findings"] if f["severity"] == "error"] == []
     assert checked.json["manifest_digest"] == record["manifest_digest"]
 
     # and runs with `invoke --image`, as Lambda runs it

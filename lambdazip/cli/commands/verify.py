@@ -192,8 +192,11 @@ def _rebuild_plan(
     image: str,
     out_dir: Path,
     env: Mapping[str, str],
+    src: Path | None = None,
 ) -> BuildPlan:
-    """The plan the manifest records, into ``out_dir``: every recorded input, forced."""
+    """The plan the manifest records, into ``out_dir``: every recorded input, forced. ``src``:
+    the code of an image's function, whose dependencies' manifest records none (the image's
+    record holds the code's files, checked by its verify)."""
     inputs = manifest.inputs
     assert inputs is not None
     target = Target(RUNTIMES[manifest.target.python], Arch(manifest.target.arch))
@@ -201,7 +204,7 @@ def _rebuild_plan(
         kind=manifest.kind,
         target=target,
         requirements=requirements,
-        src=args.src or (Path(inputs.src) if inputs.src else None),
+        src=src or args.src or (Path(inputs.src) if inputs.src else None),
         out_dir=out_dir,
         name=inputs.name,
         base_image=image,
@@ -218,7 +221,8 @@ def _rebuild_plan(
         provided=layers_provide(layers, target),
         configuration=settings,
     )
-    _same_sources(plan, inputs.sources, args.zip.name)
+    if src is None:
+        _same_sources(plan, inputs.sources, args.zip.name)
     return plan
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from lambdazip.build.builder import build
 from lambdazip.build.engine import Engine
-from lambdazip.build.image_compose import code_tar_of, compose
+from lambdazip.build.image_compose import code_tar_of, compose, dependencies_plan
 from lambdazip.build.images import resolve_base_image
 from lambdazip.build.plan import BuildPlan
 from lambdazip.cli.console import Console
@@ -57,8 +57,11 @@ def run(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
             manifest = record.dependencies
             requirements = _requirements(path, args.requirements, manifest)
             image = _base_image(engine, manifest, path.name)
-            plan = _rebuild_plan(args, manifest, requirements, (), settings, image, work, env)
-            plan = dataclasses.replace(plan, judge_imports=False)
+            code = args.src or (Path(record.src) if record.src else None)
+            plan = _rebuild_plan(
+                args, manifest, requirements, (), settings, image, work, env, src=code
+            )
+            plan = dependencies_plan(plan, work)
             dependencies = build(engine, plan, console)
             if dependencies.zip.sha256 != manifest.sha256:
                 raise NotReproduced(
