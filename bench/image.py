@@ -47,7 +47,7 @@ COPY ca.pem /etc/lambdazip-bench-ca.pem
 ENV PIP_CERT=/etc/lambdazip-bench-ca.pem REQUESTS_CA_BUNDLE=/etc/lambdazip-bench-ca.pem
 COPY requirements.txt ${{LAMBDA_TASK_ROOT}}
 RUN /var/lang/bin/python3 -m pip install -q -r requirements.txt --target "${{LAMBDA_TASK_ROOT}}"
-COPY app.py ${{LAMBDA_TASK_ROOT}}
+COPY src/app.py ${{LAMBDA_TASK_ROOT}}
 CMD ["app.handler"]
 """
 OURS_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -77,8 +77,9 @@ class Project:
         self.root = root
         self.versions = iter(SIX)
         self.edits = 0
-        shutil.copy(REPO / "examples" / "orders" / "app.py", root / "app.py")
-        bundle = ca_bundle()
+        (root / "src").mkdir()
+        shutil.copy(REPO / "examples" / "orders" / "app.py", root / "src" / "app.py")
+        bundle = ca_bundle()  # the recipe's pip needs the proxy's CA here; ours passes it itself
         (root / "ca.pem").write_bytes(bundle.read_bytes() if bundle else b"")
         self.change_requirements()
 
@@ -87,7 +88,7 @@ class Project:
 
     def change_code(self) -> None:
         self.edits += 1
-        with (self.root / "app.py").open("a") as fh:
+        with (self.root / "src" / "app.py").open("a") as fh:
             fh.write(f"# edit {self.edits}\n")
 
 
@@ -99,7 +100,7 @@ def recipe(client: docker.DockerClient, project: Project, base: str) -> None:
 def ours(project: Project, base: str, python: str, arch: str, out: Path) -> None:
     command = [sys.executable, str(REPO / "build.py"), "image", "--python", python]
     command += ["--arch", arch, "-r", str(project.root / "requirements.txt"), "--allow-unhashed"]
-    command += ["--src", str(project.root), "--handler", "app.handler", "--base-image", base]
+    command += ["--src", str(project.root / "src"), "--handler", "app.handler", "--base-image", base]
     command += ["--tag", "lambdazip-bench-ours:latest", "-o", str(out), "-q"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=OURS_ENV)
 
