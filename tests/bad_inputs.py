@@ -209,6 +209,28 @@ CASES: list[Case] = [
          ("check", "{w}/big.zip", *T), 3, "1 error(s)"),
     Case("publish-no-manifest", "publish: a zip without its manifest",
          ("publish", "{w}/layer.zip", "--layer-name", "x"), 2, "no manifest layer.manifest.json"),
+    Case("image-bad-push", "image: a malformed --push reference",
+         ("image", *T, "-o", "{w}/dist", "-r", "{lock}", "--src", "{w}/src", "--handler",
+          "app.handler", "--push", "Registry.example/UPPER:tag"), 2,
+         "invalid image reference 'Registry.example/UPPER:tag': a repository name must be "
+         "lowercase"),
+    Case("image-with-layer", "image: --layer (an image has no layers)",
+         ("image", *T, "-o", "{w}/dist", "-r", "{lock}", "--src", "{w}/src", "--handler",
+          "app.handler", "--layer", "{w}/layer.zip"), 2,
+         "an image has no layers: --layer goes with `function`"),
+    Case("image-no-handler", "image without --handler", ("image", *T, "--src", "{w}/src"), 2,
+         "the following arguments are required: --handler"),
+    Case("invoke-zip-and-image", "invoke: a zip and --image",
+         ("invoke", "{w}/layer.zip", "--image", "x:1", "--event", "{w}/event.json"), 2,
+         "invoke runs a function zip or an --image, one of the two"),
+    Case("check-image-and-path", "check: a path and --image",
+         ("check", "{w}/layer.zip", "--image", "x:1"), 2,
+         "check takes one of: a path, --function, --layer-arn, --image"),
+    Case("check-image-no-layout", "check --image of an OCI layout that is not one",
+         ("check", "--image", "oci-archive:{w}/event.json"), 4,
+         "is not a directory or a tar of an OCI image layout"),
+    Case("verify-image-no-record", "verify: an image record that is not one",
+         ("verify", "{w}/broken.image.json"), 2, "is not a readable image record"),
     Case("engine-unreachable", "an unreachable engine", (*LAYER, "-r", "{lock}"), 6,
          "cannot reach the Docker engine at DOCKER_HOST=tcp://127.0.0.1:9",
          env={"DOCKER_HOST": "tcp://127.0.0.1:9"}, engine=True),
@@ -256,6 +278,7 @@ def make_workspace(w: Path) -> None:
     """Every file the cases name, made small and on the spot."""
     (w / "src").mkdir(parents=True)
     (w / "src" / "app.py").write_text("def handler(event, context):\n    return event\n")
+    (w / "broken.image.json").write_text('{"tag": "x"}')
     (w / "event.json").write_text('{"ok": true}\n')
     (w / "secrets").mkdir()
     (w / "secrets" / "app.py").write_text("def handler(event, context):\n    return event\n")

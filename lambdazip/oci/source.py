@@ -102,8 +102,9 @@ class OciLayoutSource:
             try:
                 self._tar = tarfile.open(path)  # noqa: SIM115 (closed by close())
             except (tarfile.TarError, OSError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a tar"
                 raise ArtifactError(
-                    f"{path} is not a directory or a tar of an OCI image layout ({exc})",
+                    f"{path} is not a directory or a tar of an OCI image layout ({why})",
                     tip="write one with docker buildx build --output type=oci,dest=IMAGE.tar",
                 ) from exc
             for member in self._tar.getmembers():
