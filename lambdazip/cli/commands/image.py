@@ -41,9 +41,14 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
     # the dependencies' zip the image is made from: kept in the cache, not in -o
     work = cache_root(env) / "work" / _work_name(plan)
     if args.print_plan:
-        lines = plan.describe()
+        from lambdazip.build.image_build import record_path, sbom_path
+
+        zip_only = ("output:", "manifest:", "sbom:")
+        lines = [line for line in plan.describe() if not line.startswith(zip_only)]
         lines.append(f"image:         {tag} (CMD [{handler!r}])")
-        lines.append(f"record:        {plan.out_dir / (plan.output.stem + '.image.json')}")
+        lines.append(f"dependencies:  {work / 'dependencies'} (their zip, kept in the cache)")
+        lines.append(f"record:        {record_path(plan, plan.out_dir)}")
+        lines.append(f"sbom:          {sbom_path(plan, plan.out_dir)}")
         console.result("\n".join(lines))
         return 0
     request = ImageRequest(handler=handler, tag=tag, oci_archive=args.oci_archive, push=args.push)
