@@ -39,21 +39,14 @@ from lambdazip.build.image_compose import (
     compose,
     dependencies_plan,
 )
-from lambdazip.build.images import (
-    Progress,
-    build_image_tag,
-    inside_files,
-    resolve_base_image,
-)
+from lambdazip.build.images import Progress, resolve_base_image
+from lambdazip.build.job_image import job_image_on
 from lambdazip.build.plan import BuildPlan
 from lambdazip.errors import BuildChecksFailed, ImageError, OutputError
-from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.oci.image import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
     Descriptor,
-    digest_of,
-    job_config,
     load_archive,
 )
 from lambdazip.oci.store import BlobStore
@@ -187,9 +180,13 @@ def build_function_image(
     path = record_path(plan, plan.out_dir)
     reused = _up_to_date(engine, path, key, request.tag)
     if reused is not None and not plan.inputs.force:
+        sbom = sbom_path(plan, plan.out_dir)
+        if dependencies is not None and not sbom.is_file():  # made again from the record
+            _write_record(path, sbom, BuiltImage(reused, path, True).record, dependencies)
         if smoke is not None:
             progress.step(f"{request.tag} is up to date: invoking it again")
-            smoke(str(reused["image_id"]))
+            with job_image_on(engine, str(reused["image_id"]), plan.target):
+                smoke(str(reused["image_id"]))
         return _deliver(BuiltImage(reused, path, reused=True), request, store, env, progress)
 
     code_findings = _check_code(plan) if plan.sources else []
@@ -200,9 +197,7 @@ def build_function_image(
     own = [
         Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"]) for layer in composed.added
     ]
-    _load(
-        engine, config, request.tag, [store.path(d.digest) for d in own], image_id, plan, progress
-    )
+    _load(engine, config, request.tag, [store.path(d.digest) for d in own], image_id, progress)
     probe, findings = _prove(engine, plan, request, image_id, smoke, progress)
     findings = code_findings + findings
     record = _record(plan, request, key, base, composed, dependencies, probe, findings, engine)
@@ -217,7 +212,7 @@ def _dependencies(
     Their modules' imports are judged in the image, with the handler's module first (as Lambda
     imports them): a module its handler never imports is said to be unused there, not refused
     here."""
-    if not plan.installed_requirements.strip():
+    if plan.locked is None or not plan.locked.lines:  # nothing but comments is nothing
         return None
     return build(engine, dependencies_plan(plan, work), progress)
 
@@ -251,28 +246,13 @@ def _load(
     tag: str,
     layers: list[Path],
     image_id: str,
-    plan: BuildPlan,
     progress: Progress,
 ) -> None:
-    """The image into the engine, with the build image on it that the probe and invoke run in
-    (under the name the Dockerfile's build would give it, so it is found): one archive of just
-    the layers the engine lacks."""
-    from lambdazip.build.transfer import tar_files
-
-    job_tag = build_image_tag(image_id, plan.target)
-    scripts = tar_files(
-        {f"{contract.INSIDE_DIR.strip('/')}/{n}": d for n, d in inside_files().items()}
-    )
-    command = [contract.PYTHON, f"{contract.INSIDE_DIR}/probe.py", "--kind", "layer"]
-    job = job_config(config, digest_of(scripts), contract.TASK_ROOT, command)
+    """The image into the engine: one archive of just the layers the engine lacks."""
     progress.step(f"loading {tag} into the engine")
-    with tempfile.TemporaryDirectory(prefix="lambdazip-load-") as scratch:
-        scripts_path = Path(scratch) / "scripts.tar"
-        scripts_path.write_bytes(scripts)
+    if engine.image(image_id) is None:
         with tempfile.TemporaryFile() as archive:
-            images = [(config, tag, layers)] if engine.image(image_id) is None else []
-            images.append((job, job_tag, [scripts_path]))
-            load_archive(archive, images)
+            load_archive(archive, [(config, tag, layers)])
             archive.seek(0)
             engine.load(archive)
     if engine.image(image_id) is None:
@@ -299,23 +279,22 @@ def _prove(
     from lambdazip.judge.probe import check_probe
 
     try:
-        probe = probe_image(
-            engine, image_id, plan.target, progress, request.handler, plan.configuration,
-            shown_as=request.tag,
-        )  # fmt: skip
-        findings = check_probe(probe, plan.target, plan.inputs.strict_import)
-        errors = [f for f in findings if f.severity is Severity.ERROR]
-        if errors:
-            raise BuildChecksFailed(errors)
-        if smoke is not None:
-            smoke(image_id)
+        with job_image_on(engine, image_id, plan.target):
+            probe = probe_image(
+                engine, image_id, plan.target, progress, request.handler, plan.configuration,
+                shown_as=request.tag,
+            )  # fmt: skip
+            findings = check_probe(probe, plan.target, plan.inputs.strict_import)
+            errors = [f for f in findings if f.severity is Severity.ERROR]
+            if errors:
+                raise BuildChecksFailed(errors)
+            if smoke is not None:
+                smoke(image_id)
     except BaseException:
-        with contextlib.suppress(ImageError):
+        with contextlib.suppress(ImageError):  # an image that failed its proof is not kept
             engine.remove_image(request.tag)
             engine.remove_image(image_id)
         raise
-    finally:
-        engine.remove_image(build_image_tag(image_id, plan.target))
     return probe, findings
 
 

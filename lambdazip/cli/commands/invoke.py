@@ -128,7 +128,9 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             raise UsageError("--layer goes with a zip, not --image", tip="an image holds its /opt")
         with Engine.connect(env, args.arch) as engine:
             target, handler = _image_target(engine, args)
-            try:
+            from lambdazip.build.job_image import job_image_on
+
+            with job_image_on(engine, args.image, target):
                 outcome = invoke(
                     engine,
                     None,
@@ -144,8 +146,6 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
                     configuration=settings,
                     shown_as=args.image,
                 )
-            finally:
-                _drop_job_image(engine, args.image, target, console)
         return _report(args, outcome, handler, target, console)
     assert args.zip is not None
     if args.handler is None:
@@ -177,15 +177,6 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             shown_as=shown,
         )
     return _report(args, outcome, handler, target, console)
-
-
-def _drop_job_image(engine: Engine, image: str, target: Target, console: Console) -> None:
-    """The build image invoke made on a user's image: not kept (each image would leave one)."""
-    from lambdazip.build.images import build_image
-
-    info = engine.image(image)
-    if info is not None:
-        engine.remove_image(build_image(engine, info, target, console).id)
 
 
 def _report(
