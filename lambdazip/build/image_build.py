@@ -42,7 +42,7 @@ from lambdazip.build.image_compose import (
 from lambdazip.build.images import Progress, resolve_base_image
 from lambdazip.build.job_image import job_image_on
 from lambdazip.build.plan import BuildPlan
-from lambdazip.errors import BuildChecksFailed, ImageError, OutputError
+from lambdazip.errors import BuildChecksFailed, ImageError, OutputError, RegistryError
 from lambdazip.oci.image import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
@@ -201,7 +201,12 @@ def build_function_image(
     probe, findings = _prove(engine, plan, request, image_id, smoke, progress)
     findings = code_findings + findings
     record = _record(plan, request, key, base, composed, dependencies, probe, findings, engine)
-    _write_record(path, sbom_path(plan, plan.out_dir), record, dependencies)
+    try:
+        _write_record(path, sbom_path(plan, plan.out_dir), record, dependencies)
+    except BaseException:  # an image with no record would be up to date with nothing
+        with contextlib.suppress(ImageError):
+            engine.remove_image(request.tag)
+        raise
     return _deliver(BuiltImage(record, path, reused=False), request, store, env, progress)
 
 
@@ -284,7 +289,7 @@ def _prove(
                 engine, image_id, plan.target, progress, request.handler, plan.configuration,
                 shown_as=request.tag,
             )  # fmt: skip
-            findings = check_probe(probe, plan.target, plan.inputs.strict_import)
+            findings = check_probe(probe, plan.target, plan.inputs.strict_import, layers=False)
             errors = [f for f in findings if f.severity is Severity.ERROR]
             if errors:
                 raise BuildChecksFailed(errors)
@@ -406,5 +411,13 @@ def _deliver(
         write_oci_archive(request.oci_archive, result.record, store, env, progress)
     pushed = None
     if request.push is not None:
-        pushed = push_image(request.push, result.record, store, env, progress)
+        try:
+            pushed = push_image(request.push, result.record, store, env, progress)
+        except RegistryError as exc:
+            raise RegistryError(
+                exc.message,
+                tip=(f"{exc.tip}; " if exc.tip else "")
+                + f"{result.fact('tag')} is built and recorded: the same command again only "
+                "pushes",
+            ) from exc
     return BuiltImage(result.record, result.record_path, result.reused, pushed)

@@ -37,7 +37,9 @@ def _errors_to_exit_codes(console: Console, debug: bool) -> Iterator[list[int]]:
         yield code
     except LambdaZipError as exc:
         if debug and not isinstance(exc, UsageError):  # a usage error is never a traceback
-            raise
+            import traceback  # where it came from, for a report; the line and code stay the same
+
+            traceback.print_exc(file=sys.stderr)
         console.error(exc.message, exc.tip)
         code[0] = exc.exit_code
     except KeyboardInterrupt:

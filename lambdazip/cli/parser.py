@@ -210,7 +210,8 @@ def _add_build(sub: _Commands, kind: Kind, image: bool = False) -> None:
             "--smoke-event",
             type=Path,
             metavar="FILE",
-            help="invoke the handler with this JSON event in the runtime before writing the zip",
+            help="invoke the handler with this JSON event in the runtime before writing the "
+            + ("image's record" if image else "zip"),
         )
         add_layers(
             builder,
@@ -220,7 +221,10 @@ def _add_build(sub: _Commands, kind: Kind, image: bool = False) -> None:
     add_configuration(builder)
     default_name = "layer" if kind is Kind.LAYER else "the --src folder's name"
     builder.add_argument(
-        "--name", help=f"the zip's name before -python3.X-ARCH.zip (default: {default_name})"
+        "--name",
+        help=f"the record's name before -python3.X-ARCH.image.json (default: {default_name})"
+        if image
+        else f"the zip's name before -python3.X-ARCH.zip (default: {default_name})",
     )
     builder.add_argument(
         "--base-image",

@@ -176,7 +176,9 @@ def _os_environ(result: ImportResult) -> bool:
     return key in result.unset
 
 
-def check_probe(facts: ProbeFacts, target: Target, strict_import: bool = False) -> list[Finding]:
+def check_probe(
+    facts: ProbeFacts, target: Target, strict_import: bool = False, layers: bool = True
+) -> list[Finding]:
     """Judge what the probe saw inside the image against the target. A failed import is an
     error when the packaging is at fault; when the function's configuration is, a warning that
     names what to set; when it is unclear, a warning (an error with ``strict_import``)."""
@@ -240,7 +242,9 @@ def check_probe(facts: ProbeFacts, target: Target, strict_import: bool = False) 
             causes.add(cause)
             # the handler's module imported: any other module is one it does not need at init
             unused = first is not None and first.ok and result is not first
-            findings.append(_import_finding(result, target, strict_import, unused, result is first))
+            findings.append(
+                _import_finding(result, target, strict_import, unused, result is first, layers)
+            )
     if facts.pydantic is not None and not facts.pydantic.ok:
         findings.append(
             finding(
@@ -261,6 +265,7 @@ def _import_finding(
     strict: bool,
     unused: bool = False,
     handler: bool = False,
+    layers: bool = True,  # whether the artifact can have layers (an image cannot)
 ) -> Finding:
     kind = classify(result)
     seen = result.error or "an error"
@@ -272,8 +277,8 @@ def _import_finding(
             f"{result.missing_file} is not in the artifact; add it to --src (or stop "
             "--exclude/--prune removing it)"
             if result.missing_file
-            else "add what the module needs to the requirements (or pass the layer that holds "
-            "it with --layer)"
+            else "add what the module needs to the requirements"
+            + (" (or pass the layer that holds it with --layer)" if layers else "")
         )
         if unused:  # a test file, a script: Lambda imports only what the handler imports
             return finding(

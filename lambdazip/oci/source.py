@@ -123,6 +123,13 @@ class OciLayoutSource:
             raise
 
     def _read_index(self) -> dict[str, Any]:
+        members = self._members
+        if self._tar is not None and "oci-layout" not in members and "manifest.json" in members:
+            raise ImageError(
+                f"{self.path} is a `docker save` archive of an older engine, not an OCI image "
+                "layout",
+                tip=f"load it (docker load -i {self.path}) and check the image by name",
+            )
         try:
             layout = json.loads(self._read("oci-layout"))
             index = json.loads(self._read("index.json"))

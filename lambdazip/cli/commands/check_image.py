@@ -53,11 +53,13 @@ def open_source(
         engine = None
     if engine is not None:
         with engine:
-            if engine.image(name) is not None:
+            found = engine.image(name)
+            if found is not None:
                 from lambdazip.oci.engine_source import EngineSource
 
                 with EngineSource(engine, name) as source:
-                    yield source, "the engine"
+                    # an engine's image has no manifest digest until it is pushed: its ID says
+                    yield source, f"the engine (image {found.id[:19]})"
                 return
     if engine_only:
         raise UsageError(f"the engine has no image {name}", tip="build or pull it first")
@@ -119,7 +121,11 @@ def run(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
             findings += check_image_contents(facts, target)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     warnings = [f for f in findings if f.severity is Severity.WARNING]
-    what = f"{reference} ({facts.manifest_digest[:19]}) as a function image"
+    engines = where.startswith("the engine")
+    named = (
+        where.removeprefix("the engine (").rstrip(")") if engines else facts.manifest_digest[:19]
+    )
+    what = f"{reference} ({named}) as a function image"
     summary = (
         f"{what} for {target}: {len(errors)} error(s), {len(warnings)} warning(s)"
         if target is not None
@@ -129,7 +135,8 @@ def run(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
     if args.json:
         document = {
             "image": reference,
-            "manifest_digest": facts.manifest_digest,
+            # an engine's image has none until it is pushed (the engine's is its own synthesis)
+            "manifest_digest": None if engines else facts.manifest_digest,
             "media_type": facts.media_type,
             "platform": facts.platform,
             "runtime": f"python{facts.runtime_python}" if facts.runtime_python else None,

@@ -124,6 +124,12 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             tip="e.g. invoke dist/app-python3.13-x86_64.zip --handler app.handler --event e.json",
         )
     if args.image is not None:
+        if args.image.startswith(("docker://", "oci-archive:", "oci:", "docker-daemon:")):
+            name = args.image.split(":", 1)[1].removeprefix("//")
+            raise UsageError(
+                f"invoke --image runs an image the engine has, not {args.image}",
+                tip=f"pull or load it first (docker pull {name}), then name it as the engine does",
+            )
         if args.layers:
             raise UsageError("--layer goes with a zip, not --image", tip="an image holds its /opt")
         with Engine.connect(env, args.arch) as engine:

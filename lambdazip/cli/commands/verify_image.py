@@ -113,15 +113,19 @@ def run(args: VerifyOptions, console: Console, env: Mapping[str, str]) -> int:
         console.result(json.dumps(verdict, indent=2))
     if not same:
         differs = [
-            f"{layer['what']} {layer['digest']}"
+            f"{layer['what']} {layer['digest']} (recorded {then.digest})"
             for layer, then in zip(composed.added, record.layers, strict=False)
             if layer["digest"] != then.digest
         ]
+        if not differs and composed.manifest_digest != record.manifest_digest:
+            differs = ["the base's layers"]
+        if not differs:
+            differs = ["the config (the record's image ID is not what its inputs make)"]
         raise NotReproduced(
-            f"not reproduced: {record.tag} (manifest {record.manifest_digest}) rebuilt as "
-            f"{composed.manifest_digest}"
-            + (f"; differs: {', '.join(differs)}" if differs else "; the base's layers differ"),
-            tip="the record's inputs no longer make this image",
+            f"not reproduced: {record.tag}: recorded image {record.image_id}, manifest "
+            f"{record.manifest_digest}; rebuilt image {composed.image_id}, manifest "
+            f"{composed.manifest_digest}; differs: {', '.join(differs)}",
+            tip="the record's inputs no longer make this image (or the record was changed)",
         )
     console.success(
         f"reproduced: {record.tag} (image {record.image_id[:19]}, manifest "
