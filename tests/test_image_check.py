@@ -407,6 +407,9 @@ def test_a_wrong_python_extension_in_the_image_is_found_at_its_image_path(tmp_pa
     ]
     mode = next(f for f in findings if f.code == "file-mode")
     assert "Dockerfile" in mode.remedy  # not the zip's remedy
+    suffix = next(f for f in findings if f.code == "ext-suffix")
+    assert "build.py image --handler MODULE.FUNCTION --arch x86_64" in suffix.remedy
+    assert "build.py function" not in suffix.remedy
 
 
 def test_members_that_would_leave_the_tree_are_not_extracted(tmp_path: Path) -> None:

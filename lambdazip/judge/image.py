@@ -433,6 +433,10 @@ def _placed(found: Finding, main: str) -> Finding:
     elif found.code not in _NOT_A_FILE:
         path = f"{main}/{path}"
     remedy = _IMAGE_REMEDIES.get(found.code, found.remedy)
+    # a zip's rebuild is `function`; an image's is `image` (the same inputs, and --handler)
+    remedy = remedy.replace("build.py function ", "build.py image ")
+    if "build.py image " in remedy and "--handler" not in remedy:
+        remedy = remedy.replace("build.py image ", "build.py image --handler MODULE.FUNCTION ", 1)
     return found.model_copy(update={"path": path, "remedy": remedy})
 
 

@@ -19,7 +19,7 @@ from lambdazip.cli.commands.shared import (
     read_event,
 )
 from lambdazip.cli.console import Console
-from lambdazip.errors import InvokeFailed, LambdaZipError, UsageError
+from lambdazip.errors import ContainerError, InvokeFailed, LambdaZipError, UsageError
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import InvokeOptions
 from lambdazip.oci.image import RUNTIME_LABEL
@@ -93,14 +93,23 @@ def _image_target(engine: Engine, args: InvokeOptions) -> tuple[Target, str]:
                 tip="pass an image for linux/amd64 or linux/arm64",
             )
         arch = found
-    python = args.python
-    if python is None:
-        label = (settings.get("Labels") or {}).get(RUNTIME_LABEL, "")
-        python = RUNTIMES.get(str(label).removeprefix("python"))
+    label = (settings.get("Labels") or {}).get(RUNTIME_LABEL, "")
+    python = args.python or RUNTIMES.get(str(label).removeprefix("python"))
+    if not label:  # not an image of ours: asked which Python it has, and whether it has one
+        version = _ask_python(engine, args.image, arch)
+        if python is not None and python.version != version:
+            raise UsageError(
+                f"{args.image} runs python{version}, not --python {python.version}",
+                tip=f"pass --python {version}, or an image of python{python.version}",
+            )
+        python = RUNTIMES.get(version)
         if python is None:
             raise UsageError(
-                f"which Python {args.image} runs is not recorded in it", tip="pass --python 3.X"
+                f"{args.image} runs python{version}, which is not a Lambda runtime",
+                tip="build the image FROM public.ecr.aws/lambda/python:3.X",
             )
+    if python is None:  # our label, naming a runtime this version does not know
+        raise UsageError(f"{args.image} is for {label}, unknown here", tip="pass --python 3.X")
     handler = args.handler
     if handler is None:
         cmd = settings.get("Cmd") or []
@@ -111,6 +120,31 @@ def _image_target(engine: Engine, args: InvokeOptions) -> tuple[Target, str]:
             )
         handler = str(cmd[0])
     return Target(python, arch), handler
+
+
+def _ask_python(engine: Engine, image: str, arch: Arch) -> str:
+    """The X.Y of the runtime's interpreter in ``image`` (a container asks it)."""
+    from lambdazip.inside.lambdazip_contract import PYTHON
+
+    said: list[str] = []
+    with engine.container(
+        image,
+        [PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        platform=arch.info.oci_platform,
+        environment={},
+        purpose="ask",
+    ) as container:
+        try:
+            code = container.run(said.append)
+        except ContainerError:
+            code = -1
+    version = said[-1].strip() if said else ""
+    if code != 0 or not version[:1].isdigit():
+        raise UsageError(
+            f"{image} has no Lambda Python interpreter ({PYTHON})",
+            tip="invoke runs Lambda Python images: FROM public.ecr.aws/lambda/python:3.X",
+        )
+    return version
 
 
 def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> int:
