@@ -31,6 +31,8 @@ from lambdazip.oci.image import (
 )
 from lambdazip.oci.source import OciLayoutSource
 
+DEPENDENCIES_DIFF_ID = "sha256:4548695c074c8ae6f23be850de46a629c2a4afabc75234270de926719125e36a"
+DEPENDENCIES_TAR_SIZE = 10240
 BASE_CONFIG: dict[str, Any] = {
     "architecture": "amd64",
     "os": "linux",
@@ -169,3 +171,42 @@ def test_the_oci_archive_is_a_layout_any_reader_takes(tmp_path: Path) -> None:
 def test_stored_gzip_blocks_at_their_limit(size: int) -> None:
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
     assert gzip.decompress(stored_gzip(data)) == data
+
+
+def test_the_formats_are_pinned() -> None:
+    """The bytes every user's image digest rests on. A change here moves every digest that users
+    have deployed and recorded: it must be a decision, made here, never a side effect."""
+    assert digest_of(stored_gzip(b"lambdazip")) == (
+        "sha256:d27f00cf3b6af7d4d7618d87300c92052d6794eafb04b0cadf0cefe948dbbcad"
+    )
+    files = [
+        ("app.py", b"def handler(e, c):\n    return e\n", False),
+        ("bin/run", b"#!/bin/sh\n", True),
+    ]
+    assert digest_of(code_layer(files, "var/task", 315532800)) == (
+        "sha256:9af44131052da54a5c3008b7a26087b7b176b7cb4bdd02c298aba38bbbbe03c5"
+    )
+    base = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": ["/lambda-entrypoint.sh"]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]},
+        "history": [],
+    }
+    config = image_config(
+        base, [("sha256:" + "2" * 64, "code")], ["app.handler"], 315532800, "python3.13"
+    )
+    assert digest_of(config) == (
+        "sha256:78fe5ae0e2b1c0ddca055c93ae20bcbe24f2b597fae4da89d94048574b26b8a3"
+    )
+
+
+def test_the_dependencies_layers_tar_is_pinned(tmp_path: Path) -> None:
+    """Its tar (the diff_id: the image ID's part); the gzip around it is the build image's."""
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "__init__.py").write_text("VERSION = 1\n")
+    zipped = tmp_path / "a.zip"
+    lambdazip_zip.write(zipped, lambdazip_zip.collect(tree), 0)
+    layer = lambdazip_layer.write(str(zipped), str(tmp_path / "l.tar.gz"), "var/task", 315532800)
+    assert (layer.diff_id, layer.tar_size) == (DEPENDENCIES_DIFF_ID, DEPENDENCIES_TAR_SIZE)

@@ -42,7 +42,13 @@ from lambdazip.build.image_compose import (
 from lambdazip.build.images import Progress, resolve_base_image
 from lambdazip.build.job_image import job_image_on
 from lambdazip.build.plan import BuildPlan
-from lambdazip.errors import BuildChecksFailed, ImageError, OutputError, RegistryError
+from lambdazip.errors import (
+    BuildChecksFailed,
+    ImageError,
+    OutputError,
+    RegistryError,
+    UsageError,
+)
 from lambdazip.oci.image import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
@@ -157,7 +163,7 @@ def build_function_image(
     progress: Progress,
     env: Mapping[str, str],
     work: Path,
-    smoke: Callable[[str], None] | None = None,
+    smoke: Callable[[str, str], None] | None = None,
 ) -> BuiltImage:
     """Build, load, prove and record the image of ``plan``'s function: the record and the SBOM
     go to the plan's out_dir, the dependencies' zip to ``work``."""
@@ -185,10 +191,11 @@ def build_function_image(
             _write_record(path, sbom, BuiltImage(reused, path, True).record, dependencies)
         if smoke is not None:
             progress.step(f"{request.tag} is up to date: invoking it again")
-            with job_image_on(engine, str(reused["image_id"]), plan.target):
-                smoke(str(reused["image_id"]))
+            with job_image_on(engine, str(reused["image_id"]), plan.target) as job:
+                smoke(str(reused["image_id"]), job)
         return _deliver(BuiltImage(reused, path, reused=True), request, store, env, progress)
 
+    _no_code_over_dependencies(plan, dependencies)
     code_findings = _check_code(plan) if plan.sources else []
     composed = compose(
         engine, plan, request.cmd, base, dependencies, code_tar, store, env, progress
@@ -197,15 +204,18 @@ def build_function_image(
     own = [
         Descriptor(DOCKER_LAYER_GZIP, layer["digest"], layer["size"]) for layer in composed.added
     ]
-    _load(engine, config, request.tag, [store.path(d.digest) for d in own], image_id, progress)
-    probe, findings = _prove(engine, plan, request, image_id, smoke, progress)
-    findings = code_findings + findings
-    record = _record(plan, request, key, base, composed, dependencies, probe, findings, engine)
-    try:
+    loaded = _load(engine, config, request.tag, [store.path(d.digest) for d in own], image_id,
+                   progress)  # fmt: skip
+    try:  # proven and recorded before it has the name: a failed build leaves the old one
+        probe, findings = _prove(engine, plan, request, image_id, smoke, progress)
+        findings = code_findings + findings
+        record = _record(plan, request, key, base, composed, dependencies, probe, findings, engine)
         _write_record(path, sbom_path(plan, plan.out_dir), record, dependencies)
-    except BaseException:  # an image with no record would be up to date with nothing
-        with contextlib.suppress(ImageError):
-            engine.remove_image(request.tag)
+        engine.tag(image_id, request.tag)
+    except BaseException:
+        if loaded:  # an image that was not proven is not kept (one that was here before is)
+            with contextlib.suppress(ImageError):
+                engine.remove_image(image_id)
         raise
     return _deliver(BuiltImage(record, path, reused=False), request, store, env, progress)
 
@@ -220,6 +230,25 @@ def _dependencies(
     if plan.locked is None or not plan.locked.lines:  # nothing but comments is nothing
         return None
     return build(engine, dependencies_plan(plan, work), progress)
+
+
+def _no_code_over_dependencies(plan: BuildPlan, dependencies: BuildResult | None) -> None:
+    """A file of --src at a path the dependencies hold would hide theirs in the image (a zip
+    refuses two files of one name the same way)."""
+    if dependencies is None or not plan.sources:
+        return
+    import zipfile
+
+    with zipfile.ZipFile(dependencies.zip.path) as installed:
+        theirs = set(installed.namelist())
+    both = sorted(theirs & {m.arcname for m in plan.sources})
+    if both:
+        more = f" (and {len(both) - 1} more)" if len(both) > 1 else ""
+        raise UsageError(
+            f"{both[0]}{more} is in --src and in the installed dependencies: the code's would "
+            "hide the installed file in the image",
+            tip="rename it, or leave it out of --src (.lambdazipignore)",
+        )
 
 
 def _check_code(plan: BuildPlan) -> list[Finding]:
@@ -252,21 +281,23 @@ def _load(
     layers: list[Path],
     image_id: str,
     progress: Progress,
-) -> None:
-    """The image into the engine: one archive of just the layers the engine lacks."""
+) -> bool:
+    """The image into the engine, with no name yet: one archive of just the layers the engine
+    lacks. Whether this run loaded it (False: the engine had it)."""
+    if engine.image(image_id) is not None:
+        return False
     progress.step(f"loading {tag} into the engine")
-    if engine.image(image_id) is None:
-        with tempfile.TemporaryFile() as archive:
-            load_archive(archive, [(config, tag, layers)])
-            archive.seek(0)
-            engine.load(archive)
+    with tempfile.TemporaryFile() as archive:
+        load_archive(archive, [(config, None, layers)])
+        archive.seek(0)
+        engine.load(archive)
     if engine.image(image_id) is None:
         raise ImageError(
             f"the engine loaded {tag} but does not list its ID {image_id}",
             tip="the engine may keep images another way (a containerd image store); "
             "report this with `docker info`",
         )
-    engine.tag(image_id, tag)
+    return True
 
 
 def _prove(
@@ -274,32 +305,25 @@ def _prove(
     plan: BuildPlan,
     request: ImageRequest,
     image_id: str,
-    smoke: Callable[[str], None] | None,
+    smoke: Callable[[str, str], None] | None,
     progress: Progress,
 ) -> tuple[Any, list[Finding]]:
-    """The probe in the image, judged; the smoke event. An image that fails is not kept; the
-    build image on it never is."""
+    """The probe in the image, judged; the smoke event, in the build image on it (never kept)."""
     from lambdazip.build.runner import probe_image
     from lambdazip.judge.findings import Severity
     from lambdazip.judge.probe import check_probe
 
-    try:
-        with job_image_on(engine, image_id, plan.target):
-            probe = probe_image(
-                engine, image_id, plan.target, progress, request.handler, plan.configuration,
-                shown_as=request.tag,
-            )  # fmt: skip
-            findings = check_probe(probe, plan.target, plan.inputs.strict_import, layers=False)
-            errors = [f for f in findings if f.severity is Severity.ERROR]
-            if errors:
-                raise BuildChecksFailed(errors)
-            if smoke is not None:
-                smoke(image_id)
-    except BaseException:
-        with contextlib.suppress(ImageError):  # an image that failed its proof is not kept
-            engine.remove_image(request.tag)
-            engine.remove_image(image_id)
-        raise
+    with job_image_on(engine, image_id, plan.target) as job:
+        probe = probe_image(
+            engine, image_id, plan.target, progress, request.handler, plan.configuration,
+            shown_as=request.tag, job=job,
+        )  # fmt: skip
+        findings = check_probe(probe, plan.target, plan.inputs.strict_import, layers=False)
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise BuildChecksFailed(errors)
+        if smoke is not None:
+            smoke(image_id, job)
     return probe, findings
 
 
@@ -381,7 +405,7 @@ def _write_record(
         path.parent.mkdir(parents=True, exist_ok=True)
         for place, text in texts.items():
             temporary = place.with_name(f".{place.name}.{secrets.token_hex(6)}.staged")
-            temporary.write_text(text)
+            temporary.write_bytes(text.encode("utf-8"))
             staged[place] = temporary
         for place, temporary in staged.items():
             temporary.replace(place)

@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +151,7 @@ def _dependencies_layer(
 ) -> dict[str, Any]:
     """The layer of the dependencies' zip, written in the build image; kept by the zip's digest,
     the base's ID (whose zlib compresses it), the epoch and the writer's own digest."""
-    from lambdazip.build.transfer import read_in, tar_files, unpack
+    from lambdazip.build.transfer import tar_files, unpack
 
     writer = hashlib.sha256(resources.inside(LAYER_SCRIPT)).hexdigest()[:16]
     name = f"layer-{dependencies.zip.sha256[:32]}-{base.id.removeprefix('sha256:')[:32]}"
@@ -179,14 +178,26 @@ def _dependencies_layer(
         code = container.run(keep)
         if code != 0:
             raise failure(Exited(code, lines, "the layer writer", plan.base_image, plan.target))
-        facts = read_in(container.get(contract.OUT_DIR), contract.OUT_DIR, "layer.json")
-        if facts is None:
-            raise BuildFailed("the layer writer left no facts", tip="run again with -v")
-        layer = json.loads(facts)
-        scratch = Path(tempfile.mkdtemp(prefix="lambdazip-layer-"))
+        scratch = store.scratch_directory()  # beside the blobs: the move in is a rename
         try:
             unpack(container.get(contract.OUT_DIR), scratch, strip=1)
-            store.put_file(scratch / "layer.tar.gz", str(layer["digest"]))
+            facts = scratch / "layer.json"
+            blob = scratch / "layer.tar.gz"
+            if not facts.is_file() or not blob.is_file():
+                raise BuildFailed("the layer writer left no layer", tip="run again with -v")
+            try:
+                layer = json.loads(facts.read_bytes())
+                digest, size = str(layer["digest"]), int(layer["size"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BuildFailed(
+                    f"the layer writer's facts are not this version's: {exc}",
+                    tip="rebuild with --no-cache",
+                ) from None
+            if layer.get("schema_version") != 1 or blob.stat().st_size != size:
+                raise BuildFailed(
+                    "the layer changed on its way out of the container", tip="build again"
+                )
+            store.put_file(blob, digest)  # its digest checked there
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     kept = {k: layer[k] for k in ("digest", "size", "diff_id", "tar_size", "files")}

@@ -9,9 +9,10 @@ not be removed while it has a child.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def job_image_on(engine: Engine, image: str, target: Target) -> Iterator[str]:
     info = engine.inspect(image)
     if info is None:
         raise ImageError(f"the engine has no image {image}", tip="build or pull it first")
-    tag = build_image_tag(str(info["Id"]), target)
+    tag = f"{build_image_tag(str(info['Id']), target)}-{secrets.token_hex(4)}"
     scripts = tar_files(
         {f"{contract.INSIDE_DIR.strip('/')}/{n}": d for n, d in inside_files().items()}
     )
@@ -66,5 +67,8 @@ def job_image_on(engine: Engine, image: str, target: Target) -> Iterator[str]:
                 archive.seek(0)
                 engine.load(archive)
         yield tag
-    finally:
-        engine.remove_image(tag)
+    except BaseException:
+        with suppress(ImageError):  # never hide the error on its way out
+            engine.remove_image(tag)
+        raise
+    engine.remove_image(tag)

@@ -90,19 +90,20 @@ def probe_image(
     handler: str | None,
     configuration: Configuration = (),
     shown_as: str | None = None,
+    job: str | None = None,
 ) -> ProbeFacts:
     """Run the probe in a function image as Lambda runs the function: as its non-root user, on a
     read-only root with a writable /tmp, importing what /var/task (and /opt) of the image hold.
     The probe's scripts come from the job image made on ``image``; its facts go to a volume the
     probe's user owns, the one place it may write."""
     shown = shown_as or image
-    _base, job = job_image(engine, image, target, progress, shown_as)
+    job_id = _job(engine, image, target, progress, shown_as, job)
     platform = target.arch.info.oci_platform
     facts_name = contract.PROBE_FACTS
     configured = f"{contract.OUT_DIR}/configuration.json"
     with engine.volume("probe-out") as out:
         with engine.container(
-            job.id,
+            job_id,
             [contract.PYTHON, "-c", "pass"],
             platform=platform,
             environment={},
@@ -123,7 +124,7 @@ def probe_image(
         command += ["--kind", Kind.FUNCTION.value, "--configuration", configured]
         command += ["--handler", handler] if handler else []
         with engine.container(
-            job.id,
+            job_id,
             command,
             platform=platform,
             environment={},
@@ -148,6 +149,21 @@ def probe_image(
     if not facts:
         raise ContainerError("the probe wrote no facts", tip="run again with -v")
     return ProbeFacts.model_validate_json(facts)
+
+
+def _job(
+    engine: Engine,
+    reference: str,
+    target: Target,
+    progress: Progress,
+    shown_as: str | None,
+    job: str | None,
+) -> str:
+    """The build image to run in: ``job`` when the caller made one (job_image.job_image_on, on a
+    function image), else the Dockerfile's on ``reference``, built once and kept."""
+    if job is not None:
+        return job
+    return job_image(engine, reference, target, progress, shown_as)[1].id
 
 
 EPHEMERAL_DEFAULT = 512  # MB of /tmp, Lambda's default ephemeral storage
@@ -188,6 +204,7 @@ def invoke(
     ephemeral: int = EPHEMERAL_DEFAULT,
     configuration: Configuration = (),
     shown_as: str | None = None,
+    job: str | None = None,
 ) -> Invocations:
     """Call ``handler`` with each of ``events`` in turn, in one sandbox of the target image: the
     function at /var/task and the layers at /opt (later layers over earlier ones, as Lambda
@@ -196,7 +213,7 @@ def invoke(
     reference = base_image or target.runtime.image(target.arch)
     shown = shown_as or reference
     secrets = [value for _name, value in configuration]
-    _base, image = job_image(engine, reference, target, progress, shown_as)
+    image_id = _job(engine, reference, target, progress, shown_as, job)
     platform = target.arch.info.oci_platform
     with ExitStack() as stack:
         task = stack.enter_context(engine.volume("task"))
@@ -205,7 +222,7 @@ def invoke(
         outcomes = stack.enter_context(engine.volume("outcome"))
         progress.step("placing the function at /var/task and the layers at /opt")
         with engine.container(
-            image.id,
+            image_id,
             [contract.PYTHON, "-c", "pass"],
             platform=platform,
             environment={},
@@ -237,7 +254,7 @@ def invoke(
         command += ["--memory", str(memory)]
         command += ["--python", target.runtime.version, "--machine", target.arch.info.uname_machine]
         with engine.container(
-            image.id,
+            image_id,
             command,
             platform=platform,
             environment={},

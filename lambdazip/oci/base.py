@@ -10,15 +10,13 @@ the blob store. Either way the result is noted per base ID and never worked out 
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
-import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lambdazip.build.engine import Engine, ImageInfo
 from lambdazip.build.images import Progress
@@ -26,6 +24,10 @@ from lambdazip.errors import ImageError, RegistryError, UsageError
 from lambdazip.oci.image import DOCKER_LAYER_GZIP, Descriptor, digest_of
 from lambdazip.oci.store import BlobStore
 from lambdazip.targets import Target
+
+if TYPE_CHECKING:
+    from lambdazip.oci.reference import Reference
+    from lambdazip.oci.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -96,37 +98,50 @@ def _from_registry(
     for repo_digest in ordered:
         try:
             reference = Reference.parse(repo_digest)
-            registry = Registry.for_reference(reference, env)
-            progress.step(f"reading the base's manifest from {reference.registry}")
-            fetched = registry.get_manifest(reference.repository, str(reference.digest))
-            document = json.loads(fetched.data)
-            if "manifests" in document:  # an index: this platform's manifest
-                chosen = _platform_entry(document, target)
-                if chosen is None:
-                    continue
-                fetched = registry.get_manifest(reference.repository, chosen)
-                document = json.loads(fetched.data)
-            if document.get("config", {}).get("digest") != base.id:
-                continue
-            config_path = store.path(base.id)
-            if not config_path.is_file():
-                with tempfile.TemporaryFile() as spool:
-                    registry.get_blob(reference.repository, base.id, spool)
-                    spool.seek(0)
-                    store.put_stream(spool, base.id)
-            layers = tuple(
-                Descriptor(str(d["mediaType"]), str(d["digest"]), int(d["size"]))
-                for d in document["layers"]
-            )
-            unusable = [d.media_type for d in layers if not d.media_type.endswith("gzip")]
-            if unusable:
-                continue
-            where = f"{reference.registry}/{reference.repository}@{fetched.digest}"
-            return BaseLayers(store.path(base.id).read_bytes(), layers, f"registry {where}", where)
+            with Registry.for_reference(reference, env) as registry:
+                found = _registry_layers(registry, reference, base, target, store, progress)
         except (RegistryError, UsageError, ValueError, KeyError, TypeError) as exc:
             progress.detail(f"the base's registry cannot serve it: {exc}")
             continue
+        if found is not None:
+            return found
     return None
+
+
+def _registry_layers(
+    registry: Registry,
+    reference: Reference,
+    base: ImageInfo,
+    target: Target,
+    store: BlobStore,
+    progress: Progress,
+) -> BaseLayers | None:
+    """The base's layers as ``reference``'s registry has them, if its manifest is of this very
+    image (its config's digest is the engine's image ID) and its layers are gzip'd."""
+    progress.step(f"reading the base's manifest from {reference.registry}")
+    fetched = registry.get_manifest(reference.repository, str(reference.digest))
+    document = json.loads(fetched.data)
+    if "manifests" in document:  # an index: this platform's manifest
+        chosen = _platform_entry(document, target)
+        if chosen is None:
+            return None
+        fetched = registry.get_manifest(reference.repository, chosen)
+        document = json.loads(fetched.data)
+    if document.get("config", {}).get("digest") != base.id:
+        return None
+    layers = tuple(
+        Descriptor(str(d["mediaType"]), str(d["digest"]), int(d["size"]))
+        for d in document["layers"]
+    )
+    if any(not d.media_type.endswith("gzip") for d in layers):
+        return None
+    if not store.has(base.id):
+        with tempfile.TemporaryFile() as spool:
+            registry.get_blob(reference.repository, base.id, spool)
+            spool.seek(0)
+            store.put_stream(spool, base.id)
+    where = f"{reference.registry}/{reference.repository}@{fetched.digest}"
+    return BaseLayers(store.path(base.id).read_bytes(), layers, f"registry {where}", where)
 
 
 def _platform_entry(index: dict[str, Any], target: Target) -> str | None:
@@ -141,75 +156,45 @@ def _platform_entry(index: dict[str, Any], target: Target) -> str | None:
 def _compressed_here(
     engine: Engine, base: ImageInfo, store: BlobStore, progress: Progress
 ) -> BaseLayers:
-    """Read the base out of the engine (``docker save``) and gzip its layers into the store.
-    Once per base: an image that came from no registry has no other compressed form."""
+    """Read the base out of the engine (``docker save``, in either format: engine_source.py) and
+    gzip its uncompressed layers into the store (a gzip'd one is kept as it is). Once per base:
+    an image that came from no registry has no other compressed form."""
+    from lambdazip.oci.engine_source import EngineSource
+
     progress.step(f"reading the base {base.reference} out of the engine and compressing its layers")
-    compressed: dict[str, Descriptor] = {}
-    config: bytes | None = None
-    order: list[str] = []
-    with _stream(engine.save(base.id)) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            content = tar.extractfile(member)
-            if content is None:
-                continue
-            if member.name == f"{base.id.removeprefix('sha256:')}.json":
-                config = content.read()
-            elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
-                diff_id, descriptor = _gzip_into(store, content)
-                compressed[diff_id] = descriptor
-            elif member.name == "manifest.json":
-                pass
-    if config is None or digest_of(config) != base.id:
-        raise ImageError(
-            f"the engine's copy of {base.reference} has no config of its ID {base.id}",
-            tip="pull or build the base image again",
-        )
-    diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
-    for diff_id in diff_ids:
-        if diff_id not in compressed:
-            raise ImageError(f"the engine's copy of {base.reference} lacks its layer {diff_id}")
-        order.append(diff_id)
-    store_config = store.scratch("config")
-    store_config.write_bytes(config)
-    store.put_file(store_config, base.id)
-    return BaseLayers(config, tuple(compressed[d] for d in order), "compressed here", None)
+    with EngineSource(engine, base.id) as source:
+        manifest = json.loads(source.manifest().data)
+        config_digest = str(manifest["config"]["digest"])
+        with source.blob(config_digest) as stream:
+            config = stream.read()
+        if digest_of(config) != base.id:
+            raise ImageError(
+                f"the engine's copy of {base.reference} has no config of its ID {base.id}",
+                tip="pull or build the base image again",
+            )
+        layers = []
+        for layer in manifest["layers"]:
+            media_type, digest = str(layer["mediaType"]), str(layer["digest"])
+            with source.blob(digest) as stream:
+                if media_type.endswith("gzip"):
+                    store.put_stream(stream, digest)
+                    layers.append(Descriptor(DOCKER_LAYER_GZIP, digest, int(layer["size"])))
+                else:
+                    layers.append(_gzip_into(store, stream))
+    if not store.has(base.id):
+        scratch = store.scratch("config")
+        scratch.write_bytes(config)
+        store.put_file(scratch, base.id)
+    return BaseLayers(config, tuple(layers), "compressed here", None)
 
 
-@contextlib.contextmanager
-def _stream(chunks: Iterator[bytes]) -> Iterator[IO[bytes]]:
-    """A file-like reader over an iterator of chunks (tarfile's stream mode reads it)."""
-
-    class Reader:
-        def __init__(self) -> None:
-            self.buffer = b""
-
-        def read(self, size: int = -1) -> bytes:
-            while size < 0 or len(self.buffer) < size:
-                try:
-                    self.buffer += next(chunks)
-                except StopIteration:
-                    break
-            if size < 0:
-                data, self.buffer = self.buffer, b""
-            else:
-                data, self.buffer = self.buffer[:size], self.buffer[size:]
-            return data
-
-    yield Reader()  # type: ignore[misc]
-
-
-def _gzip_into(store: BlobStore, content: IO[bytes]) -> tuple[str, Descriptor]:
-    plain = hashlib.sha256()
+def _gzip_into(store: BlobStore, content: IO[bytes]) -> Descriptor:
     scratch = store.scratch("layer")
     with (
         scratch.open("xb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as out,
     ):
         for chunk in iter(lambda: content.read(1024 * 1024), b""):
-            plain.update(chunk)
             out.write(chunk)
     size = scratch.stat().st_size
-    digest = store.put_file(scratch)
-    return "sha256:" + plain.hexdigest(), Descriptor(DOCKER_LAYER_GZIP, digest, size)
+    return Descriptor(DOCKER_LAYER_GZIP, store.put_file(scratch), size)

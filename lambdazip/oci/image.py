@@ -191,18 +191,20 @@ def _member(tar: tarfile.TarFile, name: str, data: bytes | None = None, size: in
         tar.addfile(entry)
 
 
-def load_archive(out: BinaryIO, images: Sequence[tuple[bytes, str, Sequence[Path]]]) -> None:
+def load_archive(out: BinaryIO, images: Sequence[tuple[bytes, str | None, Sequence[Path]]]) -> None:
     """The archive ``docker load`` takes (its own format, which every engine version reads) of
-    ``images``: each (config, tag, files of its last layers). The layers below those are named
-    but not included: the engine has them (the base image is on it), and a layer it has is never
-    read from the archive. So a load moves the new layers, not the whole image."""
+    ``images``: each (config, tag or None, files of its last layers). The layers below those are
+    named but not included: the engine has them (the base image is on it), and a layer it has is
+    never read from the archive. So a load moves the new layers, not the whole image."""
     entries = []
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for config, tag, files in images:
             config_name = f"{digest_of(config).removeprefix('sha256:')}.json"
             diff_ids = json.loads(config)["rootfs"]["diff_ids"]
             layers = [f"{d.removeprefix('sha256:')}/layer.tar" for d in diff_ids]
-            entries.append({"Config": config_name, "RepoTags": [tag], "Layers": layers})
+            entries.append(
+                {"Config": config_name, "RepoTags": [tag] if tag else None, "Layers": layers}
+            )
             _member(tar, config_name, config)
             for name, path in zip(layers[len(layers) - len(files) :], files, strict=True):
                 entry = tarfile.TarInfo(name)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lambdazip.errors import OutputError
+from lambdazip.oci.reference import DIGEST
 
 CACHE_VARIABLE = "LAMBDAZIP_CACHE_DIR"
 CHUNK = 1024 * 1024
@@ -54,11 +55,13 @@ class BlobStore:
         return cls(cache_root(env) / "oci")
 
     def path(self, digest: str) -> Path:
+        if not DIGEST.fullmatch(digest):  # a digest never becomes a path of its choosing
+            raise OutputError(f"{digest!r} is not a sha256 digest", tip="build again with --force")
         algorithm, _, hexdigest = digest.partition(":")
         return self.root / "blobs" / algorithm / hexdigest
 
     def has(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        return bool(DIGEST.fullmatch(digest)) and self.path(digest).is_file()
 
     def _staging(self, place: Path) -> Path:
         try:
@@ -97,6 +100,15 @@ class BlobStore:
             with contextlib.suppress(OSError):
                 staged.unlink(missing_ok=True)
         return place
+
+    def scratch_directory(self) -> Path:
+        """A new directory in the store (the same file system as the blobs: a move into place
+        is a rename), for the caller to fill and remove."""
+        import tempfile
+
+        place = self.root / "tmp"
+        self._staging(place / "x")
+        return Path(tempfile.mkdtemp(prefix="unpacked-", dir=place))
 
     def scratch(self, name: str) -> Path:
         """A new file's path in the store, for a writer to fill and put_file() to take."""

@@ -35,8 +35,9 @@ def open_source(
         if reference.startswith(prefix):
             yield from _layout(Path(reference.removeprefix(prefix)))
             return
-    if Path(reference).exists():
-        yield from _layout(Path(reference))
+    path = Path(reference)
+    if path.is_file() or (("/" in reference or "\\" in reference) and path.is_dir()):
+        yield from _layout(path)  # a file, or a directory named as a path (not a bare name)
         return
     if reference.startswith("docker://"):
         yield from _registry(reference.removeprefix("docker://"), env)
@@ -47,10 +48,13 @@ def open_source(
 
     try:
         engine = Engine.connect(env, arch.value if arch else None)
-    except EngineError:
+    except EngineError as exc:
         if engine_only:
             raise
-        engine = None
+        raise EngineError(
+            f"{exc.message} (to look for {name} there)",
+            tip=f"start the engine, or read it from its registry: check --image docker://{name}",
+        ) from exc
     if engine is not None:
         with engine:
             found = engine.image(name)

@@ -150,11 +150,11 @@ def _smoke(
     event: bytes | None,
     console: Console,
     tag: str,
-) -> Callable[[str], None] | None:
+) -> Callable[[str, str], None] | None:
     if event is None:
         return None
 
-    def smoke_test(image_id: str) -> None:
+    def smoke_test(image_id: str, job: str) -> None:
         from lambdazip.build.runner import invoke
         from lambdazip.cli.commands.shared import invoke_error
 
@@ -170,6 +170,7 @@ def _smoke(
             timeout=SMOKE_TIMEOUT,
             configuration=plan.configuration,
             shown_as=tag,
+            job=job,
         )
         if not outcome.ok:
             raise invoke_error(outcome.last.error, handler, "the image was not kept", smoke=True)

@@ -84,15 +84,18 @@ def _image_target(engine: Engine, args: InvokeOptions) -> tuple[Target, str]:
             tip=f"pull it first (docker pull {args.image}) or build it with `lambdazip image`",
         )
     settings = info.get("Config") or {}
-    arch = args.arch
-    if arch is None:
-        found = {"amd64": Arch.X86_64, "arm64": Arch.ARM64}.get(str(info.get("Architecture")))
-        if found is None:
-            raise UsageError(
-                f"{args.image} is for {info.get('Architecture')}, which Lambda does not run",
-                tip="pass an image for linux/amd64 or linux/arm64",
-            )
-        arch = found
+    found = {"amd64": Arch.X86_64, "arm64": Arch.ARM64}.get(str(info.get("Architecture")))
+    if found is None:
+        raise UsageError(
+            f"{args.image} is for {info.get('Architecture')}, which Lambda does not run",
+            tip="pass an image for linux/amd64 or linux/arm64",
+        )
+    if args.arch is not None and args.arch is not found:
+        raise UsageError(
+            f"{args.image} is for {found.info.oci_platform}, not --arch {args.arch.value}",
+            tip=f"leave --arch out, or build the image for {args.arch.value}",
+        )
+    arch = found
     label = (settings.get("Labels") or {}).get(RUNTIME_LABEL, "")
     python = args.python or RUNTIMES.get(str(label).removeprefix("python"))
     if not label:  # not an image of ours: asked which Python it has, and whether it has one
@@ -108,6 +111,11 @@ def _image_target(engine: Engine, args: InvokeOptions) -> tuple[Target, str]:
                 f"{args.image} runs python{version}, which is not a Lambda runtime",
                 tip="build the image FROM public.ecr.aws/lambda/python:3.X",
             )
+    if label and args.python is not None and f"python{args.python.version}" != label:
+        raise UsageError(
+            f"{args.image} was built for {label}, not --python {args.python.version}",
+            tip=f"leave --python out (the image says {label}), or build it for that runtime",
+        )
     if python is None:  # our label, naming a runtime this version does not know
         raise UsageError(f"{args.image} is for {label}, unknown here", tip="pass --python 3.X")
     handler = args.handler
@@ -170,7 +178,7 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
             target, handler = _image_target(engine, args)
             from lambdazip.build.job_image import job_image_on
 
-            with job_image_on(engine, args.image, target):
+            with job_image_on(engine, args.image, target) as job:
                 outcome = invoke(
                     engine,
                     None,
@@ -185,6 +193,7 @@ def _invoke(args: InvokeOptions, console: Console, env: Mapping[str, str]) -> in
                     ephemeral=int(args.ephemeral_storage),
                     configuration=settings,
                     shown_as=args.image,
+                    job=job,
                 )
         return _report(args, outcome, handler, target, console)
     assert args.zip is not None
