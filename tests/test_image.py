@@ -19,7 +19,8 @@ import pytest
 from lambdazip.build.engine import Engine
 from lambdazip.build.images import build_image_tag
 from lambdazip.cli import main
-from lambdazip.oci.image import OCI_INDEX, canonical, digest_of
+from lambdazip.oci.image import canonical, digest_of
+from lambdazip.oci.media_types import OCI_INDEX
 from lambdazip.oci.reference import Reference
 from lambdazip.oci.registry import Registry
 from lambdazip.targets import RUNTIMES, Arch, Target

@@ -24,7 +24,8 @@ from lambdazip.judge.image import (
     check_image_contents,
     gather_image,
 )
-from lambdazip.oci.source import OCI_INDEX, OCI_MANIFEST, OciLayoutSource
+from lambdazip.oci.media_types import OCI_INDEX, OCI_MANIFEST
+from lambdazip.oci.source import OciLayoutSource
 from lambdazip.targets import RUNTIMES, Arch, Target
 
 X86_312 = Target(RUNTIMES["3.12"], Arch.X86_64)

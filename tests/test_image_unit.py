@@ -17,8 +17,6 @@ from hypothesis import strategies as st
 
 from lambdazip.inside import lambdazip_layer, lambdazip_zip
 from lambdazip.oci.image import (
-    DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
     RUNTIME_LABEL,
     Descriptor,
     code_layer,
@@ -29,6 +27,7 @@ from lambdazip.oci.image import (
     oci_archive,
     stored_gzip,
 )
+from lambdazip.oci.media_types import DOCKER_LAYER_GZIP, DOCKER_MANIFEST
 from lambdazip.oci.source import OciLayoutSource
 
 DEPENDENCIES_DIFF_ID = "sha256:4548695c074c8ae6f23be850de46a629c2a4afabc75234270de926719125e36a"

@@ -33,15 +33,9 @@ from hypothesis import strategies as st
 from lambdazip.errors import RegistryError, UsageError
 from lambdazip.oci import credentials as client
 from lambdazip.oci.credentials import Credentials
+from lambdazip.oci.media_types import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_INDEX
 from lambdazip.oci.reference import Reference, parse
-from lambdazip.oci.registry import (
-    DOCKER_CONFIG,
-    DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    Registry,
-    RegistrySource,
-)
+from lambdazip.oci.registry import Registry, RegistrySource
 from lambdazip.oci.source import sha256_digest
 from tests.registry import Login, registry, registry_with_login  # noqa: F401 - fixtures
 

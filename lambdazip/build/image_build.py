@@ -49,12 +49,8 @@ from lambdazip.errors import (
     RegistryError,
     UsageError,
 )
-from lambdazip.oci.image import (
-    DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
-    Descriptor,
-    load_archive,
-)
+from lambdazip.oci.image import Descriptor, load_archive
+from lambdazip.oci.media_types import DOCKER_LAYER_GZIP, DOCKER_MANIFEST
 from lambdazip.oci.store import BlobStore
 
 if TYPE_CHECKING:

@@ -29,7 +29,6 @@ from lambdazip.build.plan import BuildPlan
 from lambdazip.errors import BuildFailed
 from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.oci.image import (
-    DOCKER_LAYER_GZIP,
     Descriptor,
     code_layer,
     digest_of,
@@ -37,6 +36,7 @@ from lambdazip.oci.image import (
     image_manifest,
     stored_gzip,
 )
+from lambdazip.oci.media_types import DOCKER_LAYER_GZIP
 from lambdazip.oci.store import BlobStore
 
 if TYPE_CHECKING:

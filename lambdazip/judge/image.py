@@ -24,7 +24,8 @@ from lambdazip.judge.image_facts import ImageFacts, IndexEntry, gather_image
 from lambdazip.judge.native import extension_stem
 from lambdazip.judge.rules import finding
 from lambdazip.judge.tree import open_tree
-from lambdazip.oci.source import DOCKER_MANIFEST, MANIFEST_TYPES, OCI_MANIFEST
+from lambdazip.oci.media_types import DOCKER_MANIFEST, OCI_MANIFEST
+from lambdazip.oci.media_types import IMAGE_MANIFEST_TYPES as MANIFEST_TYPES
 from lambdazip.targets import OFFICIAL_IMAGE, RUNTIMES, Arch, Kind, Target
 
 __all__ = [
@@ -36,19 +37,10 @@ __all__ = [
     "gather_image",
 ]
 
+from lambdazip.oci.media_types import CONFIG_TYPES, LAYER_TYPES
+
 IMAGE_SIZE_LIMIT = 10 * 1024**3  # uncompressed, all layers: AWS's "10 GB" (its MB are MiB too)
 LAMBDA_ENTRYPOINT = ("/lambda-entrypoint.sh",)
-CONFIG_TYPES = (
-    "application/vnd.docker.container.image.v1+json",
-    "application/vnd.oci.image.config.v1+json",
-)
-# what Lambda takes, and the compression each says its blob has
-LAYER_TYPES = {
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
-    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.v1.tar": "tar",
-    "application/vnd.docker.image.rootfs.diff.tar": "tar",
-}
 _HANDLER = re.compile(
     r"^(?P<module>[A-Za-z_]\w*(?:[./][A-Za-z_]\w*)*)\.(?P<function>[A-Za-z_]\w*)$"
 )

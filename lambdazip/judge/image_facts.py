@@ -23,15 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lambdazip.errors import ImageError
 from lambdazip.inside.lambdazip_contract import OPT, TASK_ROOT
 from lambdazip.oci.layers import Rootfs
-from lambdazip.oci.source import (
-    INDEX_TYPES,
-    MANIFEST_TYPES,
-    Fetched,
-    ImageSource,
-    media_type_of,
-    sha256_digest,
-    valid_digest,
-)
+from lambdazip.oci.media_types import IMAGE_MANIFEST_TYPES as MANIFEST_TYPES
+from lambdazip.oci.media_types import INDEX_TYPES
+from lambdazip.oci.source import Fetched, ImageSource, media_type_of, sha256_digest, valid_digest
 from lambdazip.targets import Arch
 
 CONFIG_LIMIT = 8 * 1024 * 1024  # an image config is a few kB; refuse to read a huge one

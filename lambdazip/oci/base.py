@@ -21,7 +21,8 @@ from typing import IO, TYPE_CHECKING, Any
 from lambdazip.build.engine import Engine, ImageInfo
 from lambdazip.build.images import Progress
 from lambdazip.errors import ImageError, RegistryError, UsageError
-from lambdazip.oci.image import DOCKER_LAYER_GZIP, Descriptor, digest_of
+from lambdazip.oci.image import Descriptor, digest_of
+from lambdazip.oci.media_types import DOCKER_LAYER_GZIP
 from lambdazip.oci.store import BlobStore
 from lambdazip.targets import Target
 

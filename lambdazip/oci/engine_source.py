@@ -20,10 +20,9 @@ from typing import IO, Any, BinaryIO, cast
 from lambdazip.build.engine import Engine
 from lambdazip.errors import ImageError
 from lambdazip.judge.tree import safe_member_path
-from lambdazip.oci.image import DOCKER_CONFIG, DOCKER_MANIFEST, canonical
+from lambdazip.oci.image import canonical
+from lambdazip.oci.media_types import DOCKER_CONFIG, DOCKER_LAYER_TAR, DOCKER_MANIFEST
 from lambdazip.oci.source import Fetched, OciLayoutSource, sha256_digest
-
-DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 
 
 class EngineSource:

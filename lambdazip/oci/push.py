@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from lambdazip.build.images import Progress
 from lambdazip.errors import RegistryError
-from lambdazip.oci.image import DOCKER_MANIFEST, digest_of
+from lambdazip.oci.image import digest_of
+from lambdazip.oci.media_types import DOCKER_MANIFEST
 from lambdazip.oci.reference import Reference
 from lambdazip.oci.registry import Registry
 

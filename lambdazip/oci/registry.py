@@ -34,17 +34,9 @@ from lambdazip.oci.source import media_type_of, sha256_digest
 if TYPE_CHECKING:
     import requests
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
-IMAGE_MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-ALL_MANIFEST_TYPES = INDEX_TYPES + IMAGE_MANIFEST_TYPES
+from lambdazip.oci.media_types import (
+    ALL_MANIFEST_TYPES,
+)
 
 CHUNK = 1024 * 1024
 MANIFEST_MAX = 4 * 1024 * 1024  # what distribution itself accepts; more is not a manifest

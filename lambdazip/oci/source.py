@@ -21,13 +21,10 @@ from typing import Any, BinaryIO, Protocol, cast
 
 from lambdazip.errors import ArtifactError, ImageError
 from lambdazip.judge.tree import safe_member_path
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)  # the single-platform manifests Lambda takes
+from lambdazip.oci.media_types import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 
 # algorithm:hex, as image-spec's descriptor.md allows them; anything else never becomes a path
 _DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
