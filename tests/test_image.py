@@ -290,12 +290,13 @@ def test_an_image_that_fails_its_probe_is_not_kept(
     before = {str(i["Id"]) for i in engine.api.images(all=True, filters=ours)}
     argv = image_argv(tmp_path, images["3.11", "x86_64"], "3.11", "x86_64", src)
     failed = run(capsys, cache, *argv, "--tag", tag, "-o", str(tmp_path / "dist"))
-    assert failed.code == 3, failed.err
-    assert "pydantic_settings_not_installed" in failed.out
+    assert failed.code == 3, failed.out + failed.err
+    assert "pydantic_settings_not_installed" in failed.out, failed.out + failed.err
     assert engine.image(tag) is None
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
-    after = {str(i["Id"]) for i in engine.api.images(all=True, filters=ours)}
-    assert after <= before  # neither the image nor the build image on it
+    after = {str(i["Id"]): i.get("RepoTags") for i in engine.api.images(all=True, filters=ours)}
+    new = {image: tags for image, tags in after.items() if image not in before}
+    assert new == {}, failed.out + failed.err  # neither the image nor the build image on it
 
 
 def _index_with_an_attestation(registry: str, repository: str, image: str) -> str:
