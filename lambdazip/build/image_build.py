@@ -82,6 +82,8 @@ class BuiltImage:
         pushed: str | None = None,
     ) -> None:
         self._record = record
+        # the record as JSON, once: what the CLI says of it, without validating a reused one
+        self._json = record if isinstance(record, dict) else record.model_dump(mode="json")
         self.record_path = record_path
         self.reused = reused
         self.pushed = pushed  # the reference pushed, with the registry's digest
@@ -101,24 +103,17 @@ class BuiltImage:
         return self._record
 
     def fact(self, name: str) -> Any:
-        """One field of the record, without validating a reused one."""
-        if isinstance(self._record, dict):
-            return self._record[name]
-        return getattr(self._record, name)
+        """One field of the record, as its JSON has it."""
+        return self._json[name]
 
     @property
     def files(self) -> int:
-        return sum(int(layer["files"]) for layer in self.fact_json("layers"))
-
-    def fact_json(self, name: str) -> Any:
-        if isinstance(self._record, dict):
-            return self._record[name]
-        return self._record.model_dump(mode="json")[name]
+        return sum(int(layer["files"]) for layer in self._json["layers"])
 
     @property
     def warned(self) -> bool:
-        found = list(self.fact_json("findings"))
-        dependencies = self.fact_json("dependencies")
+        found = list(self._json["findings"])
+        dependencies = self._json["dependencies"]
         found += dependencies.get("findings", []) if dependencies else []
         return any(f.get("severity") == "warning" for f in found)
 
@@ -351,12 +346,7 @@ def _record(
         cmd=request.cmd,
         uncompressed_size=base_size + sum(int(layer["tar_size"]) for layer in added),
         cache_key=key,
-        base_image=BaseImageModel(
-            reference=base.reference,
-            id=base.id,
-            repo_digests=list(base.repo_digests),
-            architecture=base.architecture,
-        ),
+        base_image=BaseImageModel.of(base),
         base_layers=[
             LayerModel(media_type=d.media_type, digest=d.digest, size=d.size) for d in bases.layers
         ],

@@ -126,11 +126,7 @@ def dependencies_plan(plan: BuildPlan, work: Path) -> BuildPlan:
 
 def _code_layer(tar: bytes, files: int, store: BlobStore) -> dict[str, Any]:
     blob = stored_gzip(tar)
-    digest = digest_of(blob)
-    if not store.has(digest):
-        scratch = store.scratch("code")
-        scratch.write_bytes(blob)
-        store.put_file(scratch, digest)
+    digest = store.put_bytes(blob)
     return {
         "what": CODE_LAYER,
         "digest": digest,

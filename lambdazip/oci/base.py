@@ -182,10 +182,7 @@ def _compressed_here(
                     layers.append(Descriptor(DOCKER_LAYER_GZIP, digest, int(layer["size"])))
                 else:
                     layers.append(_gzip_into(store, stream))
-    if not store.has(base.id):
-        scratch = store.scratch("config")
-        scratch.write_bytes(config)
-        store.put_file(scratch, base.id)
+    store.put_bytes(config)  # its digest is base.id, checked above
     return BaseLayers(config, tuple(layers), "compressed here", None)
 
 

@@ -48,10 +48,7 @@ def image_bytes(record: ImageRecord, store: BlobStore) -> tuple[bytes, bytes]:
             f"{record.tag} made again is not the image recorded ({record.manifest_digest})",
             tip="build again with --force",
         )
-    if not store.has(record.image_id):
-        scratch = store.scratch("config")
-        scratch.write_bytes(config)
-        store.put_file(scratch, record.image_id)
+    store.put_bytes(config)
     return config, manifest
 
 

@@ -83,6 +83,15 @@ class BlobStore:
         source.replace(place)
         return found
 
+    def put_bytes(self, data: bytes) -> str:
+        """``data`` as a blob (kept if the store has it already); its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if not self.has(digest):
+            scratch = self.scratch("bytes")
+            scratch.write_bytes(data)
+            self.put_file(scratch, digest)
+        return digest
+
     def put_stream(self, stream: BinaryIO, digest: str) -> Path:
         """Write ``stream`` as the blob ``digest`` (verified)."""
         place = self.path(digest)

@@ -59,7 +59,3 @@ class ImageRecord(BaseModel):
     code: list[SourceModel]  # the function's own files at /var/task
     probe: ProbeFacts  # the probe in the image, as Lambda's user on a read-only root
     findings: list[Finding]  # the image's: the code's static check and the probe's
-
-    @property
-    def files(self) -> int:
-        return sum(layer.files for layer in self.layers)

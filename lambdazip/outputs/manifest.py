@@ -58,12 +58,7 @@ def manifest_of(
         files=result.files,
         requirements_sha256=hashlib.sha256(plan.requirements.read_bytes()).hexdigest(),
         cache_key=key,
-        base_image=BaseImageModel(
-            reference=base.reference,
-            id=base.id,
-            repo_digests=list(base.repo_digests),
-            architecture=base.architecture,
-        ),
+        base_image=BaseImageModel.of(base),
         engine=EngineModel.model_validate(dataclasses.asdict(engine)),
         installer=built.installer,
         bytecode=plan.inputs.bytecode.value,

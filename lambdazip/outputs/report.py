@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,6 +12,9 @@ from lambdazip.judge.facts import ArtifactFacts
 from lambdazip.judge.findings import Finding, Severity, printable
 from lambdazip.judge.probe import ProbeFacts
 from lambdazip.targets import Target
+
+if TYPE_CHECKING:
+    from lambdazip.build.engine import ImageInfo
 
 
 class TargetModel(BaseModel):
@@ -184,6 +187,15 @@ class BaseImageModel(BaseModel):
     id: str
     repo_digests: list[str]
     architecture: str
+
+    @classmethod
+    def of(cls, base: ImageInfo) -> BaseImageModel:
+        return cls(
+            reference=base.reference,
+            id=base.id,
+            repo_digests=list(base.repo_digests),
+            architecture=base.architecture,
+        )
 
 
 class EngineModel(BaseModel):
