@@ -138,6 +138,14 @@ class RegistryError(LambdaZipError):
 
     exit_code = 17
 
+    def __init__(self, message: str, *, tip: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, tip=tip)
+        self.status = status  # the HTTP status of the registry's refusal, if it answered one
+
+
+class DamagedBlob(RegistryError):
+    """What a registry sent is not what its digest names (a damaged or truncated copy)."""
+
 
 INTERRUPTED = 130  # Ctrl-C or SIGTERM: everything was cleaned up, nothing was written
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any program whose reader went away

@@ -198,14 +198,14 @@ def test_the_artifact_set_is_put_in_place_whole_or_not_at_all(
         def model_dump_json(self, indent: int) -> str:
             return '{"new": true}'
 
-    real_write = Path.write_text
+    real_write = Path.write_bytes
 
-    def full_disk(self: Path, text: str, *args: object, **kwargs: object) -> int:
+    def full_disk(self: Path, data: bytes) -> int:
         if ".cdx.json." in self.name:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, text, *args, **kwargs)  # type: ignore[arg-type]
+        return real_write(self, data)
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
     monkeypatch.setattr("lambdazip.outputs.sbom.sbom_json", lambda _m: "{}")
     with pytest.raises(OutputError, match="No space left on device; nothing of this build"):
         put_set_in_place(

@@ -43,6 +43,8 @@ def _other(field: dataclasses.Field[Any]) -> Any:
         return not default
     if isinstance(default, tuple):
         return ("one", "two")
+    if field.metadata["declared"].text is not None:
+        return "127.0.0.1:5000/team/cache"
     assert isinstance(default, enum.Enum)
     return next(c for c in type(default) if c is not default)
 
@@ -53,6 +55,8 @@ def _typed_as(value: Any) -> list[str]:
         return []
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, str):
+        return [value]
     return [value.value]
 
 
@@ -238,3 +242,39 @@ def test_the_options_are_declared_in_one_place() -> None:
         )
     assert by_hand, "no flags found: the pattern is wrong"
     assert not by_hand & declared_flags, sorted(by_hand & declared_flags)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ghcr.io/acme/lambdazip-cache", "ghcr.io/acme/lambdazip-cache"),
+        ("localhost:5000/cache", "localhost:5000/cache"),
+        ("acme/cache", "docker.io/acme/cache"),  # as docker reads a name without a registry
+    ],
+)
+def test_a_shared_cache_is_a_repository(text: str, expected: str) -> None:
+    inputs = resolve((), {"LAMBDAZIP_CACHE": text})
+    assert (inputs.pull_from, inputs.push_to) == (expected, expected)
+    table = [("pyproject.toml [tool.lambdazip]", {"cache": text, "cache-to": "127.0.0.1:1/x"})]
+    inputs = resolve((), {}, table)
+    assert (inputs.pull_from, inputs.push_to) == (expected, "127.0.0.1:1/x")
+    assert resolve((("force", True),), {"LAMBDAZIP_CACHE": text}).pull_from is None
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ({"LAMBDAZIP_CACHE_FROM": "ghcr.io/acme/cache:v1"},
+         "LAMBDAZIP_CACHE_FROM='ghcr.io/acme/cache:v1': the cache 'ghcr.io/acme/cache:v1' names a "
+         "tag or digest"),
+        ({"LAMBDAZIP_CACHE_TO": "Not A Name"}, "LAMBDAZIP_CACHE_TO='Not A Name': invalid image "
+         "reference"),
+    ],
+)  # fmt: skip
+def test_a_shared_cache_that_is_no_repository_is_one_line(
+    where: dict[str, str], words: str
+) -> None:
+    with pytest.raises(UsageError) as raised:
+        resolve((), where)
+    assert words in raised.value.message
+    assert "\n" not in raised.value.message

@@ -43,6 +43,7 @@ from lambdazip.targets import RUNTIME_PROVIDED
 IMPORT_RULES = ("import", "import-configuration", "import-unclear", "import-unused", "handler")
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.build.shared_cache import Notices
     from lambdazip.judge.findings import Finding
     from lambdazip.judge.probe import ProbeFacts
     from lambdazip.outputs.report import Manifest
@@ -59,12 +60,21 @@ class BuildResult:
         reused: bool = False,
         timings: dict[str, float] | None = None,
         warned: bool | None = None,  # a reused manifest's JSON says whether it holds warnings
+        shared: Notices | None = None,  # what the shared cache did, if one was named
     ) -> None:
         self.zip = zip
         self._manifest = manifest
         self.reused = reused
         self.timings = timings or {}
         self._warned = warned
+        self.shared = shared
+
+    @property
+    def status(self) -> str:
+        """How the artifact came to be in place: reused, pulled (a shared cache's) or built."""
+        if self.reused:
+            return "reused"
+        return "pulled" if self.shared and self.shared.pulled_from else "built"
 
     @property
     def manifest(self) -> Manifest:
@@ -144,6 +154,15 @@ def build(
             progress.step(f"{plan.output.name} is up to date: checking it again")
             before_writing(plan.output)
         return reused
+    shared = None
+    if plan.inputs.pull_from or plan.inputs.push_to:
+        from lambdazip.build import shared_cache
+
+        shared = shared_cache.Notices()
+        taken = shared_cache.take(plan, key, progress, shared)
+        if taken is not None:  # the smoke event's sha256 is in the key: it passed on this set
+            shared.pulled_from = taken.stored.reference
+            return BuildResult(taken.zip, taken.manifest, shared=shared)
     import tempfile
 
     image = build_image(engine, base, plan.target, progress)  # a no-op needs no build image
@@ -209,8 +228,15 @@ def build(
         finally:
             with contextlib.suppress(OSError):  # never hide the error on its way out
                 staged.unlink(missing_ok=True)
+    if shared is not None:
+        from lambdazip.build.shared_cache import give
+
+        give(plan, key, progress, shared)
     return BuildResult(
-        dataclasses.replace(result, path=plan.output), manifest, timings=built.timings
+        dataclasses.replace(result, path=plan.output),
+        manifest,
+        timings=built.timings,
+        shared=shared,
     )
 
 

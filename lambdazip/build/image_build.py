@@ -54,6 +54,7 @@ from lambdazip.oci.media_types import DOCKER_LAYER_GZIP, DOCKER_MANIFEST
 from lambdazip.oci.store import BlobStore
 
 if TYPE_CHECKING:
+    from lambdazip.build.shared_cache import Notices
     from lambdazip.judge.findings import Finding
     from lambdazip.outputs.image_record import ImageRecord
 
@@ -87,6 +88,7 @@ class BuiltImage:
         self.record_path = record_path
         self.reused = reused
         self.pushed = pushed  # the reference pushed, with the registry's digest
+        self.shared: Notices | None = None  # what the dependencies' shared cache did
 
     @property
     def record(self) -> ImageRecord:
@@ -184,7 +186,9 @@ def build_function_image(
             progress.step(f"{request.tag} is up to date: invoking it again")
             with job_image_on(engine, str(reused["image_id"]), plan.target) as job:
                 smoke(str(reused["image_id"]), job)
-        return _deliver(BuiltImage(reused, path, reused=True), request, store, env, progress)
+        delivered = _deliver(BuiltImage(reused, path, reused=True), request, store, env, progress)
+        delivered.shared = dependencies.shared if dependencies else None
+        return delivered
 
     _no_code_over_dependencies(plan, dependencies)
     code_findings = _check_code(plan) if plan.sources else []
@@ -208,7 +212,9 @@ def build_function_image(
             with contextlib.suppress(ImageError):
                 engine.remove_image(image_id)
         raise
-    return _deliver(BuiltImage(record, path, reused=False), request, store, env, progress)
+    delivered = _deliver(BuiltImage(record, path, reused=False), request, store, env, progress)
+    delivered.shared = dependencies.shared if dependencies else None
+    return delivered
 
 
 def _dependencies(

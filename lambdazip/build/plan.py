@@ -80,6 +80,11 @@ class BuildPlan:
     # whether the probe's imports are judged here: not for an image's dependencies, whose modules
     # are judged in the image, with its handler's module imported first
     judge_imports: bool = True
+    # the environment the shared cache's registry login is looked up in (docker's config, its
+    # credential helpers, AWS's): not an input of the bytes, never printed
+    credentials_env: Mapping[str, str] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @functools.cached_property
     def layer_sha256(self) -> tuple[str, ...]:
@@ -166,6 +171,7 @@ class BuildPlan:
         parts = [
             f"lambdazip {__version__}",
             self.kind.value,
+            self.name,  # the manifest and the SBOM name the artifact: a shared set is of one name
             str(self.target),
             base_image_id,
             build_context_digest,
@@ -335,6 +341,7 @@ def make_plan(
         layers=layers,
         tmpfs_mb=tmpfs_megabytes(env),
         configuration=configuration,
+        credentials_env=env,
     )
 
 

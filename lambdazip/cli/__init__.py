@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from lambdazip import interrupts
 from lambdazip.build.endpoints import with_engines
+from lambdazip.build.shared_cache import forget_failures
 from lambdazip.cli.console import Console
 from lambdazip.cli.parser import build_parser, command_of, typed
 from lambdazip.errors import BROKEN_PIPE, INTERRUPTED, LambdaZipError, UsageError
@@ -77,6 +78,7 @@ def main(
         console.verbosity = args.verbosity
         if getattr(args, "engines", None):  # --engine wins over LAMBDAZIP_ENGINE_* and the file
             env = with_engines(env, dict(args.engines))
+        forget_failures()  # what a registry did in an earlier main() (a test's) is not this run's
         command = importlib.import_module(f"lambdazip.cli.commands.{args.run}")
         code[0] = command.run(typed(args), console, env)
     return code[0]

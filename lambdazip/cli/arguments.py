@@ -111,6 +111,14 @@ def add_build_inputs(parser: argparse.ArgumentParser, *, function: bool = True) 
                 const=True,
                 help=f"{declared.help} ({default})",
             )
+        elif declared.text is not None:
+            group.add_argument(
+                declared.flag,
+                dest=field.name,
+                type=declared.text,
+                metavar=declared.metavar,
+                help=f"{declared.help} ({default})",
+            )
         elif isinstance(field.default, tuple):
             group.add_argument(
                 declared.flag,

@@ -143,6 +143,14 @@ class Console:
         self._end_step()
         self.write_line(self.paint(message, "green"), self.err)
 
+    def warning(self, message: str, tip: str | None = None) -> None:
+        """One line about how the command went (not a finding on an artifact): it goes on."""
+        line = f"{message}; {tip}" if tip else message
+        if self.mode is Mode.GITHUB:
+            self.write_line(f"::warning::{_escape(line)}", self.err)
+        else:
+            self.write_line(f"{self.paint('warning:', 'yellow', 'bold')} {line}", self.err)
+
     def error(self, message: str, tip: str | None = None) -> None:
         """One line: what failed, then what to do."""
         self._end_step(failed=True)

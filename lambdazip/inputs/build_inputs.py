@@ -15,7 +15,7 @@ import dataclasses
 import enum
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ class Declared:
     config: bool = True  # may be set in [tool.lambdazip]
     off: tuple[str, Any, str] | None = None  # a second flag setting one value: (flag, value, help)
     recorded: str = ""  # why the manifest leaves it out ("": it is recorded, and verify uses it)
+    # a text option (its default None): what makes the text a value, raising UsageError
+    text: Callable[[str], Any] | None = None
 
     @property
     def key(self) -> str:
@@ -72,6 +74,24 @@ def declare(default: Any, flag: str, help: str, **more: Any) -> Any:
 
 
 SLIM = "smaller, on request (each removal is in the manifest)"
+SHARED = (
+    "a shared artifact cache: sets (zip, manifest, SBOM) kept in an OCI registry under their "
+    "cache key, with docker's login (or, for ECR, boto3's); a registry that fails only warns"
+)
+NOT_THE_BYTES = "decides where the artifact comes from and goes, not its bytes"
+
+
+def cache_repository(text: str) -> str:
+    """A shared cache's REF: a registry repository (its tags are the builds' keys)."""
+    from lambdazip.oci.reference import Reference
+
+    reference = Reference.parse(text.strip())
+    if reference.tag is not None or reference.digest is not None:
+        raise UsageError(
+            f"the cache {text!r} names a tag or digest",
+            tip="name a repository, e.g. ghcr.io/acme/lambdazip-cache: its tags are the keys",
+        )
+    return f"{reference.registry}/{reference.repository}"
 
 
 @dataclass(frozen=True)
@@ -132,10 +152,39 @@ class BuildInputs:
         recorded="the manifest records require_hashes, what the lock carried; verify allows "
         "unhashed requirements exactly when the build had them",
     )
+    cache: str | None = declare(
+        None,
+        "--cache",
+        "both --cache-from and --cache-to this repository",
+        metavar="REF",
+        group=SHARED,
+        recorded=NOT_THE_BYTES,
+        text=cache_repository,
+    )
+    cache_from: str | None = declare(
+        None,
+        "--cache-from",
+        "take a set built from the same inputs from this registry repository, verified by "
+        "digest, instead of building it (no container starts)",
+        metavar="REF",
+        group=SHARED,
+        recorded=NOT_THE_BYTES,
+        text=cache_repository,
+    )
+    cache_to: str | None = declare(
+        None,
+        "--cache-to",
+        "push each set built here to this registry repository",
+        metavar="REF",
+        group=SHARED,
+        recorded=NOT_THE_BYTES,
+        text=cache_repository,
+    )
     no_cache: bool = declare(
         False,
         "--no-cache",
-        "neither reuse an up-to-date artifact nor the download cache volume",
+        "neither reuse an up-to-date artifact, nor a shared cache's, nor the download cache "
+        "volume (a set built is still pushed to --cache-to)",
         config=False,
         recorded="decides whether to build and where downloads come from, not the bytes",
     )
@@ -146,6 +195,17 @@ class BuildInputs:
         config=False,
         recorded="decides whether to build, not the bytes",
     )
+
+    @property
+    def pull_from(self) -> str | None:
+        """The shared cache a set is taken from, if any (none when rebuilding is asked)."""
+        if self.no_cache or self.force:
+            return None
+        return self.cache_from or self.cache
+
+    @property
+    def push_to(self) -> str | None:
+        return self.cache_to or self.cache
 
     def record(self) -> dict[str, Any]:
         """The recorded inputs, as the manifest's JSON holds them (InputsModel)."""
@@ -176,7 +236,7 @@ def default_text(field: dataclasses.Field[Any]) -> str:
     default = field.default
     if isinstance(default, bool):
         return "on" if default else "off"
-    if isinstance(default, tuple):
+    if isinstance(default, tuple) or default is None:
         return "none"
     return str(_plain(default))
 
@@ -199,6 +259,13 @@ def _parse(field: dataclasses.Field[Any], declared: Declared, raw: Any, where: s
     said = (
         f"{where}={raw!r}" if where == declared.variable else f"{where}: {declared.key} = {raw!r}"
     )
+    if declared.text is not None:
+        if not isinstance(raw, str):
+            raise UsageError(f"{said} is not a string", tip=f'e.g. {declared.key} = "..."')
+        try:
+            return declared.text(raw)
+        except UsageError as exc:
+            raise UsageError(f"{said}: {exc.message}", tip=exc.tip) from None
     if isinstance(default, bool):
         if isinstance(raw, bool):
             return raw

@@ -27,3 +27,11 @@ LAYER_TYPES = {
     DOCKER_LAYER_TAR: "tar",
 }
 GZIP_LAYERS = (DOCKER_LAYER_GZIP, OCI_LAYER_GZIP)
+
+# the shared artifact cache's sets (oci/artifact_cache.py): an OCI 1.1 artifact whose layers are
+# the set's files, with the empty config the spec names for artifacts
+ARTIFACT_SET = "application/vnd.lambdazip.artifact-set.v1"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+ZIP = "application/zip"
+LAMBDAZIP_MANIFEST = "application/vnd.lambdazip.manifest.v1+json"
+CYCLONEDX = "application/vnd.cyclonedx+json"

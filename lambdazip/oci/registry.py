@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from lambdazip.errors import RegistryError
+from lambdazip.errors import DamagedBlob, RegistryError
 from lambdazip.oci.credentials import Credentials, find_credentials, login_tip, one_line
 from lambdazip.oci.reference import DIGEST, Reference
 from lambdazip.oci.source import Fetched as Fetched  # the type every image source returns
@@ -272,13 +272,13 @@ class Registry:
             login = self.credentials()
             said = f"the login from {login.source} was refused" if login else "a login is needed"
             tip = f"{login_tip(self.registry)}, and check the repository's name"
-            return RegistryError(f"{what}: {said} ({detail})", tip=tip)
+            return RegistryError(f"{what}: {said} ({detail})", tip=tip, status=status)
         tip, said = {
             403: ("check the repository's name and that your login may use it", "access denied"),
             404: ("check the repository's name and the tag or digest", "not found"),
             429: (f"wait, or {login_tip(self.registry)} for a higher limit", "too many requests"),
         }.get(status, ("try again later" if status >= 500 else "check the request", "failed"))
-        return RegistryError(f"{what}: {said} ({detail})", tip=tip)
+        return RegistryError(f"{what}: {said} ({detail})", tip=tip, status=status)
 
     def _chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
         import requests
@@ -293,7 +293,7 @@ class Registry:
 
     @staticmethod
     def _mismatch(what: str, found: str, expected: str) -> RegistryError:
-        return RegistryError(
+        return DamagedBlob(
             f"{what}: the bytes received hash to {found}, not {expected}",
             tip="the registry, or something between it and us, changed them; try again",
         )

@@ -113,16 +113,26 @@ def put_set_in_place(
     files and the previous set as it was."""
     from lambdazip.outputs.sbom import sbom_json
 
-    texts = {
-        sbom_path: sbom_json(manifest),
-        manifest_path: manifest.model_dump_json(indent=2) + "\n",
-    }
+    manifest_text = manifest.model_dump_json(indent=2) + "\n"
+    put_files_in_place(staged, output, manifest_path, manifest_text, sbom_path, sbom_json(manifest))
+
+
+def put_files_in_place(
+    staged: Path,
+    output: Path,
+    manifest_path: Path,
+    manifest_text: str,
+    sbom_path: Path,
+    sbom_text: str,
+) -> None:
+    """put_set_in_place() of a set whose manifest and SBOM are texts already."""
+    texts = {sbom_path: sbom_text, manifest_path: manifest_text}
     written: dict[Path, Path] = {}
     try:
         for path, text in texts.items():
             temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
             written[path] = temporary
-            temporary.write_text(text)
+            temporary.write_bytes(text.encode())  # the same bytes on every host
         written[sbom_path].replace(sbom_path)
         staged.replace(output)
         written[manifest_path].replace(manifest_path)

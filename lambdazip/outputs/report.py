@@ -236,3 +236,6 @@ class Manifest(BaseModel):
     slimmed: list[SlimModel] = []  # what --exclude, --prune and --strip removed
     probe: ProbeFacts
     findings: list[Finding]
+    # REGISTRY/REPOSITORY@DIGEST of the shared cache's set this one was taken from (None: built
+    # here); every field above is as the build that made it wrote it
+    cached_from: str | None = None

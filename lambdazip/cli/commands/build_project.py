@@ -16,7 +16,13 @@ from lambdazip.build.builder import BuildResult, build
 from lambdazip.build.endpoints import engine_variable
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan, make_plan
-from lambdazip.cli.commands.shared import base_images, read_event, report_build_failure, smoke_check
+from lambdazip.cli.commands.shared import (
+    base_images,
+    read_event,
+    report_build_failure,
+    report_shared_cache,
+    smoke_check,
+)
 from lambdazip.cli.console import Console, Prefixed
 from lambdazip.errors import LambdaZipError, MatrixFailed, UsageError
 from lambdazip.inputs.build_inputs import resolve
@@ -201,9 +207,10 @@ def _build_one(
             name, plan.kind, plan.target, "FAILED", time.monotonic() - started, exc.message
         )
         return row, None
+    report_shared_cache(result, console, f"[{name} {plan.target}] ")
     for warning in result.warnings:
         console.finding(warning)
-    status = "reused" if result.reused else "built"
+    status = result.status
     row = _Artifact(
         name,
         plan.kind,

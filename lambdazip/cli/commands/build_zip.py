@@ -12,6 +12,7 @@ from lambdazip.cli.commands.shared import (
     plan_for,
     read_event,
     report_build_failure,
+    report_shared_cache,
     smoke_check,
 )
 from lambdazip.cli.console import Console
@@ -49,12 +50,17 @@ def run(args: BuildOptions, console: Console, env: Mapping[str, str]) -> int:
             else:
                 report_build_failure(exc, console)
             raise
+    report_shared_cache(result, console)
     if args.json:  # the warnings are in the manifest: stdout stays one JSON document
         console.result(result.manifest.model_dump_json(indent=2))
     else:
         for warning in result.warnings:
             console.finding(warning)
     how = "built"
+    if result.shared and result.shared.pulled_from:
+        how = f"taken from the shared cache {result.shared.pulled_from} (no container started)"
+    elif result.shared and result.shared.pushed_to:
+        how = f"built, pushed to {result.shared.pushed_to}"
     if result.reused:
         how = (
             "up to date, reused; the smoke event ran again on it"

@@ -65,6 +65,9 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
             else:
                 report_build_failure(exc, console)
             raise
+    if built.shared is not None:
+        for message, tip in built.shared.warnings:
+            console.warning(message, tip)
     if args.json:
         console.result(built.record.model_dump_json(indent=2))
     elif built.warned:

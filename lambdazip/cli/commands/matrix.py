@@ -17,6 +17,7 @@ from lambdazip.cli.commands.shared import (
     inputs_of,
     plan_for,
     report_build_failure,
+    report_shared_cache,
 )
 from lambdazip.cli.console import Console, Prefixed
 from lambdazip.errors import LambdaZipError, MatrixFailed
@@ -53,7 +54,8 @@ def run(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
             report_build_failure(exc, console)
             console.error(f"[{plan.target}] {exc.message}", exc.tip)
             return _Row(plan.target, "FAILED", time.monotonic() - started, exc.message, endpoint)
-        status = "reused" if result.reused else "built"
+        report_shared_cache(result, console, f"[{plan.target}] ")
+        status = result.status
         return _Row(plan.target, status, time.monotonic() - started, str(result.zip.path), endpoint)
 
     from concurrent.futures import ThreadPoolExecutor

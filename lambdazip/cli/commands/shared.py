@@ -29,6 +29,7 @@ from lambdazip.targets import (
 )
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.build.builder import BuildResult
     from lambdazip.outputs.report import Manifest
 
 
@@ -224,6 +225,14 @@ def layers_provide(layers: Sequence[Path], target: Target) -> dict[str, str]:
             )
         provided.update({d.name: d.version for d in facts.dists})
     return provided
+
+
+def report_shared_cache(result: BuildResult, console: Console, label: str = "") -> None:
+    """The shared cache's warnings for one build (a registry that failed: the build went on)."""
+    if result.shared is None:
+        return
+    for message, tip in result.shared.warnings:
+        console.warning(f"{label}{message}", tip)
 
 
 def report_build_failure(exc: LambdaZipError, console: Console) -> None:

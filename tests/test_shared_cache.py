@@ -1,0 +1,313 @@
+"""The shared artifact cache (--cache-from, --cache-to, ``cache = "REF"``) against a real registry
+(Debian's docker-registry on loopback, tests/registry.py): sets pushed and pulled as OCI
+artifacts, a fresh runner that starts no container, and every fault a team's registry has."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdazip.build.engine import CACHE_LABEL, Engine
+from lambdazip.build.images import BUILD_IMAGE_REPOSITORY
+from lambdazip.cli import main
+from lambdazip.errors import DamagedBlob
+from lambdazip.oci import artifact_cache
+from lambdazip.oci.artifact_cache import NotASet, NotStored, SetFile, pull_set, push_set
+from lambdazip.oci.media_types import CYCLONEDX, LAMBDAZIP_MANIFEST, ZIP
+from tests.conftest import containers_created, host_env
+from tests.registry import Login, htpasswd_line, running_registry
+
+REPO = Path(__file__).resolve().parent.parent
+KEY = "ab" * 32
+
+
+def _files(directory: Path, zip_bytes: bytes = b"PK-zip") -> list[SetFile]:
+    directory.mkdir(parents=True, exist_ok=True)
+    made = [
+        SetFile("a.zip", ZIP, directory / "a.zip"),
+        SetFile("a.manifest.json", LAMBDAZIP_MANIFEST, directory / "a.manifest.json"),
+        SetFile("a.cdx.json", CYCLONEDX, directory / "a.cdx.json"),
+    ]
+    made[0].path.write_bytes(zip_bytes)
+    made[1].path.write_bytes(b'{"manifest": 1}\n')
+    made[2].path.write_bytes(b'{"sbom": 1}\n')
+    return made
+
+
+WANTED = {"a.zip": ZIP, "a.manifest.json": LAMBDAZIP_MANIFEST, "a.cdx.json": CYCLONEDX}
+
+
+def _blob_file(root: Path, digest: str) -> Path:
+    """Where distribution's filesystem driver keeps a blob's bytes."""
+    hexdigest = digest.removeprefix("sha256:")
+    return root / "data/docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+
+
+# -- the protocol: a set as an OCI artifact, no engine -------------------------------------------
+
+
+def test_a_set_goes_in_and_comes_out_byte_for_byte(registry: str, tmp_path: Path) -> None:
+    files = _files(tmp_path / "built")
+    stored = push_set(f"{registry}/team/cache", KEY, files, {})
+    assert stored.reference == f"{registry}/team/cache@{stored.digest}"
+    into = tmp_path / "pulled"
+    into.mkdir()
+    again = pull_set(f"{registry}/team/cache", KEY, WANTED, into, {})
+    assert again == stored
+    for f in files:
+        assert (into / f.name).read_bytes() == f.path.read_bytes()
+    # its manifest is an OCI 1.1 artifact that tools like oras list: type, empty config, titles
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://{registry}/v2/team/cache/manifests/{KEY}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        document = json.loads(response.read())
+    assert document["artifactType"] == "application/vnd.lambdazip.artifact-set.v1"
+    assert document["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+    assert [layer["annotations"]["org.opencontainers.image.title"] for layer in document["layers"]
+            ] == ["a.zip", "a.manifest.json", "a.cdx.json"]  # fmt: skip
+
+
+def test_no_set_under_a_key_is_a_plain_miss(registry: str, tmp_path: Path) -> None:
+    with pytest.raises(NotStored):
+        pull_set(f"{registry}/team/never-pushed", KEY, WANTED, tmp_path, {})
+    push_set(f"{registry}/team/some", KEY, _files(tmp_path / "x"), {})
+    with pytest.raises(NotStored):
+        pull_set(f"{registry}/team/some", "cd" * 32, WANTED, tmp_path, {})
+
+
+def test_what_is_not_a_set_of_ours_is_no_set(registry: str, tmp_path: Path) -> None:
+    files = _files(tmp_path / "x")
+    push_set(f"{registry}/team/other", KEY, files[:2], {})  # a set without its SBOM
+    with pytest.raises(NotASet, match=r"it holds a\.manifest\.json, a\.zip"):
+        pull_set(f"{registry}/team/other", KEY, WANTED, tmp_path, {})
+
+
+def test_a_damaged_blob_is_refused_by_its_digest(tmp_path: Path) -> None:
+    with running_registry(tmp_path / "registry") as host:
+        files = _files(tmp_path / "built", b"PK" + b"z" * 5000)
+        push_set(f"{host}/team/cache", KEY, files, {})
+        digest = "sha256:" + hashlib.sha256(files[0].path.read_bytes()).hexdigest()
+        blob = _blob_file(tmp_path / "registry", digest)
+        blob.write_bytes(blob.read_bytes()[:1000])  # truncated where it is stored
+        into = tmp_path / "pulled"
+        into.mkdir()
+        with pytest.raises(DamagedBlob):
+            pull_set(f"{host}/team/cache", KEY, WANTED, into, {})
+        blob.write_bytes(b"PK" + b"y" * 4999)  # the same size, other bytes
+        with pytest.raises(DamagedBlob):
+            pull_set(f"{host}/team/cache", KEY, WANTED, into, {})
+
+
+def test_two_runners_pushing_one_key_both_succeed_and_the_set_is_whole(
+    registry: str, tmp_path: Path
+) -> None:
+    """Two pushes of one key at once, their manifests differing (as two runners' records do):
+    both succeed, and what the key names then is one of the two sets, whole."""
+    sets = [_files(tmp_path / f"runner{i}") for i in range(2)]
+    sets[1][1].path.write_bytes(b'{"manifest": 2}\n')
+    results: list[Any] = [None, None]
+
+    def push(i: int) -> None:
+        try:
+            results[i] = push_set(f"{registry}/team/race", KEY, sets[i], {})
+        except Exception as exc:  # noqa: BLE001 - said by the assertion below
+            results[i] = exc
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(r, artifact_cache.Stored) for r in results), results
+    into = tmp_path / "pulled"
+    into.mkdir()
+    pulled = pull_set(f"{registry}/team/race", KEY, WANTED, into, {})
+    assert pulled.digest in {r.digest for r in results}
+    manifest = (into / "a.manifest.json").read_bytes()
+    assert manifest in (b'{"manifest": 1}\n', b'{"manifest": 2}\n')
+
+
+# -- builds: the engine, the stand-ins, the real lock --------------------------------------------
+
+
+def _layer(images: dict[tuple[str, str], str], out: Path, *extra: str) -> list[str]:
+    return [
+        "layer", "--python", "3.11", "--arch", "x86_64", "-o", str(out),
+        "--base-image", images["3.11", "x86_64"], "-r", str(REPO / "requirements.txt"), *extra,
+    ]  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("warning:")]
+
+
+def _empty_the_engine(engine: Engine) -> None:
+    """As a fresh CI runner's: no build image, no download cache volume (the base stays: the
+    stand-ins cannot be pulled here, and a runner pulls the official image in either case)."""
+    for image in engine.api.images(name=BUILD_IMAGE_REPOSITORY):
+        engine.api.remove_image(image["Id"], force=True)
+    volumes = engine.api.volumes(filters={"label": CACHE_LABEL}).get("Volumes") or []
+    for volume in volumes:
+        engine.api.remove_volume(volume["Name"], force=True)
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_a_fresh_runner_takes_the_set_and_starts_no_container(
+    registry: str,
+    images: dict[tuple[str, str], str],
+    engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache = f"{registry}/team/layers"
+    first = tmp_path / "runner1"
+    assert main([*_layer(images, first, "--cache-to", cache)], env=host_env()) == 0
+    said = capsys.readouterr().err
+    assert f"pushed to {cache}@sha256:" in said, said
+    built = first / "layer-python3.11-x86_64.zip"
+
+    _empty_the_engine(engine)
+    second = tmp_path / "runner2"
+    since = time.time()
+    assert main([*_layer(images, second, "--cache-from", cache, "-v")], env=host_env()) == 0
+    said = capsys.readouterr().err
+    assert containers_created(engine, since) == 0
+    assert f"taken from the shared cache {cache}@sha256:" in said
+    assert "(no container started)" in said
+    taken = second / "layer-python3.11-x86_64.zip"
+    assert _sha256(taken) == _sha256(built)
+    record = json.loads((second / "layer-python3.11-x86_64.manifest.json").read_text())
+    assert record["cached_from"].startswith(f"{cache}@sha256:")
+    assert record["sha256"] == _sha256(built)
+    assert (second / "layer-python3.11-x86_64.cdx.json").read_bytes() == (
+        first / "layer-python3.11-x86_64.cdx.json"
+    ).read_bytes()
+    assert sorted(p.name for p in second.iterdir()) == sorted(p.name for p in first.iterdir())
+    # and then it is up to date, with no registry asked
+    assert main([*_layer(images, second, "--cache-from", "127.0.0.1:1/none")], env=host_env()) == 0
+    assert "up to date, reused" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_an_unreachable_registry_is_one_warning_and_the_build_goes_on(
+    images: dict[tuple[str, str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "dist"
+    argv = _layer(images, out, "--cache", "127.0.0.1:1/team/cache", "--force")
+    assert main(argv, env=host_env()) == 0
+    err = capsys.readouterr().err
+    warnings = _warnings(err)
+    assert len(warnings) == 1, err
+    assert "cannot reach the registry 127.0.0.1:1" in warnings[0]
+    assert "built here instead" in warnings[0]
+    assert (out / "layer-python3.11-x86_64.zip").is_file()
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_a_registry_that_wants_a_login_warns_without_one_and_works_with_docker_s(
+    images: dict[tuple[str, str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    login = Login("team", "cache-Pa55word")
+    line = htpasswd_line(login)
+    if line is None:
+        pytest.skip("no bcrypt module and no htpasswd to write the login with")
+    with running_registry(tmp_path / "registry", line) as host:
+        cache = f"{host}/team/cache"
+        out = tmp_path / "dist"
+        assert main(_layer(images, out, "--cache", cache, "--force"), env=host_env()) == 0
+        warnings = _warnings(capsys.readouterr().err)
+        assert len(warnings) == 1, warnings
+        assert "a login is needed" in warnings[0]
+        config = tmp_path / "docker"
+        config.mkdir()
+        pair = f"{login.username}:{login.password}".encode()
+        import base64
+
+        auths = {"auths": {host: {"auth": base64.b64encode(pair).decode()}}}
+        (config / "config.json").write_text(json.dumps(auths))
+        env = {**host_env(), "DOCKER_CONFIG": str(config)}
+        assert main(_layer(images, out, "--cache", cache, "--force"), env=env) == 0
+        err = capsys.readouterr().err
+        assert _warnings(err) == [], err
+        assert f"pushed to {cache}@sha256:" in err
+        assert login.password not in err
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_a_damaged_set_is_refused_rebuilt_and_never_written(
+    images: dict[tuple[str, str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_registry(tmp_path / "registry") as host:
+        cache = f"{host}/team/cache"
+        first = tmp_path / "runner1"
+        assert main(_layer(images, first, "--cache-to", cache), env=host_env()) == 0
+        capsys.readouterr()
+        built = first / "layer-python3.11-x86_64.zip"
+        blob = _blob_file(tmp_path / "registry", "sha256:" + _sha256(built))
+        blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])
+        second = tmp_path / "runner2"
+        assert main(_layer(images, second, "--cache-from", cache), env=host_env()) == 0
+        err = capsys.readouterr().err
+        warnings = _warnings(err)
+        assert len(warnings) == 1, err
+        assert "hash to" in warnings[0]
+        assert "built here instead" in warnings[0]
+        assert _sha256(second / "layer-python3.11-x86_64.zip") == _sha256(built)
+        assert not [p for p in second.iterdir() if p.name.startswith(".")]  # no scratch left
+        record = json.loads((second / "layer-python3.11-x86_64.manifest.json").read_text())
+        assert record["cached_from"] is None
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_a_set_whose_manifest_is_not_its_zip_s_is_refused(
+    registry: str,
+    images: dict[tuple[str, str], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A set whose blobs are each whole but that does not hold together (its zip is another
+    build's) is refused by the set's own checks, not only by digests."""
+    cache = f"{registry}/team/lying"
+    first = tmp_path / "runner1"
+    assert main(_layer(images, first, "--cache-to", cache), env=host_env()) == 0
+    capsys.readouterr()
+    name = "layer-python3.11-x86_64"
+    record = json.loads((first / f"{name}.manifest.json").read_text())
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(first / f"{name}.zip") as source, zipfile.ZipFile(other, "w") as out:
+        for info in source.infolist()[:-1]:
+            out.writestr(info, source.read(info))
+    shutil.copy(other, first / f"{name}.zip")
+    files = [
+        SetFile(f"{name}.zip", ZIP, first / f"{name}.zip"),
+        SetFile(f"{name}.manifest.json", LAMBDAZIP_MANIFEST, first / f"{name}.manifest.json"),
+        SetFile(f"{name}.cdx.json", CYCLONEDX, first / f"{name}.cdx.json"),
+    ]
+    push_set(cache, record["cache_key"], files, {})
+    second = tmp_path / "runner2"
+    assert main(_layer(images, second, "--cache-from", cache), env=host_env()) == 0
+    warnings = _warnings(capsys.readouterr().err)
+    assert len(warnings) == 1, warnings
+    assert "the zip's sha256 is" in warnings[0]
+    assert _sha256(second / f"{name}.zip") == record["sha256"]
