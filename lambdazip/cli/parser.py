@@ -38,6 +38,7 @@ from lambdazip.inputs.options import (
     PublishOptions,
     VerifyOptions,
 )
+from lambdazip.inputs.shards import parse_shard, parse_shard_count
 from lambdazip.targets import Kind
 
 
@@ -406,6 +407,29 @@ def _add_project_build(sub: _Commands) -> None:
     add_engine(project)
     add_build_inputs(project)
     project.add_argument("--json", action="store_true", help="print the summary as JSON")
+    spread = project.add_argument_group(
+        "spread over CI runners: each artifact's shard is a hash of its kind, name and target, "
+        "so adding one never moves another"
+    )
+    spread.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="build only the I-th of N shards (and the layers its functions use: from the "
+        "shared cache when there)",
+    )
+    spread.add_argument(
+        "--list",
+        action="store_true",
+        help="print the artifacts, their shards and outputs; build nothing (with --json: a CI "
+        "matrix under .matrix)",
+    )
+    spread.add_argument(
+        "--shards",
+        type=parse_shard_count,
+        metavar="N",
+        help="with --list: into how many shards (default: --shard's N, else 1)",
+    )
     add_verbosity(project)
     project.set_defaults(run="build_project", options=ProjectOptions)
 

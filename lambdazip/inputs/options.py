@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdazip.inputs.build_inputs import Given
+from lambdazip.inputs.shards import Shard
 from lambdazip.targets import Arch, Kind, Runtime
 
 
@@ -100,6 +101,9 @@ class ProjectOptions:
     ca_bundle: Path | None
     json: bool
     given: Given  # the build options the command line gave: over the file's
+    shard: Shard | None = None  # only this share of the artifacts (and the layers they use)
+    shards: int | None = None  # --list: into how many shards
+    list: bool = False  # print the artifacts (and their shards), build nothing
 
 
 @dataclass(frozen=True)

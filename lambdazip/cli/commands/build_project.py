@@ -29,6 +29,7 @@ from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.project import discover
+from lambdazip.inputs.shards import Shard, shard_of
 from lambdazip.outputs.archive import source_date_epoch
 from lambdazip.targets import Arch, Kind, Target, parse_arch, parse_runtime
 
@@ -69,10 +70,9 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     project = args.project or Path()
     config = load_config(project)
     layers, functions = _selected(config, args.only)
-    planner = _Planner(args, project, args.output_dir or project / config.output_dir, env, config)
-    # every plan first: a mistake in the file or an input is said before anything is built
-    layer_plans = [
-        (n, planner.plan(n, Kind.LAYER, spec, t, src=None))
+    out_dir = args.output_dir or project / config.output_dir
+    layer_targets = [
+        (n, spec, t)
         for n, spec in layers.items()
         for t in _config_targets(f"layers.{n}", spec, config, args)
     ]
@@ -80,6 +80,17 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
         (name, spec, target)
         for name, spec in functions.items()
         for target in _config_targets(f"functions.{name}", spec, config, args)
+    ]
+    if args.list:
+        count = args.shards or (args.shard.count if args.shard else 1)
+        _list(layer_targets, function_targets, count, args.shard, out_dir, args.json, console)
+        return 0
+    if args.shard is not None:
+        layer_targets, function_targets = _in_shard(args.shard, layer_targets, function_targets)
+    planner = _Planner(args, project, out_dir, env, config)
+    # every plan first: a mistake in the file or an input is said before anything is built
+    layer_plans = [
+        (n, planner.plan(n, Kind.LAYER, spec, t, src=None)) for n, spec, t in layer_targets
     ]
     for spec in functions.values():  # Lambda's rules, said before anything is built
         configuration(spec.environment, _env_files(project, spec))
@@ -109,8 +120,75 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
             f"{len(failed)} of {len(rows)} artifacts failed: {names}",
             tip="see each one's error above",
         )
-    console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}")
+    shard = f" (shard {args.shard})" if args.shard else ""
+    console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}{shard}")
     return 0
+
+
+_Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
+
+
+def _in_shard(shard: Shard, layers: _Targets, functions: _Targets) -> tuple[_Targets, _Targets]:
+    """The shard's functions, and its layers with those its functions use (another shard's,
+    taken from the shared cache when it is there, else built here: the same bytes)."""
+    functions = [f for f in functions if shard.holds(Kind.FUNCTION.value, f[0], str(f[2]))]
+    used = {(layer, str(t)) for _n, spec, t in functions for layer in spec.layers}
+    layers = [
+        (n, spec, t)
+        for n, spec, t in layers
+        if shard.holds(Kind.LAYER.value, n, str(t)) or (n, str(t)) in used
+    ]
+    return layers, functions
+
+
+def _list(
+    layers: _Targets,
+    functions: _Targets,
+    count: int,
+    only: Shard | None,
+    out_dir: Path,
+    as_json: bool,
+    console: Console,
+) -> None:
+    """The artifacts with their shards and outputs (of --shard's share only, if given), and
+    the CI matrix that builds them: {"shard": ["1/N", ...], "arch": [...]}."""
+    rows = [
+        {
+            "name": name,
+            "kind": kind.value,
+            "target": str(target),
+            "python": target.runtime.version,
+            "arch": target.arch.value,
+            "shard": shard_of(kind.value, name, str(target), count),
+            "zip": str(out_dir / f"{name}-{target}.zip"),
+            "layers": list(getattr(spec, "layers", [])),
+        }
+        for kind, table in ((Kind.LAYER, layers), (Kind.FUNCTION, functions))
+        for name, spec, target in table
+    ]
+    if only is not None:
+        rows = [r for r in rows if r["shard"] == only.index]
+    shards = sorted({int(str(r["shard"])) for r in rows})
+    if as_json:
+        document = {
+            "schema_version": 1,
+            "shards": count,
+            "matrix": {
+                "shard": [f"{i}/{count}" for i in shards],
+                "arch": sorted({str(r["arch"]) for r in rows}),
+            },
+            "artifacts": rows,
+        }
+        console.result(json.dumps(document, indent=2))
+        return
+    console.table(
+        ["artifact", "kind", "target", "shard", "zip"],
+        [
+            [str(r["name"]), str(r["kind"]), str(r["target"]), f"{r['shard']}/{count}",
+             str(r["zip"])]
+            for r in rows
+        ],
+    )  # fmt: skip
 
 
 def _selected(
