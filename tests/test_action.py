@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,49 @@ def test_the_action_builds_and_a_second_run_downloads_nothing(
     subprocess.run(command, check=True, env=os.environ.copy())
     assert _archives(after) == _archives(restored)
     assert len(_archives(after)) > 20
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_the_action_shares_zips_through_a_registry_with_its_login(
+    engine: Engine, images: dict[tuple[str, str], str], tmp_path: Path
+) -> None:
+    """Two runners, each fresh (no download cache, no build image), one shared cache behind a
+    login given as the action's inputs: the second takes the first's zip and starts nothing."""
+    from tests.conftest import containers_created
+    from tests.registry import Login, htpasswd_line, running_registry
+    from tests.test_shared_cache import _empty_the_engine
+
+    login = Login("ci", "runner-Pa55word")
+    line = htpasswd_line(login)
+    if line is None:
+        pytest.skip("no bcrypt module and no htpasswd to write the login with")
+    (tmp_path / "requirements.txt").write_bytes((REPO / "requirements.txt").read_bytes())
+    with running_registry(tmp_path / "registry", line) as host:
+        inputs = {
+            "arch": "x86_64",
+            "python": "3.11",
+            "requirements": str(tmp_path / "requirements.txt"),
+            "base-image": images[("3.11", "x86_64")],
+            "cache": "false",
+            "shared-cache": f"{host}/ci/lambdazip",
+            "registry-username": login.username,
+            "registry-password": login.password,
+        }
+        runs, created = [], []
+        for number in (1, 2):
+            _empty_the_engine(engine)
+            runner = LocalRunner(tmp_path / f"run{number}", inputs, tmp_path / "service")
+            since = time.time()
+            runner.run()
+            created.append(containers_created(engine, since))
+            runs.append(runner)
+    first, second = ("\n".join(r.log) for r in runs)
+    assert f"pushed to {host}/ci/lambdazip@sha256:" in first, first
+    assert f"taken from the shared cache {host}/ci/lambdazip@sha256:" in second, second
+    assert created[0] > 0
+    assert created[1] == 0
+    assert runs[0].outputs["build"]["sha256"] == runs[1].outputs["build"]["sha256"]
+    assert login.password not in first + second
+    config = runs[1].temp / "lambdazip-docker" / "config.json"
+    assert config.stat().st_mode & 0o077 == 0  # the login is the runner user's alone

@@ -5,6 +5,7 @@ cannot be pulled here), and a command whose comment says it needs AWS is left ou
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -28,9 +29,11 @@ def tour() -> list[tuple[list[str], str | None]]:
 
     text = README.read_text()
     section = text[text.index("## A five-minute tour") : text.index("## Container images")]
+    # and, on the tour's project, "Past one machine"'s listing and sharding (not its registry)
+    beyond = text[text.index("## Past one machine") : text.index("## Documentation")]
     toml = re.search(r"```toml\n(.*?)```", section, re.S)
     steps: list[tuple[list[str], str | None]] = []
-    for command in _examples_of(section):
+    for command in [*_examples_of(section), *_examples_of(beyond)]:
         argv = tool_argv(command)
         if argv is None or NEEDS.search(command):
             continue
@@ -43,7 +46,7 @@ def images_section() -> list[list[str]]:
     from tests.test_docs import NEEDS, tool_argv
 
     text = README.read_text()
-    section = text[text.index("## Container images") : text.index("## Documentation")]
+    section = text[text.index("## Container images") : text.index("## Past one machine")]
     return [
         argv
         for command in _examples_of(section)
@@ -76,7 +79,7 @@ def test_the_readme_tour_runs_as_written(
     monkeypatch.chdir(tmp_path)
     steps = tour()
     assert [argv[0] for argv, _ in steps] == [
-        "layer", "function", "check", "check", "invoke", "verify", "build",
+        "layer", "function", "check", "check", "invoke", "verify", "build", "build", "build",
     ]  # fmt: skip
     for argv, toml in steps:
         more: list[str] = []
@@ -94,6 +97,12 @@ def test_the_readme_tour_runs_as_written(
             assert "reproduced:" in captured.err
         if argv[0] == "invoke":
             assert '"statusCode": 200' in captured.out
+        if "--list" in argv:  # the tour's two artifacts, and a matrix of the shards they are in
+            listed = json.loads(captured.out)
+            assert {a["name"] for a in listed["artifacts"]} == {"deps", "orders"}
+            assert listed["matrix"]["arch"] == ["x86_64"]
+        if "--shard" in argv:  # its share is up to date: reused
+            assert "reused" in captured.out or "ok: 0 artifacts" in captured.err
     assert (tmp_path / "dist" / "orders-python3.13-x86_64.zip").is_file()
     assert (tmp_path / "dist" / "deps-python3.13-x86_64.zip").is_file()
 
@@ -131,3 +140,14 @@ def test_the_readme_images_section_runs_as_written(
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             engine.api.remove_image("orders:latest", force=True)
+
+
+def test_the_readme_shows_the_example_workflow_as_it_is_linted() -> None:
+    """The workflow in "Past one machine" is examples/monorepo/workflow.yml (actionlint and
+    zizmor check that file: tests/test_workflows.py), word for word."""
+    text = README.read_text()
+    section = text[text.index("## Past one machine") : text.index("## Documentation")]
+    shown = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert shown is not None
+    workflow = (REPO / "examples" / "monorepo" / "workflow.yml").read_text()
+    assert shown[1] == workflow[workflow.index("name: lambdas") :]

@@ -13,6 +13,7 @@ import pytest
 from tests.wheels import REPO
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+EXAMPLES = sorted((REPO / "examples").glob("*/workflow.yml"))  # the docs' workflows, to copy
 ACTION = REPO / "action.yml"  # actionlint checks it through the workflow's `uses: ./`
 BIN = Path(sys.executable).parent
 
@@ -40,15 +41,18 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 def test_there_are_workflows() -> None:
     assert [p.name for p in WORKFLOWS] == ["build.yml"]
+    assert [p.parent.name for p in EXAMPLES] == ["monorepo"]
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", [*WORKFLOWS, *EXAMPLES], ids=lambda p: p.parent.name + p.name)
 def test_actionlint_finds_nothing(workflow: Path) -> None:
     result = _run(_tool("actionlint"), "-no-color", str(workflow))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("workflow", [*WORKFLOWS, ACTION], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "workflow", [*WORKFLOWS, *EXAMPLES, ACTION], ids=lambda p: p.parent.name + p.name
+)
 def test_zizmor_finds_nothing(workflow: Path) -> None:
     result = _run(_tool("zizmor"), "--offline", "--no-progress", str(workflow))
     assert result.returncode == 0, result.stdout + result.stderr

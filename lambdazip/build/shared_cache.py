@@ -167,7 +167,7 @@ def _put_in_place(
         if not ok:
             raise _Refused(why)
     taken = manifest.model_copy(update={"cached_from": stored.reference})
-    progress.step(f"taken from the shared cache: {stored.reference} (no container started)")
+    progress.step(f"taken from the shared cache: {stored.reference}")
     staged = plan.output.with_name(f".{plan.output.name}.{secrets.token_hex(6)}.staged")
     zip_path.replace(staged)
     try:
