@@ -311,3 +311,57 @@ def test_a_set_whose_manifest_is_not_its_zip_s_is_refused(
     assert len(warnings) == 1, warnings
     assert "the zip's sha256 is" in warnings[0]
     assert _sha256(second / f"{name}.zip") == record["sha256"]
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_a_project_on_fresh_runners_takes_every_artifact_and_shards_need_no_order(
+    registry: str,
+    images: dict[tuple[str, str], str],
+    engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A [tool.lambdazip] project (a layer, two functions on it, one with a smoke event) built
+    with `cache = REF`: a second runner, its engine emptied, takes all three and starts no
+    container; two shards on two more runners, the second run first, together write the same."""
+    from tests.projects import uv_project
+    from tests.test_project_build import TOOL
+
+    cache = f"{registry}/team/project"
+    project = uv_project(tmp_path / "orders")
+    (project / "event.json").write_text('{"id": 1, "items": ["x"]}')
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(TOOL.replace("[tool.lambdazip]\n", f'[tool.lambdazip]\ncache = "{cache}"\n', 1))
+    base = ["--base-image", f"3.11/x86_64={images['3.11', 'x86_64']}"]
+
+    def runner(name: str, *extra: str) -> tuple[dict[str, str], str, int]:
+        out = tmp_path / name
+        since = time.time()
+        code = main(["build", "--project", str(project), "-o", str(out), *base, *extra],
+                    env=host_env())  # fmt: skip
+        captured = capsys.readouterr()
+        assert code == 0, captured.err[-3000:]
+        table = [line.split() for line in captured.out.splitlines()[1:] if line.strip()]
+        built = {p.name: _sha256(p) for p in out.glob("*.zip")}
+        statuses = {row[0]: row[3] for row in table}
+        assert _warnings(captured.err) == [], captured.err
+        return built, json.dumps(statuses), containers_created(engine, since)
+
+    first, statuses, _ = runner("runner1")
+    assert json.loads(statuses) == {"deps": "built", "api": "built", "worker": "built"}
+    _empty_the_engine(engine)
+    second, statuses, created = runner("runner2")
+    assert created == 0
+    assert json.loads(statuses) == {"deps": "pulled", "api": "pulled", "worker": "pulled"}
+    assert second == first
+    for manifest in (tmp_path / "runner2").glob("*.manifest.json"):
+        assert json.loads(manifest.read_text())["cached_from"].startswith(f"{cache}@sha256:")
+    # shards on runners of their own, the last one first: each takes what it needs
+    shards = {}
+    for index in (2, 1):
+        shards[index], statuses, created = runner(f"shard{index}", "--shard", f"{index}/2")
+        assert created == 0
+        assert set(json.loads(statuses).values()) <= {"pulled"}
+    together = {**shards[1], **shards[2]}
+    assert together == first
