@@ -16,6 +16,7 @@ from lambdazip.build.engine import LABEL, RUN_LABEL, RUN_VARIABLE, Engine
 from lambdazip.cli import main
 from tests import standin, wheels
 from tests.endpoints import ENGINE_SOCKET, TcpToUnix
+from tests.podman import podman  # noqa: F401 - a fixture
 from tests.registry import registry, registry_with_login  # noqa: F401 - fixtures
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make this machine able to run the integration tests, idempotently: debootstrap, docker-registry
-# (tests/registry.py runs it on loopback), qemu (arm64 runs emulated on x86_64), binfmt_misc
-# mounted with qemu-aarch64 registered, and the stand-in images of the Lambda runtime
-# (tests/standin.py), which are reused while their recipe holds.
+# (tests/registry.py runs it on loopback), podman (tests/podman.py serves its Docker API), qemu
+# (arm64 runs emulated on x86_64), binfmt_misc mounted with qemu-aarch64 registered, and the
+# stand-in images of the Lambda runtime (tests/standin.py), which are reused while their recipe
+# holds.
 #
 #   tests/setup.sh [PYTHON]        # PYTHON: the venv's interpreter (default .venv/bin/python)
 set -euo pipefail
@@ -12,6 +13,8 @@ python=${1:-.venv/bin/python}
 missing=()
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)  # tests/registry.py
+[ -x /usr/bin/podman ] || missing+=(podman)  # tests/podman.py: the engine many use instead
+command -v htpasswd >/dev/null || missing+=(apache2-utils)  # a registry's login (bcrypt)
 if [ "$(uname -m)" != aarch64 ]; then
   [ -e /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
   command -v update-binfmts >/dev/null || [ -x /usr/sbin/update-binfmts ] || missing+=(binfmt-support)

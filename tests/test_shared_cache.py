@@ -211,7 +211,7 @@ def test_an_unreachable_registry_is_one_warning_and_the_build_goes_on(
     images: dict[tuple[str, str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "dist"
-    argv = _layer(images, out, "--cache", "127.0.0.1:1/team/cache", "--force")
+    argv = _layer(images, out, "--cache", "127.0.0.1:1/team/cache")
     assert main(argv, env=host_env()) == 0
     err = capsys.readouterr().err
     warnings = _warnings(err)

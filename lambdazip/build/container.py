@@ -4,6 +4,7 @@ container engine."""
 
 from __future__ import annotations
 
+import posixpath
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -86,4 +87,9 @@ class Container:
             stream, _stat = self.engine.api.get_archive(self.id, path)
         except NotFound as exc:
             raise ContainerError(f"{path} does not exist in {self.name}") from exc
+        if self.engine.info.product == "podman":  # a volume's root comes as "", "/f", "/d/g"
+            from lambdazip.build.transfer import named_under
+
+            yield from named_under(stream, posixpath.basename(path.rstrip("/")))
+            return
         yield from stream

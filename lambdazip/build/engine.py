@@ -89,7 +89,10 @@ class ImageInfo:
             architecture=str(attrs.get("Architecture", "")),
             variant=attrs.get("Variant"),
             os=str(attrs.get("Os", "")),
-            repo_digests=tuple(attrs.get("RepoDigests") or ()),
+            # Podman makes one up for an image no registry served (localhost/NAME@...): none
+            repo_digests=tuple(
+                d for d in attrs.get("RepoDigests") or () if not str(d).startswith("localhost/")
+            ),
         )
 
 
@@ -116,6 +119,16 @@ class EngineInfo:
     arch: str  # the engine's own CPU, as Lambda names it (x86_64, arm64), or what it reports
     os: str
     version: str
+    product: str = "docker"  # or "podman" (its Docker API differs: see podman_product)
+
+
+def engine_product(version: Mapping[str, Any]) -> str:
+    """Which engine serves the Docker API, from its /version: Podman names its component
+    "Podman Engine" (Docker: "Engine"). What differs is handled where it matters: the names of
+    a volume's archive (Container.get), loading an image (refused), made-up repo digests."""
+    components = version.get("Components") or []
+    names = {str(c.get("Name", "")) for c in components if isinstance(c, dict)}
+    return "podman" if any(n.startswith("Podman") for n in names) else "docker"
 
 
 def _sdk_client(settings: Mapping[str, str], version: str | None = None) -> docker.DockerClient:
@@ -207,6 +220,7 @@ class Engine:
             arch=NATIVE.get(reported, reported),
             os=str(version.get("Os", "")),
             version=str(version.get("Version", "")),
+            product=engine_product(version),
         )
         if arch is not None and endpoint is not None and info.arch != arch:
             if client is not None:
@@ -357,6 +371,7 @@ class Engine:
         from docker.errors import DockerException
         from requests.exceptions import RequestException
 
+        self.require_partial_load()
         try:
             for event in self.api.load_image(archive):
                 if isinstance(event, dict) and "error" in event:
@@ -365,6 +380,17 @@ class Engine:
             raise ImageError(f"the engine refused the image: {_first_line(exc)}") from exc
         except RequestException as exc:
             raise _engine_lost(exc) from exc
+
+    def require_partial_load(self) -> None:
+        """An image is loaded from an archive of only its new layers (the base's are named, not
+        sent): Podman refuses those (podman#8132), so `image` refuses Podman before it builds."""
+        if self.info.product == "podman":
+            raise ImageError(
+                f"Podman {self.info.version} at {self.info.endpoint} loads only archives that "
+                "hold every layer of an image, and `image` sends the new layers alone",
+                tip="build images with Docker (Docker Desktop, colima, OrbStack or Rancher "
+                "Desktop serve it); layers and functions build on Podman as they are",
+            )
 
     def tag(self, image_id: str, reference: str) -> None:
         from docker.errors import DockerException

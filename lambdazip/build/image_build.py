@@ -160,6 +160,7 @@ def build_function_image(
 ) -> BuiltImage:
     """Build, load, prove and record the image of ``plan``'s function: the record and the SBOM
     go to the plan's out_dir, the dependencies' zip to ``work``."""
+    engine.require_partial_load()  # said before anything is built
     store = BlobStore.of(env)
     dependencies = _dependencies(engine, plan, work, progress)
     base = resolve_base_image(engine, plan.base_image, plan.target, progress)

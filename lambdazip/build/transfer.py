@@ -108,6 +108,29 @@ def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX
     return files
 
 
+def named_under(chunks: Iterable[bytes], top: str) -> Iterator[bytes]:
+    """A tar stream whose members are all under ``top``, as Docker names the archive of a path:
+    Podman names the archive of a volume's mount point ``""``, ``/f``, ``/d/g`` (the rest as
+    Docker does). Re-written member by member, the data streamed through."""
+    out = io.BytesIO()
+    stream = io.BufferedReader(_ChunkReader(chunks), 1024 * 1024)
+    with (
+        tarfile.open(fileobj=stream, mode="r|") as archive,
+        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as written,
+    ):
+        for member in archive:
+            if member.name in ("", "/", ".", "./"):
+                member.name = top
+            elif member.name.startswith("/"):
+                member.name = top + member.name
+            written.addfile(member, archive.extractfile(member) if member.isfile() else None)
+            if out.tell() >= 1024 * 1024:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+    yield out.getvalue()
+
+
 def _tar(members: Iterable[tuple[str, bytes, bool]]) -> bytes:
     """A tar of (name, content, executable), for put_archive: no owners, no times."""
     buffer = io.BytesIO()
