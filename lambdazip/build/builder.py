@@ -91,6 +91,17 @@ class BuildResult:
                 ) from exc
         return self._manifest
 
+    def distributions(self) -> dict[str, str]:
+        """{name: version} of what the zip holds, as its manifest says (read off the JSON of a
+        reused one: a no-op of a project whose functions use layers loads no model)."""
+        if isinstance(self._manifest, tuple):
+            try:
+                recorded = json.loads(self._manifest[1])["distributions"]
+                return {str(d["name"]): str(d["version"]) for d in recorded}
+            except (ValueError, KeyError, TypeError):
+                pass  # said by the model's validation
+        return {d.name: d.version for d in self.manifest.distributions}
+
     @property
     def warnings(self) -> list[Finding]:
         if self._warned is False:  # read off the JSON: nothing to validate
