@@ -140,7 +140,8 @@ class RegistryError(LambdaZipError):
 
     def __init__(self, message: str, *, tip: str | None = None, status: int | None = None) -> None:
         super().__init__(message, tip=tip)
-        self.status = status  # the HTTP status of the registry's refusal, if it answered one
+        # the HTTP status of the registry's refusal; 0: it did not answer; None: not a refusal
+        self.status = status
 
 
 class DamagedBlob(RegistryError):

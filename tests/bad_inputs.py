@@ -59,7 +59,7 @@ CASES: list[Case] = [
          "the cache '127.0.0.1:5000/team/cache:v1' names a tag or digest; name a repository"),
     Case("cache-not-a-name", "a shared cache that is no image name",
          (*LAYER, "-r", "{lock}", "--cache-from", "Team Cache"), 2,
-         "invalid image reference 'Team Cache'"),
+         "the cache 'Team Cache' is not a repository's name"),
     Case("shard-out-of-range", "a shard beyond the count", ("build", "--shard", "5/4"), 2,
          "--shard '5/4' is not I/N with 1 <= I <= N <= 256; e.g. --shard 2/4"),
     Case("missing-option", "a required option left out", ("layer", "-o", "{w}/dist"), 2,

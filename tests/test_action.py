@@ -239,7 +239,7 @@ def test_the_action_shares_zips_through_a_registry_with_its_login(
             runs.append(runner)
     first, second = ("\n".join(r.log) for r in runs)
     assert f"pushed to {host}/ci/lambdazip@sha256:" in first, first
-    assert f"taken from the shared cache {host}/ci/lambdazip@sha256:" in second, second
+    assert f"pulled from the shared cache {host}/ci/lambdazip@sha256:" in second, second
     assert created[0] > 0
     assert created[1] == 0
     assert runs[0].outputs["build"]["sha256"] == runs[1].outputs["build"]["sha256"]

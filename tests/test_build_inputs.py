@@ -253,12 +253,17 @@ def test_the_options_are_declared_in_one_place() -> None:
     ],
 )
 def test_a_shared_cache_is_a_repository(text: str, expected: str) -> None:
+    """As a registry takes it (lower case), from the command line, the environment or the file;
+    an empty variable is an unset one."""
     inputs = resolve((), {"LAMBDAZIP_CACHE": text})
     assert (inputs.pull_from, inputs.push_to) == (expected, expected)
     table = [("pyproject.toml [tool.lambdazip]", {"cache": text, "cache-to": "127.0.0.1:1/x"})]
     inputs = resolve((), {}, table)
     assert (inputs.pull_from, inputs.push_to) == (expected, "127.0.0.1:1/x")
     assert resolve((("force", True),), {"LAMBDAZIP_CACHE": text}).pull_from is None
+    assert resolve((), {"LAMBDAZIP_CACHE": text.upper(), "LAMBDAZIP_CACHE_TO": ""}).push_to == (
+        expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -267,8 +272,8 @@ def test_a_shared_cache_is_a_repository(text: str, expected: str) -> None:
         ({"LAMBDAZIP_CACHE_FROM": "ghcr.io/acme/cache:v1"},
          "LAMBDAZIP_CACHE_FROM='ghcr.io/acme/cache:v1': the cache 'ghcr.io/acme/cache:v1' names a "
          "tag or digest"),
-        ({"LAMBDAZIP_CACHE_TO": "Not A Name"}, "LAMBDAZIP_CACHE_TO='Not A Name': invalid image "
-         "reference"),
+        ({"LAMBDAZIP_CACHE_TO": "Not A Name"}, "LAMBDAZIP_CACHE_TO='Not A Name': the cache "
+         "'Not A Name' is not a repository's name"),
     ],
 )  # fmt: skip
 def test_a_shared_cache_that_is_no_repository_is_one_line(

@@ -100,9 +100,16 @@ def test_the_readme_tour_runs_as_written(
         if "--list" in argv:  # the tour's two artifacts, and a matrix of the shards they are in
             listed = json.loads(captured.out)
             assert {a["name"] for a in listed["artifacts"]} == {"deps", "orders"}
-            assert listed["matrix"]["arch"] == ["x86_64"]
-        if "--shard" in argv:  # its share is up to date: reused
-            assert "reused" in captured.out or "ok: 0 artifacts" in captured.err
+            shards = {a["shard"] for a in listed["artifacts"]}
+            assert listed["matrix"]["include"] == [
+                {"shard": f"{i}/2", "arch": "x86_64"} for i in sorted(shards)
+            ]
+        if "--shard" in argv:  # what shard 2/2 holds (and the layer it uses) is up to date
+            reused = [line.split()[0] for line in captured.out.splitlines() if " reused " in line]
+            own = {a["name"] for a in listed["artifacts"] if a["shard"] == 2}
+            assert own  # (the layer: a hash of its kind, name and target)
+            assert own <= set(reused)
+            assert "orders" not in own or "deps" in reused
     assert (tmp_path / "dist" / "orders-python3.13-x86_64.zip").is_file()
     assert (tmp_path / "dist" / "deps-python3.13-x86_64.zip").is_file()
 

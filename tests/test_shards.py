@@ -90,25 +90,49 @@ def test_the_list_is_a_ci_matrix_and_the_shards_partition_the_artifacts(
     artifacts = document["artifacts"]
     assert isinstance(artifacts, list)
     assert len(artifacts) == (2 + 12) * 2  # every artifact for both architectures
+    jobs = {(a["shard"], a["arch"]) for a in artifacts}  # a job per pair that has an artifact
     assert document["matrix"] == {
-        "shard": ["1/4", "2/4", "3/4", "4/4"],
-        "arch": ["arm64", "x86_64"],
+        "include": [{"shard": f"{i}/4", "arch": arch} for i, arch in sorted(jobs)]
     }
     first = artifacts[0]
     assert (first["name"], first["kind"]) == ("common", "layer")
     assert first["zip"] == str(project / "dist" / f"common-{first['target']}.zip")
-    # each shard's own list: together, every artifact once
+    # what each shard builds: its own artifacts, once over all shards, and the layers they use
     seen: list[tuple[str, str]] = []
     for index in range(1, 5):
         share = _listed(project, capsys, "--shard", f"{index}/4")["artifacts"]
         assert isinstance(share, list)
-        assert all(a["shard"] == index for a in share)
-        seen += [(a["name"], a["target"]) for a in share]
+        seen += [(a["name"], a["target"]) for a in share if a["shard"] == index]
+        used = {(layer, a["target"]) for a in share for layer in a["layers"]}
+        assert all((a["name"], a["target"]) in used for a in share if a["shard"] != index)
+        assert used <= {(a["name"], a["target"]) for a in share}
     assert sorted(seen) == sorted((a["name"], a["target"]) for a in artifacts)
+    # one architecture's runner: only its targets
+    arm = _listed(project, capsys, "--shards", "4", "--only-arch", "arm64")["artifacts"]
+    assert isinstance(arm, list)
+    assert [a for a in artifacts if a["arch"] == "arm64"] == arm
     # a function added moves nothing else
     again = _listed(_project(tmp_path, 13), capsys, "--shards", "4")["artifacts"]
     assert isinstance(again, list)
     assert [a for a in again if a["name"] != "fn12"] == artifacts
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--shards", "4"], "--shards N goes with --list"),
+        (["--list", "--shard", "1/4", "--shards", "2"],
+         "--shards 2 and --shard 1/4 name different counts"),
+    ],
+)  # fmt: skip
+def test_shard_counts_that_disagree_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], words: str
+) -> None:
+    project = _project(tmp_path, 2)
+    assert main(["build", "--project", str(project), *extra], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert words in err[0]
 
 
 def test_a_shard_builds_its_functions_layers_too(tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def test_a_fresh_runner_takes_the_set_and_starts_no_container(
     assert main([*_layer(images, second, "--cache-from", cache, "-v")], env=host_env()) == 0
     said = capsys.readouterr().err
     assert containers_created(engine, since) == 0
-    assert f"taken from the shared cache {cache}@sha256:" in said
+    assert f"pulled from the shared cache {cache}@sha256:" in said
     assert "(no container started)" in said
     taken = second / "layer-python3.11-x86_64.zip"
     assert _sha256(taken) == _sha256(built)
@@ -357,11 +357,14 @@ def test_a_project_on_fresh_runners_takes_every_artifact_and_shards_need_no_orde
     assert second == first
     for manifest in (tmp_path / "runner2").glob("*.manifest.json"):
         assert json.loads(manifest.read_text())["cached_from"].startswith(f"{cache}@sha256:")
-    # shards on runners of their own, the last one first: each takes what it needs
-    shards = {}
+    # two shards on runners of their own, sharing a repository that starts empty, the last one
+    # first: each builds (or pulls) what it needs, and together they write the same bytes
+    shards, seen = {}, {}
     for index in (2, 1):
-        shards[index], statuses, created = runner(f"shard{index}", "--shard", f"{index}/2")
-        assert created == 0
-        assert set(json.loads(statuses).values()) <= {"pulled"}
-    together = {**shards[1], **shards[2]}
-    assert together == first
+        extra = ("--shard", f"{index}/2", "--cache", f"{registry}/team/shards")
+        shards[index], statuses, _created = runner(f"shard{index}", *extra)
+        seen[index] = json.loads(statuses)
+    assert set(seen[2].values()) == {"built"}
+    shared = set(seen[1]) & set(seen[2])  # a layer both shards' functions use
+    assert all(seen[1][name] == "pulled" for name in shared)
+    assert {**shards[1], **shards[2]} == first

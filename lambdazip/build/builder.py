@@ -37,7 +37,7 @@ from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.inside import lambdazip_results as results
 from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
 from lambdazip.outputs.claims import installed
-from lambdazip.outputs.manifest import manifest_of, put_set_in_place, write_sbom
+from lambdazip.outputs.manifest import manifest_of, put_set_in_place, sbom_names, write_sbom
 from lambdazip.targets import RUNTIME_PROVIDED
 
 IMPORT_RULES = ("import", "import-configuration", "import-unclear", "import-unused", "handler")
@@ -135,15 +135,6 @@ def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
     return BuildResult(result, (plan.manifest_path, document), reused=True, warned=warned)
 
 
-def _names(sbom: Path, sha256: str) -> bool:
-    """Whether the SBOM in place is there, readable, and of the zip with ``sha256``."""
-    try:
-        subject = json.loads(sbom.read_bytes())["metadata"]["component"]
-        return any(h.get("content") == sha256 for h in subject["hashes"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
-
-
 def build(
     engine: Engine,
     plan: BuildPlan,
@@ -159,7 +150,7 @@ def build(
     key = plan.cache_key(base.id, build_context_digest(), digests)
     reused = up_to_date(plan, key)
     if reused is not None:
-        if not _names(plan.sbom_path, reused.zip.sha256):  # made from the manifest alone
+        if not sbom_names(plan.sbom_path, reused.zip.sha256):  # made from the manifest alone
             write_sbom(plan.sbom_path, reused.manifest)
         if before_writing is not None:  # every check the user asked for runs, on a reused zip too
             progress.step(f"{plan.output.name} is up to date: checking it again")
@@ -242,7 +233,7 @@ def build(
     if shared is not None:
         from lambdazip.build.shared_cache import give
 
-        give(plan, key, progress, shared)
+        give(plan, key, result.sha256, progress, shared)
     return BuildResult(
         dataclasses.replace(result, path=plan.output),
         manifest,

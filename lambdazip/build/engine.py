@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from urllib.parse import quote
 
 from lambdazip.build.container import Container
@@ -119,10 +119,10 @@ class EngineInfo:
     arch: str  # the engine's own CPU, as Lambda names it (x86_64, arm64), or what it reports
     os: str
     version: str
-    product: str = "docker"  # or "podman" (its Docker API differs: see podman_product)
+    product: Literal["docker", "podman"] = "docker"  # its Docker API differs: engine_product
 
 
-def engine_product(version: Mapping[str, Any]) -> str:
+def engine_product(version: Mapping[str, Any]) -> Literal["docker", "podman"]:
     """Which engine serves the Docker API, from its /version: Podman names its component
     "Podman Engine" (Docker: "Engine"). What differs is handled where it matters: the names of
     a volume's archive (Container.get), loading an image (refused), made-up repo digests."""

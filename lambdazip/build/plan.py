@@ -230,6 +230,8 @@ class BuildPlan:
             f"slimming:      {self.slimming or '(none)'}",
             f"cache:         {self.cache_volume or '(off)'}"
             + (" (rebuild forced)" if self.inputs.force else ""),
+            f"shared cache:  from {self.inputs.pull_from or '(none)'}, "
+            f"to {self.inputs.push_to or '(none)'}",
             f"ca bundle:     {self.ca_bundle or '(none)'}",
             f"passed in:     {passed}",
             "configuration: "

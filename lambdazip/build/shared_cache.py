@@ -73,6 +73,16 @@ def forget_failures() -> None:
         _FAILED.clear()
 
 
+_CONTACT: dict[str, threading.Lock] = {}
+
+
+def _contact(repository: str) -> threading.Lock:
+    """One build at a time talks to a repository (a matrix builds targets in parallel): the
+    first one that finds it down says so, and the others then do not ask again."""
+    with _FAILED_LOCK:
+        return _CONTACT.setdefault(repository, threading.Lock())
+
+
 def _failed_before(repository: str, progress: Progress) -> bool:
     with _FAILED_LOCK:
         said = _FAILED.get(repository)
@@ -83,9 +93,9 @@ def _failed_before(repository: str, progress: Progress) -> bool:
 
 def _remember_failure(repository: str, exc: RegistryError) -> None:
     """Unreachable, refusing the login, out of quota, failing: not asked again."""
-    if isinstance(exc, DamagedBlob):  # one damaged copy, not a registry that is down
+    if exc.status is None:  # an answer that is not a set's (a damaged copy, a bad manifest)
         return
-    if exc.status is None or exc.status in (401, 403, 429) or exc.status >= 500:
+    if exc.status in (0, 401, 403, 429) or exc.status >= 500:  # 0: no answer at all
         with _FAILED_LOCK:
             _FAILED.setdefault(repository, exc.message)
 
@@ -97,11 +107,20 @@ class _Refused(Exception):
 def take(plan: BuildPlan, key: str, progress: Progress, notices: Notices) -> Taken | None:
     """The set stored under ``key`` in plan.inputs.pull_from, verified and put in place; None
     (the reason said as a step, a fault also as a warning) if there is none to take."""
+    repository = plan.inputs.pull_from
+    if repository is None:
+        return None
+    with _contact(repository):
+        if _failed_before(repository, progress):
+            return None
+        return _take(plan, key, repository, progress, notices)
+
+
+def _take(
+    plan: BuildPlan, key: str, repository: str, progress: Progress, notices: Notices
+) -> Taken | None:
     from lambdazip.oci.artifact_cache import NotASet, NotStored, pull_set
 
-    repository = plan.inputs.pull_from
-    if repository is None or _failed_before(repository, progress):
-        return None
     progress.step(f"looking for {plan.output.name} in the shared cache {repository}")
     wanted = {f.name: f.media_type for f in _files(plan)}
     try:
@@ -112,24 +131,40 @@ def take(plan: BuildPlan, key: str, progress: Progress, notices: Notices) -> Tak
                 stored = pull_set(repository, key, wanted, into, plan.credentials_env)
                 return _put_in_place(plan, key, into, stored, progress)
             except NotStored:
-                progress.step(f"not in the shared cache (key {key[:12]}): building it here")
+                progress.step(f"not in the shared cache (key {key}): building it here")
             except NotASet as exc:
-                _warn(notices, progress, f"the shared cache's {key[:12]} is not a set: {exc}")
+                _warn(
+                    notices,
+                    progress,
+                    f"{repository}:{key} is not a lambdazip set: {exc}",
+                    f"delete the tag {key} in {repository}: the next build pushes a set there",
+                )
             except _Refused as exc:
-                _warn(notices, progress, f"the set in {repository} was refused: {exc}")
+                _warn(
+                    notices,
+                    progress,
+                    f"the set {repository}:{key} was refused: {exc}",
+                    f"delete the tag {key} in {repository}: the next build pushes it anew",
+                )
+            except DamagedBlob as exc:
+                _warn(
+                    notices,
+                    progress,
+                    f"the shared cache {repository}: {exc.message}",
+                    f"the registry's copy is damaged and stays until deleted: delete the tag "
+                    f"{key} and the blob in {repository}",
+                )
             except RegistryError as exc:
                 _remember_failure(repository, exc)
-                _warn(notices, progress, f"the shared cache {repository}: {exc.message}")
+                _warn(notices, progress, f"the shared cache {repository}: {exc.message}", exc.tip)
     except OSError as exc:  # the scratch place in the output directory
         _warn(notices, progress, f"cannot take a set into {plan.out_dir}: {exc.strerror}")
     return None
 
 
-def _warn(notices: Notices, progress: Progress, message: str) -> None:
-    notices.warnings.append(
-        (f"{message}; built here instead", "nothing to do for this build; if it repeats, check "
-         "the registry and your login to it (docker login)")
-    )  # fmt: skip
+def _warn(notices: Notices, progress: Progress, message: str, tip: str | None = None) -> None:
+    tip = tip or "nothing to do for this build; if it repeats, check the registry"
+    notices.warnings.append((f"{message}; built here instead", tip))
     progress.step(f"{message}: building it here")
 
 
@@ -167,7 +202,7 @@ def _put_in_place(
         if not ok:
             raise _Refused(why)
     taken = manifest.model_copy(update={"cached_from": stored.reference})
-    progress.step(f"taken from the shared cache: {stored.reference}")
+    progress.step(f"pulled from the shared cache: {stored.reference}")
     staged = plan.output.with_name(f".{plan.output.name}.{secrets.token_hex(6)}.staged")
     zip_path.replace(staged)
     try:
@@ -188,15 +223,33 @@ def _put_in_place(
     return Taken(result, taken, stored)
 
 
-def give(plan: BuildPlan, key: str, progress: Progress, notices: Notices) -> None:
-    """Push the set just put in place to plan.inputs.push_to; a failure is a warning."""
-    from lambdazip.oci.artifact_cache import push_set
-
+def give(plan: BuildPlan, key: str, sha256: str, progress: Progress, notices: Notices) -> None:
+    """Push the set just put in place (its zip of ``sha256``) to plan.inputs.push_to; a failure
+    is a warning."""
     repository = plan.inputs.push_to
-    if repository is None or _failed_before(repository, progress):
+    if repository is None:
         return
+    with _contact(repository):
+        if not _failed_before(repository, progress):
+            _give(plan, key, sha256, repository, progress, notices)
+
+
+def _give(
+    plan: BuildPlan, key: str, sha256: str, repository: str, progress: Progress, notices: Notices
+) -> None:
+    from lambdazip.oci.artifact_cache import push_set
+    from lambdazip.outputs.archive import sha256_file
+    from lambdazip.outputs.manifest import sbom_names
+
     progress.step(f"pushing {plan.output.name} to the shared cache {repository}")
     try:
+        if sha256_file(plan.output) != sha256 or not sbom_names(plan.sbom_path, sha256):
+            notices.warnings.append(
+                (f"{plan.output.name} changed after this build wrote it (another build of the "
+                 f"same output?): not pushed to {repository}",
+                 "run builds of one output one after the other"),
+            )  # fmt: skip
+            return
         stored = push_set(repository, key, _files(plan), plan.credentials_env)
     except OSError as exc:
         notices.warnings.append(

@@ -111,7 +111,7 @@ def unpack(chunks: Iterable[bytes], dest: Path, strip: int = 1, limit: int = MAX
 def named_under(chunks: Iterable[bytes], top: str) -> Iterator[bytes]:
     """A tar stream whose members are all under ``top``, as Docker names the archive of a path:
     Podman names the archive of a volume's mount point ``""``, ``/f``, ``/d/g`` (the rest as
-    Docker does). Re-written member by member, the data streamed through."""
+    Docker does). Re-written member by member: at most one member is held in memory."""
     out = io.BytesIO()
     stream = io.BufferedReader(_ChunkReader(chunks), 1024 * 1024)
     with (

@@ -145,6 +145,7 @@ class Console:
 
     def warning(self, message: str, tip: str | None = None) -> None:
         """One line about how the command went (not a finding on an artifact): it goes on."""
+        self._end_step()  # (in GitHub's log, not inside the step's folded group)
         line = f"{message}; {tip}" if tip else message
         if self.mode is Mode.GITHUB:
             self.write_line(f"::warning::{_escape(line)}", self.err)

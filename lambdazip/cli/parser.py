@@ -39,7 +39,7 @@ from lambdazip.inputs.options import (
     VerifyOptions,
 )
 from lambdazip.inputs.shards import parse_shard, parse_shard_count
-from lambdazip.targets import Kind
+from lambdazip.targets import Kind, parse_arch
 
 
 class Parser(argparse.ArgumentParser):
@@ -417,6 +417,13 @@ def _add_project_build(sub: _Commands) -> None:
         metavar="I/N",
         help="build only the I-th of N shards (and the layers its functions use: from the "
         "shared cache when there)",
+    )
+    spread.add_argument(
+        "--only-arch",
+        type=parse_arch,
+        metavar="ARCH",
+        help="build only the targets of this architecture (a runner with a native engine); "
+        "--arch instead replaces each artifact's architectures",
     )
     spread.add_argument(
         "--list",

@@ -85,12 +85,14 @@ def cache_repository(text: str) -> str:
     """A shared cache's REF: a registry repository (its tags are the builds' keys)."""
     from lambdazip.oci.reference import Reference
 
-    reference = Reference.parse(text.strip())
+    tip = "name a repository, e.g. ghcr.io/acme/lambdazip-cache: its tags are the builds' keys"
+    try:  # registries take lower-case repository names only (GHCR's OWNER/REPO may have capitals)
+        reference = Reference.parse(text.strip().lower())
+    except UsageError as exc:
+        raise UsageError(f"the cache {text!r} is not a repository's name ({exc.message})",
+                         tip=tip) from None  # fmt: skip
     if reference.tag is not None or reference.digest is not None:
-        raise UsageError(
-            f"the cache {text!r} names a tag or digest",
-            tip="name a repository, e.g. ghcr.io/acme/lambdazip-cache: its tags are the keys",
-        )
+        raise UsageError(f"the cache {text!r} names a tag or digest", tip=tip)
     return f"{reference.registry}/{reference.repository}"
 
 
@@ -262,6 +264,8 @@ def _parse(field: dataclasses.Field[Any], declared: Declared, raw: Any, where: s
     if declared.text is not None:
         if not isinstance(raw, str):
             raise UsageError(f"{said} is not a string", tip=f'e.g. {declared.key} = "..."')
+        if not raw.strip():  # an empty variable is an unset one (a CI expression's '' branch)
+            return None
         try:
             return declared.text(raw)
         except UsageError as exc:

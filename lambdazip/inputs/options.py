@@ -102,6 +102,7 @@ class ProjectOptions:
     json: bool
     given: Given  # the build options the command line gave: over the file's
     shard: Shard | None = None  # only this share of the artifacts (and the layers they use)
+    only_arch: Arch | None = None  # only the targets of this architecture
     shards: int | None = None  # --list: into how many shards
     list: bool = False  # print the artifacts (and their shards), build nothing
 

@@ -134,12 +134,12 @@ def pull_set(
             if not 0 <= size <= MAX_FILE:
                 raise NotASet(f"its {name} claims {size} bytes")
             with (into / name).open("wb") as out:
-                got = registry.get_blob(reference.repository, digest, out)
+                got = registry.get_blob(reference.repository, digest, out, size)
             if got != size:
                 raise DamagedBlob(
                     f"reading {name} of the set {key[:12]}: {got} bytes, not the {size} its "
                     "manifest says",
-                    tip="the registry's copy is damaged: it is rebuilt and pushed again",
+                    tip="the registry's copy is damaged: delete it there",
                 )
     return Stored(f"{reference.registry}/{reference.repository}@{fetched.digest}", fetched.digest)
 

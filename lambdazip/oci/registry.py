@@ -209,16 +209,19 @@ class Registry:
             raise RegistryError(
                 f"{what}: the TLS connection to {self.host} failed: {_reason(exc)}",
                 tip="check the registry's name and the CA bundle (REQUESTS_CA_BUNDLE)",
+                status=0,
             ) from None
         except requests.exceptions.Timeout as exc:
             raise RegistryError(
                 f"{what}: {self.host} did not answer in time ({_reason(exc)})",
                 tip="check the network and try again",
+                status=0,
             ) from None
         except requests.exceptions.RequestException as exc:
             raise RegistryError(
                 f"{what}: cannot reach the registry {self.host}: {_reason(exc)}",
                 tip="check the registry's name, that it is running, and the network",
+                status=0,
             ) from None
 
     def _token(self, challenge: Mapping[str, str], scopes: Scopes, what: str) -> str:
@@ -355,25 +358,30 @@ class Registry:
                 raise self._failed(response, what)
             return True
 
-    def get_blob(self, repository: str, digest: str, into: BinaryIO) -> int:
-        """Stream the blob into ``into``; its size. On a digest mismatch, a RegistryError (and
-        what went into ``into`` is garbage: write to a temporary file)."""
+    def get_blob(
+        self, repository: str, digest: str, into: BinaryIO, size: int | None = None
+    ) -> int:
+        """Stream the blob into ``into``; its size. On a digest mismatch, or more bytes than
+        ``size`` (its descriptor's), a DamagedBlob (and what went into ``into`` is garbage:
+        write to a temporary file)."""
         what = f"reading the blob {digest} from {self.registry}/{repository}"
         response = self._send(
             "GET", f"/v2/{repository}/blobs/{digest}", self._pull(repository), what,
             headers={"Accept-Encoding": "identity"}, stream=True,  # the stored bytes, unchanged
         )  # fmt: skip
-        hasher, size = hashlib.sha256(), 0
+        hasher, received = hashlib.sha256(), 0
         with response:
             if not response.ok:
                 raise self._failed(response, what)
             for chunk in self._chunks(response, what):
                 hasher.update(chunk)
                 into.write(chunk)
-                size += len(chunk)
+                received += len(chunk)
+                if size is not None and received > size:
+                    raise DamagedBlob(f"{what}: more than the {size} bytes it has")
         if "sha256:" + hasher.hexdigest() != digest:
             raise self._mismatch(what, "sha256:" + hasher.hexdigest(), digest)
-        return size
+        return received
 
     def open_blob(self, repository: str, digest: str) -> BinaryIO:
         """The verified blob as a stream at its start, for the caller to close: spooled in

@@ -92,6 +92,17 @@ def manifest_of(
     )
 
 
+def sbom_names(sbom: Path, sha256: str) -> bool:
+    """Whether the SBOM in place is there, readable, and of the zip with ``sha256``."""
+    import json
+
+    try:
+        subject = json.loads(sbom.read_bytes())["metadata"]["component"]
+        return any(h.get("content") == sha256 for h in subject["hashes"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
 def write_sbom(path: Path, manifest: Manifest) -> None:
     """The CycloneDX SBOM of the manifest's artifact beside it (sbom.py), replaced atomically."""
     from lambdazip.outputs.sbom import sbom_json
@@ -151,7 +162,7 @@ def _replace(path: Path, text: str) -> None:
     """``path`` replaced by ``text`` atomically (through a temporary file beside it)."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        temporary.write_text(text)
+        temporary.write_bytes(text.encode())  # the same bytes on every host
         temporary.replace(path)
     except OSError as exc:
         raise OutputError(

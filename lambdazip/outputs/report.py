@@ -207,7 +207,7 @@ class EngineModel(BaseModel):
     arch: str  # the engine's own CPU: x86_64 or arm64 (an emulated target differs from it)
     os: str
     version: str
-    product: str = "docker"  # or "podman": which engine served the Docker API
+    product: Literal["docker", "podman"] = "docker"  # which engine served the Docker API
 
 
 class Manifest(BaseModel):

@@ -85,12 +85,15 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
         for name, spec in functions.items()
         for target in _config_targets(f"functions.{name}", spec, config, args)
     ]
-    if args.list:
-        count = args.shards or (args.shard.count if args.shard else 1)
-        _list(layer_targets, function_targets, count, args.shard, out_dir, args.json, console)
-        return 0
+    if args.only_arch is not None:  # one runner's architecture (its native engine)
+        layer_targets = [t for t in layer_targets if t[2].arch is args.only_arch]
+        function_targets = [t for t in function_targets if t[2].arch is args.only_arch]
+    count = _shard_count(args)
     if args.shard is not None:
         layer_targets, function_targets = _in_shard(args.shard, layer_targets, function_targets)
+    if args.list:
+        _list(layer_targets, function_targets, count, out_dir, args.json, console)
+        return 0
     planner = _Planner(args, project, out_dir, env, config)
     # every plan first: a mistake in the file or an input is said before anything is built
     layer_plans = [
@@ -148,17 +151,29 @@ def _in_shard(shard: Shard, layers: _Targets, functions: _Targets) -> tuple[_Tar
     return layers, functions
 
 
+def _shard_count(args: ProjectOptions) -> int:
+    """N: --shard's, or --list's --shards (which must agree), else 1."""
+    if args.shards is not None and not args.list:
+        raise UsageError("--shards N goes with --list", tip="build a share with --shard I/N")
+    if args.shards is not None and args.shard is not None and args.shards != args.shard.count:
+        raise UsageError(
+            f"--shards {args.shards} and --shard {args.shard} name different counts",
+            tip="give one of them",
+        )
+    return args.shard.count if args.shard else args.shards or 1
+
+
 def _list(
     layers: _Targets,
     functions: _Targets,
     count: int,
-    only: Shard | None,
     out_dir: Path,
     as_json: bool,
     console: Console,
 ) -> None:
-    """The artifacts with their shards and outputs (of --shard's share only, if given), and
-    the CI matrix that builds them: {"shard": ["1/N", ...], "arch": [...]}."""
+    """The artifacts with their shards and outputs (those --shard builds, if given), and the
+    CI matrix that builds them: {"include": [{"shard": "I/N", "arch": ARCH}, ...]}, a job per
+    shard and architecture that has an artifact of its own."""
     rows = [
         {
             "name": name,
@@ -173,17 +188,12 @@ def _list(
         for kind, table in ((Kind.LAYER, layers), (Kind.FUNCTION, functions))
         for name, spec, target in table
     ]
-    if only is not None:
-        rows = [r for r in rows if r["shard"] == only.index]
-    shards = sorted({int(str(r["shard"])) for r in rows})
+    jobs = sorted({(int(str(r["shard"])), str(r["arch"])) for r in rows})
     if as_json:
         document = {
             "schema_version": 1,
             "shards": count,
-            "matrix": {
-                "shard": [f"{i}/{count}" for i in shards],
-                "arch": sorted({str(r["arch"]) for r in rows}),
-            },
+            "matrix": {"include": [{"shard": f"{i}/{count}", "arch": a} for i, a in jobs]},
             "artifacts": rows,
         }
         console.result(json.dumps(document, indent=2))
@@ -292,7 +302,7 @@ def _build_one(
             name, plan.kind, plan.target, "FAILED", time.monotonic() - started, exc.message
         )
         return row, None
-    report_shared_cache(result, console, f"[{name} {plan.target}] ")
+    report_shared_cache(result.shared, console, f"[{name} {plan.target}] ")
     for warning in result.warnings:
         console.finding(warning)
     status = result.status

@@ -50,7 +50,7 @@ def run(args: BuildOptions, console: Console, env: Mapping[str, str]) -> int:
             else:
                 report_build_failure(exc, console)
             raise
-    report_shared_cache(result, console)
+    report_shared_cache(result.shared, console)
     if args.json:  # the warnings are in the manifest: stdout stays one JSON document
         console.result(result.manifest.model_dump_json(indent=2))
     else:
@@ -58,7 +58,7 @@ def run(args: BuildOptions, console: Console, env: Mapping[str, str]) -> int:
             console.finding(warning)
     how = "built"
     if result.shared and result.shared.pulled_from:
-        how = f"taken from the shared cache {result.shared.pulled_from} (no container started)"
+        how = f"pulled from the shared cache {result.shared.pulled_from} (no container started)"
     elif result.shared and result.shared.pushed_to:
         how = f"built, pushed to {result.shared.pushed_to}"
     if result.reused:

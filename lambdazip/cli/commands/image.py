@@ -8,7 +8,13 @@ from pathlib import Path
 
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan
-from lambdazip.cli.commands.shared import inputs_of, plan_for, read_event, report_build_failure
+from lambdazip.cli.commands.shared import (
+    inputs_of,
+    plan_for,
+    read_event,
+    report_build_failure,
+    report_shared_cache,
+)
 from lambdazip.cli.console import Console
 from lambdazip.errors import LambdaZipError, OutputError, UsageError
 from lambdazip.inputs.options import ImageOptions
@@ -65,9 +71,7 @@ def run(args: ImageOptions, console: Console, env: Mapping[str, str]) -> int:
             else:
                 report_build_failure(exc, console)
             raise
-    if built.shared is not None:
-        for message, tip in built.shared.warnings:
-            console.warning(message, tip)
+    report_shared_cache(built.shared, console)
     if args.json:
         console.result(built.record.model_dump_json(indent=2))
     elif built.warned:

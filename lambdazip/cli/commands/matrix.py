@@ -54,7 +54,7 @@ def run(args: MatrixOptions, console: Console, env: Mapping[str, str]) -> int:
             report_build_failure(exc, console)
             console.error(f"[{plan.target}] {exc.message}", exc.tip)
             return _Row(plan.target, "FAILED", time.monotonic() - started, exc.message, endpoint)
-        report_shared_cache(result, console, f"[{plan.target}] ")
+        report_shared_cache(result.shared, console, f"[{plan.target}] ")
         status = result.status
         return _Row(plan.target, status, time.monotonic() - started, str(result.zip.path), endpoint)
 

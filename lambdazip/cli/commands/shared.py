@@ -29,7 +29,7 @@ from lambdazip.targets import (
 )
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
-    from lambdazip.build.builder import BuildResult
+    from lambdazip.build.shared_cache import Notices
     from lambdazip.outputs.report import Manifest
 
 
@@ -227,11 +227,9 @@ def layers_provide(layers: Sequence[Path], target: Target) -> dict[str, str]:
     return provided
 
 
-def report_shared_cache(result: BuildResult, console: Console, label: str = "") -> None:
+def report_shared_cache(shared: Notices | None, console: Console, label: str = "") -> None:
     """The shared cache's warnings for one build (a registry that failed: the build went on)."""
-    if result.shared is None:
-        return
-    for message, tip in result.shared.warnings:
+    for message, tip in shared.warnings if shared else ():
         console.warning(f"{label}{message}", tip)
 
 
