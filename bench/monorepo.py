@@ -94,7 +94,9 @@ def build(
     own (LAMBDAZIP_CACHE_DIR), as a new CI runner has: no verdict kept from an earlier run."""
     command = [sys.executable, str(REPO / "build.py"), "build", "--project", str(project)]
     command += ["-o", str(out), "--base-image", f"{python}/x86_64={base}", "-q", *extra]
-    env = os.environ.copy()
+    # as users run it: Python keeps the tool's bytecode (this machine's shell sets
+    # PYTHONDONTWRITEBYTECODE, which would compile every module of the tool again each run)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     if fresh:
         env["LAMBDAZIP_CACHE_DIR"] = tempfile.mkdtemp(prefix="user-cache-", dir=out.parent)
     started = time.perf_counter()
