@@ -142,7 +142,7 @@ def main() -> int:
         build(project, scratch / "push", base, python, "--cache-to", cache, "--force")
         hit, created = [], []
         for i in range(runs):
-            _empty_the_engine(engine)
+            _empty_the_engine(engine, base, python)
             since = time.time()
             hit.append(build(project, scratch / f"hit{i}", base, python, "--cache-from", cache))
             created.append(containers(engine, since))

@@ -231,7 +231,7 @@ def test_the_action_shares_zips_through_a_registry_with_its_login(
         }
         runs, created = [], []
         for number in (1, 2):
-            _empty_the_engine(engine)
+            _empty_the_engine(engine, images["3.11", "x86_64"])
             runner = LocalRunner(tmp_path / f"run{number}", inputs, tmp_path / "service")
             since = time.time()
             runner.run()

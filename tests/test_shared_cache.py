@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from lambdazip.build.engine import CACHE_LABEL, Engine
-from lambdazip.build.images import BUILD_IMAGE_REPOSITORY
 from lambdazip.cli import main
 from lambdazip.errors import DamagedBlob
 from lambdazip.oci import artifact_cache
@@ -157,14 +156,25 @@ def _warnings(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("warning:")]
 
 
-def _empty_the_engine(engine: Engine) -> None:
-    """As a fresh CI runner's: no build image, no download cache volume (the base stays: the
-    stand-ins cannot be pulled here, and a runner pulls the official image in either case)."""
-    for image in engine.api.images(name=BUILD_IMAGE_REPOSITORY):
-        engine.api.remove_image(image["Id"], force=True)
+def _empty_the_engine(engine: Engine, base: str, python: str = "3.11") -> None:
+    """As a fresh CI runner's for one x86_64 target: no build image on ``base``, no download
+    cache volume (the base stays: the stand-ins cannot be pulled here, and a runner pulls the
+    official image in either case). Other targets' are kept: rebuilding them (arm64 under
+    emulation) would only slow the tests that follow."""
+    from lambdazip.build.images import build_image_tag
+    from lambdazip.targets import RUNTIMES, Arch, Target
+
+    target = Target(RUNTIMES[python], Arch.X86_64)
+    info = engine.image(base)
+    assert info is not None
+    tag = build_image_tag(info.id, target)
+    if engine.image(tag) is not None:
+        engine.api.remove_image(tag, force=True)
+    assert engine.image(tag) is None
     volumes = engine.api.volumes(filters={"label": CACHE_LABEL}).get("Volumes") or []
     for volume in volumes:
-        engine.api.remove_volume(volume["Name"], force=True)
+        if volume["Name"] == f"lambdazip-cache-{target}":
+            engine.api.remove_volume(volume["Name"], force=True)
 
 
 @pytest.mark.integration
@@ -183,7 +193,7 @@ def test_a_fresh_runner_takes_the_set_and_starts_no_container(
     assert f"pushed to {cache}@sha256:" in said, said
     built = first / "layer-python3.11-x86_64.zip"
 
-    _empty_the_engine(engine)
+    _empty_the_engine(engine, images["3.11", "x86_64"])
     second = tmp_path / "runner2"
     since = time.time()
     assert main([*_layer(images, second, "--cache-from", cache, "-v")], env=host_env()) == 0
@@ -350,7 +360,7 @@ def test_a_project_on_fresh_runners_takes_every_artifact_and_shards_need_no_orde
 
     first, statuses, _ = runner("runner1")
     assert json.loads(statuses) == {"deps": "built", "api": "built", "worker": "built"}
-    _empty_the_engine(engine)
+    _empty_the_engine(engine, images["3.11", "x86_64"])
     second, statuses, created = runner("runner2")
     assert created == 0
     assert json.loads(statuses) == {"deps": "pulled", "api": "pulled", "worker": "pulled"}
