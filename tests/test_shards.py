@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import random
+import statistics
 from pathlib import Path
 
 import pytest
@@ -11,36 +15,98 @@ from hypothesis import strategies as st
 
 from lambdazip.cli import main
 from lambdazip.errors import UsageError
-from lambdazip.inputs.shards import parse_shard, shard_of
+from lambdazip.inputs.shards import SLACK, Unit, assign, parse_shard, weight_of
 
 NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True), min_size=1, max_size=40,
                  unique=True)  # fmt: skip
+TARGET = "python3.13-x86_64"
+LAYERS = ("pydantic", "typing", "annotated")
 
 
-@given(NAMES, st.integers(1, 12), st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True))
-def test_adding_an_artifact_moves_no_other(names: list[str], count: int, added: str) -> None:
-    before = {n: shard_of("function", n, "python3.13-x86_64", count) for n in names}
-    after = {n: shard_of("function", n, "python3.13-x86_64", count) for n in [*names, added]}
-    assert all(after[n] == before[n] for n in names)
-    assert all(1 <= s <= count for s in after.values())
+def _units(names: list[str], weights: list[float] | None = None) -> list[Unit]:
+    """Three layers and a function per name, each on one of them (chosen by its name)."""
+    layers = [Unit("layer", n, TARGET, "x86_64", 2.2) for n in LAYERS]
+    return layers + [
+        Unit("function", n, TARGET, "x86_64", (weights or [1.0] * len(names))[i],
+             (LAYERS[len(n) % 3],))
+        for i, n in enumerate(names)
+    ]  # fmt: skip
 
 
-@given(NAMES, st.integers(1, 12))
-def test_one_more_shard_moves_only_artifacts_into_it(names: list[str], count: int) -> None:
-    """Rendezvous hashing: from N to N+1 shards an artifact either stays or goes to the new one."""
-    for name in names:
-        before = shard_of("layer", name, "python3.12-arm64", count)
-        after = shard_of("layer", name, "python3.12-arm64", count + 1)
-        assert after in (before, count + 1)
+@given(NAMES, st.integers(1, 12), st.randoms())
+def test_the_share_depends_on_the_artifacts_not_their_order(
+    names: list[str], count: int, rnd: random.Random
+) -> None:
+    """Every runner reads the same project: each must compute the same shares, whatever the
+    order the file lists them in, and every artifact has exactly one shard."""
+    units = _units(names)
+    shuffled = list(units)
+    rnd.shuffle(shuffled)
+    assert assign(units, count) == assign(shuffled, count)
+    assert set(assign(units, count)) == {u.key for u in units}
+    assert all(1 <= s <= count for s in assign(units, count).values())
 
 
-def test_shards_share_the_work_about_evenly() -> None:
-    names = [f"fn-{i}" for i in range(400)]
-    sizes = [0] * 4
-    for name in names:
-        sizes[shard_of("function", name, "python3.13-x86_64", 4) - 1] += 1
-    assert min(sizes) > 70, sizes
-    assert max(sizes) < 130, sizes
+def test_adding_an_artifact_moves_few_others() -> None:
+    """Bounded loads trade some stability for balance: adding a function moves about one artifact
+    in eight (none, nearly a third of the time), where a round-robin over the list moves about
+    half."""
+    rnd = random.Random(7)
+    moved, unmoved, robin = [], 0, []
+    for _ in range(300):
+        names = [f"fn-{rnd.random():.8f}" for _ in range(rnd.randint(1, 40))]
+        count = rnd.randint(2, 8)
+        units = _units(names, [rnd.choice([1.0, 1.0, 2.3]) for _ in names])
+        before = assign(units, count)
+        at = rnd.randint(3, len(units))
+        added = Unit("function", "new", TARGET, "x86_64", 1.0, ("pydantic",))
+        after = assign([*units[:at], added, *units[at:]], count)
+        changed = sum(before[u.key] != after[u.key] for u in units)
+        moved.append(changed / len(units))
+        unmoved += changed == 0
+        robin.append(sum(i % count != (i + (i >= at)) % count for i in range(len(units)))
+                     / len(units))  # fmt: skip
+    assert statistics.mean(moved) < 0.16, statistics.mean(moved)
+    assert unmoved > 75, unmoved
+    assert statistics.mean(robin) > 2 * statistics.mean(moved), statistics.mean(robin)
+
+
+def test_shards_share_the_work_evenly_and_keep_functions_with_their_layers() -> None:
+    """20 functions on 3 layers (bench/monorepo.py's project) in 4 shards: each shard's work,
+    its layers included, within the bound of the even share, and no shard needs every layer."""
+    units = _units([f"fn{i:02d}" for i in range(20)])
+    total = sum(u.weight for u in units)
+    for count in (2, 3, 4, 5):
+        shares = assign(units, count)
+        for index in range(1, count + 1):
+            mine = [u for u in units if shares[u.key] == index]
+            layers = {n for u in mine for n in u.layers} | {
+                u.name for u in mine if u.kind == "layer"
+            }
+            work = sum(u.weight for u in mine if u.kind == "function") + 2.2 * len(layers)
+            assert work <= math.ceil(SLACK * total / count) + 2.2, (count, index, work)
+            if count > 2:
+                assert len(layers) < 3, (count, index, layers)
+
+
+def test_a_heavier_artifact_counts_for_more() -> None:
+    """Functions with their own dependencies weigh more than those without: a shard holds fewer."""
+    assert weight_of(0) == 1.0
+    assert weight_of(5) > weight_of(1) > weight_of(0)
+    light = [Unit("function", f"l{i}", TARGET, "x86_64", weight_of(0)) for i in range(12)]
+    heavy = [Unit("function", f"h{i}", TARGET, "x86_64", weight_of(20)) for i in range(4)]
+    shares = assign(light + heavy, 4)
+    for index in range(1, 5):
+        load = sum(u.weight for u in light + heavy if shares[u.key] == index)
+        assert load <= math.ceil(SLACK * (12 * weight_of(0) + 4 * weight_of(20)) / 4)
+
+
+def test_each_architecture_is_shared_out_on_its_own() -> None:
+    """Its runners are its own: x86_64's shares are the same with or without arm64's artifacts."""
+    x86 = _units([f"fn{i}" for i in range(10)])
+    arm = [dataclasses.replace(u, target="python3.13-arm64", group="arm64") for u in x86]
+    both = assign(x86 + arm, 3)
+    assert {k: v for k, v in both.items() if k[2] == TARGET} == assign(x86, 3)
 
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "4", "a/b", "1/0", "1/257", " /2"])
@@ -111,10 +177,12 @@ def test_the_list_is_a_ci_matrix_and_the_shards_partition_the_artifacts(
     arm = _listed(project, capsys, "--shards", "4", "--only-arch", "arm64")["artifacts"]
     assert isinstance(arm, list)
     assert [a for a in artifacts if a["arch"] == "arm64"] == arm
-    # a function added moves nothing else
+    # a function added moves few others (shards.py: bounded loads)
     again = _listed(_project(tmp_path, 13), capsys, "--shards", "4")["artifacts"]
     assert isinstance(again, list)
-    assert [a for a in again if a["name"] != "fn12"] == artifacts
+    kept = [a for a in again if a["name"] != "fn12"]
+    assert [{**a, "shard": 0} for a in kept] == [{**a, "shard": 0} for a in artifacts]
+    assert sum(a != b for a, b in zip(kept, artifacts, strict=True)) <= len(artifacts) // 4
 
 
 @pytest.mark.parametrize(
@@ -136,23 +204,23 @@ def test_shard_counts_that_disagree_are_one_line(
 
 
 def test_a_shard_builds_its_functions_layers_too(tmp_path: Path) -> None:
-    from lambdazip.cli.commands.build_project import _in_shard
+    from lambdazip.cli.commands.build_project import _in_shard, _shares
     from lambdazip.inputs.config import load_config
-    from lambdazip.inputs.shards import Shard
     from lambdazip.targets import RUNTIMES, Arch, Target
 
-    config = load_config(_project(tmp_path, 12))
+    project = _project(tmp_path, 12)
+    config = load_config(project)
     target = Target(RUNTIMES["3.13"], Arch.X86_64)
     layers = [(n, s, target) for n, s in config.layers.items()]
     functions = [(n, s, target) for n, s in config.functions.items()]
+    shares = _shares(project, layers, functions, 4)
     for index in range(1, 5):
-        shard = Shard(index, 4)
-        own_layers, own_functions = _in_shard(shard, layers, functions)
+        own_layers, own_functions = _in_shard(index, shares, layers, functions)
         assert {f[0] for f in own_functions} == {
-            n for n, _s, t in functions if shard_of("function", n, str(t), 4) == index
+            n for n, _s, t in functions if shares["function", n, str(t)] == index
         }
         used = {layer for _n, spec, _t in own_functions for layer in spec.layers}
-        mine = {n for n, _s, t in layers if shard_of("layer", n, str(t), 4) == index}
+        mine = {n for n, _s, t in layers if shares["layer", n, str(t)] == index}
         assert {n for n, _s, _t in own_layers} == used | mine
 
 

@@ -1,22 +1,35 @@
 """Shards of a project's artifacts, for builds spread over CI runners (`build --shard I/N`).
 
-Each artifact (its kind, name and target) goes to the shard that wins a rendezvous hash among the
-N (highest random weight): a pure function of the artifact and N, so adding or removing another
-artifact never moves it (a round-robin over the list would move every artifact after the change),
-and from N to N+1 shards only about one artifact in N+1 moves. Which runner builds what needs no
-coordination: the bytes are the same wherever they are built, and a function whose layer is in
-another shard takes it from the shared cache, or builds it itself.
+A share must be stable (adding a function must not reshuffle every runner's work, as a round-robin
+over the list would), even (each runner about 1/N of the time) and keep a function with its
+layers (a function in another shard than its layer costs that shard the layer's build, when the
+shared cache does not have it yet). So: consistent hashing with bounded loads. Each artifact has a
+weight (an estimate of its build time from what it declares) and ranks the N shards by a
+rendezvous hash of its kind, name and target (highest random weight). Layers first, then
+functions, each in an order that depends on the artifacts alone (never on the file's order),
+take the shard that costs least (a function's cost is its weight plus its layers not yet in that
+shard; a layer prefers the least loaded) among those that stay within 1.25 times the even share
+(rounded up to a whole unit: fewer artifacts move when one is added), the better ranked on a tie;
+when none does, the least loaded. Each architecture is shared out on its own (its runners are
+its own).
+
+Which runner builds what needs no coordination: the bytes are the same wherever they are built,
+and a function whose layer is in another shard takes it from the shared cache, or builds it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 
 from lambdazip.errors import UsageError
 
 MAX_SHARDS = 256
+SLACK = 1.25  # a shard's load may exceed the even share by a quarter before others are preferred
 _SHARD = re.compile(r"([0-9]{1,3})/([0-9]{1,3})")
 
 
@@ -27,9 +40,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-    def holds(self, kind: str, name: str, target: str) -> bool:
-        return shard_of(kind, name, target, self.count) == self.index
 
 
 def parse_shard(text: str) -> Shard:
@@ -54,10 +64,75 @@ def parse_shard_count(text: str) -> int:
     return int(text)
 
 
-def shard_of(kind: str, name: str, target: str, count: int) -> int:
-    """The shard (1..count) of one artifact."""
+@dataclass(frozen=True)
+class Unit:
+    """One artifact to share out: a layer or a function of one target."""
 
-    def weight(index: int) -> bytes:
-        return hashlib.sha256(f"{index}\0{kind}\0{name}\0{target}".encode()).digest()
+    kind: str  # "layer" or "function"
+    name: str
+    target: str  # python3.X-ARCH
+    group: str  # the architecture: its runners share out its artifacts
+    weight: float
+    layers: tuple[str, ...] = ()  # a function's layers (of its target)
 
-    return max(range(1, count + 1), key=weight)
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.name, self.target)
+
+
+def weight_of(packages: int) -> float:
+    """An artifact's estimated build time, in units of a function without dependencies of its own
+    (a container, the import check, the zip judged): installing costs about as much again, and a
+    tenth more per package."""
+    return 2.0 + packages / 10 if packages else 1.0
+
+
+def assign(units: Iterable[Unit], count: int) -> dict[tuple[str, str, str], int]:
+    """Each unit's shard (1..count): see the module's docstring."""
+    chosen: dict[tuple[str, str, str], int] = {}
+    groups: dict[str, list[Unit]] = {}
+    for unit in units:
+        groups.setdefault(unit.group, []).append(unit)
+    for members in groups.values():
+        chosen.update(_assign_group(members, count))
+    return chosen
+
+
+@dataclass
+class _Load:
+    weight: float = 0.0
+    layers: set[tuple[str, str]] = field(default_factory=set)  # (name, target) built or taken
+
+
+def _assign_group(units: Sequence[Unit], count: int) -> dict[tuple[str, str, str], int]:
+    weights = {(u.name, u.target): u.weight for u in units if u.kind == "layer"}
+    cap = math.ceil(SLACK * sum(u.weight for u in units) / count)
+    loads = [_Load() for _ in range(count + 1)]  # [0] unused: shards count from 1
+    chosen: dict[tuple[str, str, str], int] = {}
+    order = sorted(units, key=lambda u: (u.kind != "layer", -u.weight, _digest(0, u)))
+    for unit in order:
+        needs = {(n, unit.target) for n in unit.layers}
+        if unit.kind == "layer":
+            needs.add((unit.name, unit.target))
+
+        def cost(shard: int, unit: Unit = unit, needs: set[tuple[str, str]] = needs) -> float:
+            missing = needs - loads[shard].layers - {(unit.name, unit.target)}
+            return unit.weight + sum(weights.get(m, 0.0) for m in missing)
+
+        ranked = sorted(range(1, count + 1), key=partial(_digest, unit=unit), reverse=True)
+        fitting = [i for i in ranked if loads[i].weight + cost(i) <= cap]
+        if fitting:  # a layer to the least loaded (layers spread), a function to its layers
+            spread = unit.kind == "layer"
+            best = min(
+                fitting, key=lambda i: (cost(i), loads[i].weight if spread else 0, ranked.index(i))
+            )
+        else:
+            best = min(ranked, key=lambda i: (loads[i].weight + cost(i), ranked.index(i)))
+        loads[best].weight += cost(best)
+        loads[best].layers |= needs
+        chosen[unit.key] = best
+    return chosen
+
+
+def _digest(index: int, unit: Unit) -> bytes:
+    return hashlib.sha256(f"{index}\0{unit.kind}\0{unit.name}\0{unit.target}".encode()).digest()

@@ -31,7 +31,7 @@ from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.project import discover
-from lambdazip.inputs.shards import Shard, shard_of
+from lambdazip.inputs.shards import Unit, assign, weight_of
 from lambdazip.oci.store import BlobStore
 from lambdazip.outputs.archive import source_date_epoch
 from lambdazip.targets import Arch, Kind, Target, parse_arch, parse_runtime
@@ -85,14 +85,17 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
         for name, spec in functions.items()
         for target in _config_targets(f"functions.{name}", spec, config, args)
     ]
+    count = _shard_count(args)
+    shares = _shares(project, layer_targets, function_targets, count)
     if args.only_arch is not None:  # one runner's architecture (its native engine)
         layer_targets = [t for t in layer_targets if t[2].arch is args.only_arch]
         function_targets = [t for t in function_targets if t[2].arch is args.only_arch]
-    count = _shard_count(args)
     if args.shard is not None:
-        layer_targets, function_targets = _in_shard(args.shard, layer_targets, function_targets)
+        layer_targets, function_targets = _in_shard(
+            args.shard.index, shares, layer_targets, function_targets
+        )
     if args.list:
-        _list(layer_targets, function_targets, count, out_dir, args.json, console)
+        _list(layer_targets, function_targets, shares, count, out_dir, args.json, console)
         return 0
     planner = _Planner(args, project, out_dir, env, config)
     # every plan first: a mistake in the file or an input is said before anything is built
@@ -138,15 +141,59 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
 _Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
 
 
-def _in_shard(shard: Shard, layers: _Targets, functions: _Targets) -> tuple[_Targets, _Targets]:
+_Shares = dict[tuple[str, str, str], int]  # {(kind, name, target): shard}
+
+
+def _shares(project: Path, layers: _Targets, functions: _Targets, count: int) -> _Shares:
+    """Each artifact's shard of ``count`` (inputs/shards.py), weighed by what it installs."""
+    packages: dict[Path | None, int] = {}
+
+    def unit(kind: Kind, name: str, spec: Dependencies, target: Target) -> Unit:
+        file = spec.file(project)
+        if file not in packages:
+            packages[file] = _packages_in(file)
+        return Unit(
+            kind.value,
+            name,
+            str(target),
+            group=target.arch.value,
+            weight=weight_of(packages[file]),
+            layers=tuple(getattr(spec, "layers", ())),
+        )
+
+    return assign(
+        [unit(Kind.LAYER, n, s, t) for n, s, t in layers]
+        + [unit(Kind.FUNCTION, n, s, t) for n, s, t in functions],
+        count,
+    )
+
+
+def _packages_in(file: Path | None) -> int:
+    """About how many packages a lock or requirements file installs (for the shards' weights
+    only): its [[package]] tables or its requirement lines; the project's own lock (``None``) or
+    an unreadable file counts as a few."""
+    try:
+        if file is None:
+            raise OSError
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 5
+    if file.suffix in (".toml", ".lock"):
+        return text.count("[[package]]")
+    return sum(1 for line in text.splitlines() if line[:1].isalnum())
+
+
+def _in_shard(
+    index: int, shares: _Shares, layers: _Targets, functions: _Targets
+) -> tuple[_Targets, _Targets]:
     """The shard's functions, and its layers with those its functions use (another shard's,
     taken from the shared cache when it is there, else built here: the same bytes)."""
-    functions = [f for f in functions if shard.holds(Kind.FUNCTION.value, f[0], str(f[2]))]
+    functions = [f for f in functions if shares[Kind.FUNCTION.value, f[0], str(f[2])] == index]
     used = {(layer, str(t)) for _n, spec, t in functions for layer in spec.layers}
     layers = [
         (n, spec, t)
         for n, spec, t in layers
-        if shard.holds(Kind.LAYER.value, n, str(t)) or (n, str(t)) in used
+        if shares[Kind.LAYER.value, n, str(t)] == index or (n, str(t)) in used
     ]
     return layers, functions
 
@@ -166,6 +213,7 @@ def _shard_count(args: ProjectOptions) -> int:
 def _list(
     layers: _Targets,
     functions: _Targets,
+    shares: _Shares,
     count: int,
     out_dir: Path,
     as_json: bool,
@@ -181,7 +229,7 @@ def _list(
             "target": str(target),
             "python": target.runtime.version,
             "arch": target.arch.value,
-            "shard": shard_of(kind.value, name, str(target), count),
+            "shard": shares[kind.value, name, str(target)],
             "zip": str(out_dir / f"{name}-{target}.zip"),
             "layers": list(getattr(spec, "layers", [])),
         }
