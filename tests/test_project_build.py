@@ -105,3 +105,52 @@ def test_layers_first_then_functions_without_what_the_layers_hold(
     assert main(["build", "--project", str(project), "--base-image", image], env=host_env()) == 0
     out = capsys.readouterr().out
     assert out.count(" reused ") == 3
+
+
+def test_a_layer_s_facts_are_kept_by_its_bytes(tmp_path: Path) -> None:
+    """A layer read once is not read again by the next command (a function's code changed): its
+    facts come back from the user cache equal to what reading the zip gives, ELF facts, dists
+    and pycs included; a damaged note is read past and written again."""
+    import _bz2
+    import shutil
+
+    from lambdazip.cli.commands.build_project import _LayerFacts
+    from lambdazip.judge.facts import gather
+    from lambdazip.judge.tree import open_tree
+    from lambdazip.oci.store import CACHE_VARIABLE, BlobStore
+    from lambdazip.outputs.archive import sha256_file
+    from tests.zips import collect, write_zip
+
+    tree = tmp_path / "tree"
+    site = tree / "python"
+    site.mkdir(parents=True)
+    extension = Path(_bz2.__file__)  # a real ELF extension module, this host's
+    shutil.copy(extension, site / extension.name)
+    (site / "orders.py").write_text(f"import {extension.name.split('.')[0]}\n")
+    info = site / "orders-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: orders\nVersion: 1.0\n")
+    (info / "RECORD").write_text(f"orders.py,,\n{extension.name},,\n")
+    layer = tmp_path / "layer.zip"
+    write_zip(layer, collect(tree))
+    with open_tree(layer) as opened:
+        read = gather(opened)
+    assert read.shared_objects
+    assert read.dists
+
+    store = BlobStore.of({CACHE_VARIABLE: str(tmp_path / "cache")})
+    digest = sha256_file(layer)
+    assert _LayerFacts()(layer, digest, store) == read  # gathered, and kept
+    notes = list((tmp_path / "cache").rglob(f"facts-*-{digest}.json"))
+    assert len(notes) == 1
+    assert _LayerFacts()(layer, digest, store) == read  # the next command: from the note
+    kept = json.loads(notes[0].read_text())
+    kept["facts"]["zipped_size"] = 1  # (a note changed: it is what the next command reads)
+    notes[0].write_text(json.dumps(kept))
+    assert _LayerFacts()(layer, digest, store).zipped_size == 1
+    moved = tmp_path / "elsewhere.zip"
+    shutil.copy(layer, moved)
+    assert _LayerFacts()(moved, digest, store).source == str(moved)  # named as it is now
+    notes[0].write_text('{"facts": {"source": 1}}')
+    assert _LayerFacts()(layer, digest, store) == read
+    assert json.loads(notes[0].read_text())["facts"]["zipped_size"] == read.zipped_size
