@@ -62,6 +62,8 @@ CASES: list[Case] = [
          "the cache 'Team Cache' is not a repository's name"),
     Case("shard-out-of-range", "a shard beyond the count", ("build", "--shard", "5/4"), 2,
          "--shard '5/4' is not I/N with 1 <= I <= N <= 256; e.g. --shard 2/4"),
+    Case("watch-and-list", "--watch with --list, which builds nothing",
+         ("build", "--watch", "--list"), 2, "--watch builds: it takes no --list; drop one of them"),
     Case("missing-option", "a required option left out", ("layer", "-o", "{w}/dist"), 2,
          "the following arguments are required: --arch, --python"),
     Case("check-no-target", "check with no --arch/--python and no manifest",

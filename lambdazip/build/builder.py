@@ -7,7 +7,8 @@
 2. if an artifact built from the same inputs is already in place, it is reused: no container;
 3. a container: the requirements (and the function's code) go in through the archive API, the
    runtime's own pip (or the pinned uv) installs them natively with a download cache in a named
-   volume, the runtime's interpreter compiles hash-based bytecode, and the probe runs there;
+   volume, the runtime's interpreter compiles hash-based bytecode, and the probe runs there
+   (`build --watch`: a function's container is kept warm between builds, warm.py);
 4. the tree comes out through the archive API; the probe's facts and the static check judge it;
 5. only if nothing failed: the deterministic zip and its manifest, moved into place atomically.
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,12 +40,14 @@ from lambdazip.inside import lambdazip_results as results
 from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
 from lambdazip.outputs.claims import installed
 from lambdazip.outputs.manifest import manifest_of, put_set_in_place, sbom_names, write_sbom
-from lambdazip.targets import RUNTIME_PROVIDED
+from lambdazip.targets import RUNTIME_PROVIDED, Kind
 
 IMPORT_RULES = ("import", "import-configuration", "import-unclear", "import-unused", "handler")
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.build.container import Container
     from lambdazip.build.shared_cache import Notices
+    from lambdazip.build.warm import WarmContainers
     from lambdazip.judge.findings import Finding
     from lambdazip.judge.probe import ProbeFacts
     from lambdazip.outputs.report import Manifest
@@ -140,10 +144,11 @@ def build(
     plan: BuildPlan,
     progress: Progress,
     before_writing: Callable[[Path], None] | None = None,
+    warm: WarmContainers | None = None,
 ) -> BuildResult:
     """Carry out ``plan``; nothing is written to ``plan.out_dir`` unless every check passes,
     ``before_writing`` (the smoke event: given the finished zip before it is put in place)
-    included."""
+    included; ``warm``: a function is built in a container kept for the next build."""
     started = time.time()  # a result another build puts in place after this is not ours to replace
     base = resolve_base_image(engine, plan.base_image, plan.target, progress)
     digests = plan.source_digests()  # read once: for the key and the manifest
@@ -172,7 +177,9 @@ def build(
     with tempfile.TemporaryDirectory(prefix="lambdazip-") as scratch_name:
         scratch = Path(scratch_name)
         try:
-            built = _install_in_image(engine, plan, image, progress, scratch, plan.tmpfs_mb != 0)
+            built = _install_in_image(
+                engine, plan, image, progress, scratch, plan.tmpfs_mb != 0, warm
+            )
         except _NoRoomInMemory:
             room = f"{plan.tmpfs_mb} MB" if plan.tmpfs_mb else "half the engine's memory"
             progress.step(
@@ -345,6 +352,7 @@ def _install_in_image(
     progress: Progress,
     scratch: Path,
     in_memory: bool,
+    warm: WarmContainers | None = None,
 ) -> Built:
     """Install, compile, probe and pack in one container; the zip and the facts land in
     ``scratch``. ``in_memory``: the install root and /tmp are tmpfs mounts (the tree is written
@@ -382,6 +390,7 @@ def _install_in_image(
         strip=plan.inputs.strip,
         sources=contract.SOURCES if plan.sources else None,  # (none: no directory to copy)
         handler=plan.handler,
+        warm=_in_warm(plan, memory, warm) is not None,
     )
     inputs = {_relative(contract.REQUIREMENTS): plan.installed_requirements}
     if plan.ca_bundle is not None:
@@ -398,29 +407,22 @@ def _install_in_image(
         else:
             progress.detail(line)
 
-    with engine.container(
-        image.id,
-        [contract.PYTHON, f"{contract.INSIDE_DIR}/install.py", inside_plan.to_json()],
-        platform=plan.platform,
-        environment=plan.container_environment(contract.CA_BUNDLE),
-        purpose="build",
-        volumes=[VolumeMount(cache, contract.CACHE_DIR)] if cache else (),
-        tmpfs=memory,
-    ) as container:
+    command = [contract.PYTHON, INSTALL_SCRIPT, inside_plan.to_json()]
+    volumes = [VolumeMount(cache, contract.CACHE_DIR)] if cache else []
+    with _job_container(engine, plan, image, command, volumes, memory, warm, keep) as (
+        container,
+        run,
+    ):
         # the code beside the requirements: install.py copies it into the root (maybe a tmpfs)
         sources = _relative(contract.SOURCES) + "/"
         container.put(contract.INSIDE_DIR, tar_files(inputs, plan.sources, sources))
-        for layer in plan.layers:  # where Lambda puts them: the probe imports through them
-            from lambdazip.build.runner import tar_artifact  # (and pydantic): only for --layer
-
-            container.put(contract.OPT, tar_artifact(layer))
         progress.step(
             f"installing {plan.requirements.name} with {plan.inputs.installer.value} in the image, "
             "compiling, probing"
         )
         warming = _import_while_waiting()
         try:
-            code = container.run(keep)
+            code = run()
         finally:
             warming.join()
         if in_memory and any(contract.NO_SPACE in line for line in output):
@@ -482,6 +484,84 @@ def _install_in_image(
         dropped=list(facts.dropped),
         timings=installed.timings,
     )
+
+
+INSTALL_SCRIPT = f"{contract.INSIDE_DIR}/install.py"
+
+
+def _in_warm(
+    plan: BuildPlan, memory: dict[str, str] | None, warm: WarmContainers | None
+) -> WarmContainers | None:
+    """Where this build's container is kept, if it is: a function's, in memory (a tree on the
+    image's disk is the fallback of one that did not fit: built in a new container)."""
+    return warm if memory is not None and plan.kind is Kind.FUNCTION else None
+
+
+@contextlib.contextmanager
+def _job_container(
+    engine: Engine,
+    plan: BuildPlan,
+    image: ImageInfo,
+    command: list[str],
+    volumes: list[VolumeMount],
+    memory: dict[str, str] | None,
+    warm: WarmContainers | None,
+    output: Callable[[str], None],
+) -> Iterator[tuple[Container, Callable[[], int]]]:
+    """The container a build runs ``command`` in, with the plan's layers at /opt, and how to run
+    it: a new one; or, given ``warm`` (a function's build in memory), the one kept for the same
+    image, settings and layers, which install.py leaves empty after each build (InsidePlan.warm;
+    a container that stopped is made again)."""
+    from lambdazip.build.runner import tar_artifact
+
+    def put_layers(container: Container) -> None:
+        for layer in plan.layers:  # where Lambda puts them: the probe imports through them
+            container.put(contract.OPT, tar_artifact(layer))
+
+    environment = plan.container_environment(contract.CA_BUNDLE)
+    warm = _in_warm(plan, memory, warm)
+    if warm is None or memory is None:
+        with engine.container(
+            image.id,
+            command,
+            platform=plan.platform,
+            environment=environment,
+            purpose="build",
+            volumes=volumes,
+            tmpfs=memory,
+        ) as container:
+            put_layers(container)
+            yield container, lambda: container.run(output)
+        return
+    key = hashlib.sha256(
+        json.dumps(
+            [image.id, plan.platform, environment, [(v.volume, v.target) for v in volumes],
+             memory, plan.layer_sha256],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()  # fmt: skip
+
+    def make() -> contextlib.AbstractContextManager[Container]:
+        return engine.container(
+            image.id,
+            [contract.PYTHON, INSTALL_SCRIPT, "--keep-alive"],
+            platform=plan.platform,
+            environment=environment,
+            purpose="warm",
+            volumes=volumes,
+            tmpfs=memory,
+            auto_remove=True,
+        )
+
+    container, new = warm.get(key, make, put_layers)
+    if not new and not container.running():  # idle too long, or removed by hand: made again
+        warm.drop(key)
+        container, _new = warm.get(key, make, put_layers)
+    try:
+        yield container, lambda: container.exec(command, output)
+    except BaseException:
+        warm.drop(key)  # a failed build may have left files: the next one starts afresh
+        raise
 
 
 def _relative(path: str) -> str:

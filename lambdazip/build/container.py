@@ -75,6 +75,39 @@ class Container:
             )
         return code
 
+    def start(self) -> None:
+        """Start it (its command runs on: a warm container's, until it is removed)."""
+        self.engine.api.start(self.id)
+
+    def running(self) -> bool:
+        from docker.errors import NotFound
+
+        try:
+            return bool(self.engine.api.inspect_container(self.id)["State"]["Running"])
+        except NotFound:
+            return False
+
+    def exec(self, command: list[str], output: Callable[[str], None]) -> int:
+        """Run ``command`` in the started container, its output streamed line by line; the exit
+        code (a warm container's build: no new container, a tenth of a second less to wait)."""
+        from docker.errors import APIError, NotFound
+
+        api = self.engine.api
+        try:
+            created = api.exec_create(self.id, command, stdout=True, stderr=True)
+        except (NotFound, APIError) as exc:  # it stopped: idle too long, or removed by hand
+            raise ContainerError(f"{self.name} is not running: {exc.explanation}") from exc
+        pending = b""
+        for chunk in api.exec_start(created["Id"], stream=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                output(line.decode("utf-8", "replace").rstrip())
+        if pending:
+            output(pending.decode("utf-8", "replace").rstrip())
+        code = api.exec_inspect(created["Id"])["ExitCode"]
+        return -1 if code is None else int(code)
+
     def out_of_memory(self) -> bool:
         """Whether the kernel killed it for going over its memory limit."""
         return bool(self.engine.api.inspect_container(self.id)["State"].get("OOMKilled"))

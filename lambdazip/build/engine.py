@@ -435,9 +435,11 @@ class Engine:
         volumes: Sequence[VolumeMount] = (),
         user: str | None = None,
         memory_mb: int | None = None,
+        auto_remove: bool = False,
     ) -> Iterator[Container]:
         """A uniquely named, labelled container, removed on the way out whatever happens
-        (success, error, Ctrl-C), also when creating it fails half-way."""
+        (success, error, Ctrl-C), also when creating it fails half-way; ``auto_remove``: also
+        by the engine when its command ends (a warm container whose process was killed)."""
         from docker.errors import DockerException
         from docker.types import Mount
         from requests.exceptions import RequestException
@@ -451,6 +453,7 @@ class Engine:
                 memswap_limit=memory,  # no swap: the limit is the limit, as on Lambda
                 read_only=read_only,
                 tmpfs=dict(tmpfs) if tmpfs else None,
+                auto_remove=auto_remove,
                 mounts=[
                     Mount(v.target, v.volume, type="volume", read_only=v.read_only) for v in volumes
                 ],

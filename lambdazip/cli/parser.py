@@ -407,9 +407,15 @@ def _add_project_build(sub: _Commands) -> None:
     add_engine(project)
     add_build_inputs(project)
     project.add_argument("--json", action="store_true", help="print the summary as JSON")
+    project.add_argument(
+        "--watch",
+        action="store_true",
+        help="build again after every change of pyproject.toml, a lock or requirements file or "
+        "a function's code, until Ctrl-C (a function's build container is kept warm)",
+    )
     spread = project.add_argument_group(
-        "spread over CI runners: each artifact's shard is a hash of its kind, name and target, "
-        "so adding one never moves another"
+        "spread over CI runners: weighed shares, stable as the project grows, each function "
+        "with its layers where the balance allows"
     )
     spread.add_argument(
         "--shard",

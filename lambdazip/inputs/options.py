@@ -105,6 +105,7 @@ class ProjectOptions:
     only_arch: Arch | None = None  # only the targets of this architecture
     shards: int | None = None  # --list: into how many shards
     list: bool = False  # print the artifacts (and their shards), build nothing
+    watch: bool = False  # build again after every change of an input, until Ctrl-C
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ where Lambda will find them, compile them to bytecode, then run the probe and ke
 Standard library only.
 
     python3 install.py '<json plan>'
+    python3 install.py --keep-alive      # a warm container's command: lives while touched
 
 The plan, the paths and the exit codes are lambdazip_contract's (InsidePlan, Exit), shared with
 the host.
@@ -287,12 +288,46 @@ def pack(plan: Plan, dropped: list[list[str]]) -> int:
     return contract.Exit.OK
 
 
+def keep_alive() -> int:
+    """A warm container's life: until no build touched WARM_HEARTBEAT for WARM_IDLE seconds."""
+    with open(contract.WARM_HEARTBEAT, "a"):
+        pass
+    while True:
+        try:
+            idle = time.time() - os.stat(contract.WARM_HEARTBEAT).st_mtime
+        except OSError:
+            return 0
+        if idle > contract.WARM_IDLE:
+            return 0
+        time.sleep(min(5.0, contract.WARM_IDLE - idle + 0.1))
+
+
+def empty(*directories: str) -> None:
+    """A warm container's directories emptied (each may be a tmpfs mount: kept itself)."""
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--keep-alive"]:
+        return keep_alive()
     try:
         plan = Plan.from_json(argv[0])
     except (IndexError, ValueError, TypeError) as exc:
         print(f"install.py: not a plan of this contract: {exc}", file=sys.stderr)
         return contract.Exit.BAD_PLAN
+    if plan.warm:  # what the last build in this container left for the host to take
+        os.utime(contract.WARM_HEARTBEAT)
+        empty(contract.OUT_DIR)
     os.makedirs(contract.OUT_DIR, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -361,6 +396,8 @@ def main(argv: list[str]) -> int:
     timings["report (the rest)"] = time.perf_counter() - started
     with open(os.path.join(contract.OUT_DIR, contract.INSTALLED), "w") as fh:
         fh.write(results.dump(results.InstallResult(installer, timings)))
+    if plan.warm:  # the next build in this container starts as in a new one
+        empty(contract.install_root(plan.kind), contract.IN_DIR)
     return contract.Exit.OK
 
 

@@ -37,6 +37,11 @@ SOURCES = f"{IN_DIR}/src"  # a function's code, copied into the install root by 
 # the function's environment variables ({name: value}, JSON): a file, never a command line or the
 # container's configuration, so the values appear in no listing of the engine
 CONFIGURATION = f"{IN_DIR}/configuration.json"
+# a warm build container (build --watch: one kept for a watching process, its builds run in it by
+# exec) lives while this file is younger than WARM_IDLE seconds: each build touches it, and a
+# container whose process was killed stops on its own (and the engine removes it)
+WARM_HEARTBEAT = f"{INSIDE_DIR}/warm"
+WARM_IDLE = 600
 INVOKE_CONFIGURATION = f"{EVENT_DIR}/configuration.json"  # the same, for invoke
 OUTCOME = f"{OUTCOME_DIR}/outcome.json"
 # files in OUT_DIR
@@ -258,6 +263,9 @@ class InsidePlan:
                     a tmpfs, mounted when the container starts, over whatever was put before
     handler         the function's MODULE.FUNCTION, or None: the probe imports that module first,
                     as Lambda does, and looks the function up in it
+    warm            a build in a warm container (WARM_HEARTBEAT): OUT_DIR emptied first, and once
+                    it succeeded the install root and IN_DIR emptied, so the next build in it
+                    starts as in a new container (one that failed is removed by the host)
     """
 
     kind: str
@@ -278,6 +286,7 @@ class InsidePlan:
     strip: bool = False
     sources: str | None = None
     handler: str | None = None
+    warm: bool = False
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)

@@ -37,6 +37,7 @@ from lambdazip.outputs.archive import source_date_epoch
 from lambdazip.targets import Arch, Kind, Target, parse_arch, parse_runtime
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
+    from lambdazip.build.warm import WarmContainers
     from lambdazip.inputs.config import Dependencies, Function, Layer, ProjectConfig
     from lambdazip.judge.facts import ArtifactFacts
 
@@ -68,7 +69,45 @@ def _config_targets(
 
 def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     """`lambdazip build`: the layers first (each target once), then the functions without what
-    their layers provide, each checked with its layers in Lambda's order; one summary."""
+    their layers provide, each checked with its layers in Lambda's order; one summary. With
+    --watch, again after every change of an input, until Ctrl-C."""
+    if args.watch:
+        given = [n for n, on in (("--list", args.list), ("--json", args.json)) if on]
+        if given:
+            raise UsageError(f"--watch builds: it takes no {given[0]}", tip="drop one of them")
+        return _watch(args, console, env)
+    with _Session(warm=False) as session:
+        return _build_all(args, console, env, session)
+
+
+class _Session:
+    """What one command keeps from one build of the project to the next (--watch): the engines
+    reached, each layer's facts, and (watching) the functions' warm build containers."""
+
+    def __init__(self, warm: bool) -> None:
+        from lambdazip.build.warm import WarmContainers
+
+        self._stack = ExitStack()
+        self._engines: dict[tuple[str, str], Engine] = {}
+        self.warm = self._stack.enter_context(WarmContainers()) if warm else None
+        self.layer_facts = _LayerFacts()
+
+    def engine(self, env: Mapping[str, str], arch: Arch) -> Engine:
+        key = (arch.value, env.get(engine_variable(arch), ""))
+        if key not in self._engines:
+            self._engines[key] = self._stack.enter_context(Engine.connect(env, arch))
+        return self._engines[key]
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stack.close()
+
+
+def _build_all(
+    args: ProjectOptions, console: Console, env: Mapping[str, str], session: _Session
+) -> int:
     from lambdazip.inputs.config import load_config
 
     project = args.project or Path()
@@ -109,23 +148,28 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
     rows: list[_Artifact] = []
     built: dict[tuple[str, str], BuildResult] = {}
-    layer_facts = _LayerFacts()
-    with ExitStack() as stack:
-        # every engine reached (and checked) once, before anything is built
-        engines = {a: stack.enter_context(Engine.connect(env, a)) for a in dict.fromkeys(arches)}
-        for name, plan in layer_plans:
-            row, result = _build_one(engines[plan.target.arch], name, plan, console)
-            rows.append(row)
-            if result is not None:
-                built[name, str(plan.target)] = result
-        for name, spec, target in function_targets:
-            engine = engines[target.arch]
-            rows.append(
-                _build_function(
-                    engine, project, name, spec, target, built, planner.plan, console, layer_facts
-                )
+    # every engine reached (and checked) once, before anything is built
+    engines = {a: session.engine(env, a) for a in dict.fromkeys(arches)}
+    for name, plan in layer_plans:
+        row, result = _build_one(engines[plan.target.arch], name, plan, console)
+        rows.append(row)
+        if result is not None:
+            built[name, str(plan.target)] = result
+    for name, spec, target in function_targets:
+        rows.append(
+            _build_function(
+                engines[target.arch],
+                project,
+                name,
+                spec,
+                target,
+                built,
+                planner.plan,
+                console,
+                session,
             )
-    _summary(rows, args.json, console)
+        )
+    _summary(rows, args.json, console, changed_only=args.watch)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
     if failed:
         names = ", ".join(f"{r.name} ({r.target})" for r in failed)
@@ -136,6 +180,27 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     shard = f" (shard {args.shard})" if args.shard else ""
     console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}{shard}")
     return 0
+
+
+def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
+    """Build, then build again whenever an input changes (what is unchanged is reused, a
+    function's container is kept warm) until Ctrl-C; a failed build is said and waited out."""
+    from lambdazip.inputs.watch import changed, snapshot
+
+    project = args.project or Path()
+    with _Session(warm=True) as session:
+        while True:
+            seen = snapshot(project, args.output_dir)  # a change during the build: built again
+            try:
+                _build_all(args, console, env, session)
+            except LambdaZipError as exc:
+                console.error(exc.message, exc.tip)
+            console.info(f"watching {project} for changes (Ctrl-C to stop)")
+            try:
+                changed(project, args.output_dir, seen)
+            except KeyboardInterrupt:
+                console.success("stopped watching")
+                return 0
 
 
 _Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
@@ -308,7 +373,14 @@ class _Planner:
         )
 
 
-def _summary(rows: Sequence[_Artifact], as_json: bool, console: Console) -> None:
+def _summary(
+    rows: Sequence[_Artifact], as_json: bool, console: Console, changed_only: bool = False
+) -> None:
+    """The table of every artifact (``changed_only``, watching: of those not reused)."""
+    if changed_only:
+        rows = [r for r in rows if r.status != "reused"]
+        if not rows:
+            return
     if as_json:
         document = [
             {**dataclasses.asdict(r), "kind": r.kind.value, "target": str(r.target)} for r in rows
@@ -338,11 +410,12 @@ def _build_one(
     plan: BuildPlan,
     console: Console,
     before_writing: Callable[[Path], None] | None = None,
+    warm: WarmContainers | None = None,
 ) -> tuple[_Artifact, BuildResult | None]:
     started = time.monotonic()
     progress = Prefixed(console, f"{name} {plan.target}")
     try:
-        result = build(engine, plan, progress, before_writing=before_writing)
+        result = build(engine, plan, progress, before_writing=before_writing, warm=warm)
     except LambdaZipError as exc:
         report_build_failure(exc, console)
         console.error(f"[{name} {plan.target}] {exc.message}", exc.tip)
@@ -415,7 +488,7 @@ def _build_function(
     built: Mapping[tuple[str, str], BuildResult],
     plan_of: Callable[..., BuildPlan],
     console: Console,
-    layer_facts: _LayerFacts,
+    session: _Session,
 ) -> _Artifact:
     missing = [layer for layer in spec.layers if (layer, str(target)) not in built]
     if missing:
@@ -444,7 +517,7 @@ def _build_function(
     )
 
     smoke = smoke_check(engine, plan, spec.handler, event, console)
-    row, result = _build_one(engine, name, plan, console, smoke)
+    row, result = _build_one(engine, name, plan, console, smoke, session.warm)
     if result is None:
         return row
     # the function as Lambda assembles it: its zip with its layers, in their order
@@ -461,7 +534,10 @@ def _build_function(
 
     with open_tree(result.zip.path) as opened:
         facts = gather(opened)
-    layers = [layer_facts(p, h, store) for p, h in zip(plan.layers, plan.layer_sha256, strict=True)]
+    layers = [
+        session.layer_facts(p, h, store)
+        for p, h in zip(plan.layers, plan.layer_sha256, strict=True)
+    ]
     report = check_report(facts, target, Kind.FUNCTION, layers)
     if report.ok:
         store.write_note(f"with-layers-{combination}", {"ok": True})

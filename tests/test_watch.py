@@ -1,0 +1,146 @@
+"""`lambdazip build --watch`: the inner loop. After a change of a function's code, only what the
+change touches is built again, in the function's warm container (no new container), into the
+same bytes as a full build; a failed build is said and waited out; Ctrl-C leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lambdazip.build.engine import Engine
+from lambdazip.cli import main
+from lambdazip.outputs.archive import sha256_file
+from tests.conftest import containers_created, host_env
+from tests.projects import uv_project
+
+REPO = Path(__file__).resolve().parent.parent
+TOOL = """
+[tool.lambdazip]
+python = ["3.11"]
+arch = ["x86_64"]
+
+[tool.lambdazip.layers.deps]
+
+[tool.lambdazip.functions.api]
+src = "src"
+handler = "orders.app.handler"
+layers = ["deps"]
+extra = ["fast"]
+
+[tool.lambdazip.functions.worker]
+src = "src"
+handler = "orders.app.handler"
+layers = ["deps"]
+"""
+
+
+class Watching:
+    """`build.py build --watch` in a process of its own, its output read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, **host_env()}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "build.py"), "build", "--watch", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout as stream:
+            for line in stream:
+                self.lines.put(line)
+
+    def until(self, words: str, timeout: float = 300) -> list[str]:
+        """The lines up to the first that holds ``words``."""
+        ended = time.monotonic() + timeout
+        said: list[str] = []
+        while time.monotonic() < ended:
+            try:
+                line = self.lines.get(timeout=1).rstrip()
+            except queue.Empty:
+                assert self.process.poll() is None, "\n".join(self.seen)
+                continue
+            said.append(line)
+            self.seen.append(line)
+            if words in line:
+                return said
+        raise AssertionError(f"{words!r} not said in {timeout} s:\n" + "\n".join(self.seen))
+
+    def stop(self) -> int:
+        """Ctrl-C; the exit code, once the rest of the output is read."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get().rstrip())
+        return code
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_a_code_change_is_built_in_the_warm_container_into_a_full_build_s_bytes(
+    tmp_path: Path, images: dict[tuple[str, str], str], engine: Engine
+) -> None:
+    project = uv_project(tmp_path / "orders")
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(TOOL)
+    image = f"3.11/x86_64={images['3.11', 'x86_64']}"
+    watching = Watching("--project", str(project), "--base-image", image)
+    try:
+        said = watching.until("watching")
+        assert any("ok: 3 artifacts" in line for line in said), said
+        # the code changes: both functions (one with dependencies of its own) are built again,
+        # in the warm containers the first builds left: no new container
+        app = project / "src" / "orders" / "app.py"
+        started = time.time()
+        app.write_text(app.read_text() + "\n\nVERSION = 2\n")
+        said = watching.until("watching")
+        assert any("ok: 3 artifacts" in line for line in said), said
+        rows = [line.split() for line in said if " function " in line or " layer " in line]
+        assert sorted(r[0] for r in rows if r[3] == "built") == ["api", "worker"], said
+        assert containers_created(engine, started) == 0
+        # a broken change: said in one line, waited out; its fix is built
+        app.write_text(app.read_text() + "\ndef broken(:\n")
+        said = watching.until("watching")
+        assert any("2 of 3 artifacts failed" in line for line in said), said
+        app.write_text(app.read_text().replace("\ndef broken(:\n", "\n"))
+        said = watching.until("watching")
+        assert any("ok: 3 artifacts" in line for line in said), said
+    finally:
+        code = watching.stop()
+    assert code == 0, watching.seen
+    assert "stopped watching" in watching.seen[-1]
+    # a full build of the same inputs in new containers: the same bytes
+    full = tmp_path / "full"
+    argv = ["build", "--project", str(project), "--base-image", image, "-o", str(full), "-q"]
+    assert main(argv, env=host_env()) == 0
+    for name in ("api", "worker"):
+        zip_name = f"{name}-python3.11-x86_64.zip"
+        assert sha256_file(project / "dist" / zip_name) == sha256_file(full / zip_name), name
+
+
+@pytest.mark.parametrize("extra", [["--list"], ["--json"]])
+def test_watch_with_list_or_json_is_one_line(
+    tmp_path: Path, extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "a"\nversion = "1"\n')
+    assert main(["build", "--project", str(tmp_path), "--watch", *extra], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"--watch builds: it takes no {extra[0]}" in err[0]
