@@ -89,7 +89,7 @@ class BuildPlan:
     @functools.cached_property
     def layer_sha256(self) -> tuple[str, ...]:
         """The sha256 of each layer zip, read once: for the key and the manifest."""
-        return tuple(sha256_file(layer) for layer in self.layers)
+        return tuple(_layer_sha256(layer) for layer in self.layers)
 
     @property
     def slimming(self) -> str:
@@ -429,3 +429,20 @@ def _check_handler(src: Path, handler: str) -> None:
             f"--src {src} has no module {module!r} for --handler {handler}",
             tip=f"add {module.replace('.', '/')}.py to {src}, or fix --handler",
         )
+
+
+_LAYER_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def _layer_sha256(path: Path) -> str:
+    """A layer zip's sha256, read once a process while the file stays the same one (its inode,
+    size and modification time: a zip is replaced whole, by a rename): every function on the
+    layer needs it, again at each build of `build --watch`."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return sha256_file(path)  # (says what is wrong with it)
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _LAYER_DIGESTS:
+        _LAYER_DIGESTS[key] = sha256_file(path)
+    return _LAYER_DIGESTS[key]

@@ -11,6 +11,7 @@ left out, and why.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ if TYPE_CHECKING:
 
 
 def _spec(patterns: list[str]) -> GitIgnoreSpec:
+    return _compiled(tuple(patterns))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> GitIgnoreSpec:
+    """Compiled once a process (`build --watch` selects each function's files again and again)."""
     import pathspec  # only for a function's code: a layer's build never loads it
 
     return pathspec.GitIgnoreSpec.from_lines(patterns)

@@ -367,13 +367,9 @@ def main(argv: list[str]) -> int:
             with open(os.path.join(contract.OUT_DIR, contract.SLIMMED), "w") as fh:
                 fh.write(results.dump(slimmed))
             timings["slim"] = time.perf_counter() - started
-        if plan.bytecode:
-            started = time.perf_counter()
-            if lambdazip_bytecode.compile_bytecode(plan, plan.bytecode):
-                print("warning: some files did not compile; they stay source-only", flush=True)
-            timings["compile"] = time.perf_counter() - started
     # what Lambda never sees goes first, so the probe sees the tree that is packed; the probe
-    # runs beside the packing (it only reads): one waits for the other, not both in turn
+    # runs beside the compiling and the packing (it only reads, and skips __pycache__, where
+    # each .pyc appears whole, by a rename): it waits for neither, nor they for it
     dropped = (
         drop_installer_leftovers(contract.install_root(plan.kind), plan.keep) if plan.pack else []
     )
@@ -381,9 +377,15 @@ def main(argv: list[str]) -> int:
     probing = start_probe(plan)
     code = contract.Exit.OK
     try:
+        if plan.bytecode:  # (with nothing to install too: the function's own code)
+            compiling = time.perf_counter()
+            if lambdazip_bytecode.compile_bytecode(plan, plan.bytecode):
+                print("warning: some files did not compile; they stay source-only", flush=True)
+            timings["compile (beside the probe)"] = time.perf_counter() - compiling
         if plan.pack:
+            packing = time.perf_counter()
             code = pack(plan, dropped)
-            timings["pack (beside the probe)"] = time.perf_counter() - started
+            timings["pack (beside the probe)"] = time.perf_counter() - packing
     finally:
         probed = probing.wait()
     timings["probe"] = time.perf_counter() - started

@@ -243,7 +243,8 @@ class InsidePlan:
     """What install.py is asked to do; the host makes it, install.py reads it (one JSON argument).
 
     kind            "layer" (into /opt/python) or "function" (into /var/task, beside its code)
-    install         false only probes what the host put in place
+    install         false: nothing to install (the requirements name nothing, or `probe`: only
+                    what the host put in place is probed)
     requirements    the requirements file; require_hashes: whether pip/uv must check hashes
     installer       "pip" (the image's own) or "uv" (pinned, hash-verified, installed by that pip)
     cache           a directory that outlives the container (a named volume), or None
