@@ -17,7 +17,7 @@ Each build is `build.py build` in a process of its own (the CLI as a user runs i
   no-op    the whole project again, nothing changed (target: <= 0.5 s)
   code     one function's code changed, its dependencies not (target: <= 0.5 s): a new
            `build --only it` process, and under `build --watch` of the whole project (from the
-           write to the zip in place, the watcher's noticing included: it looks every 0.1 s)
+           save to the zip in place, and from the watcher's noticing: it looks every 0.1 s)
 Not a test: nothing here asserts.
 """
 
@@ -111,9 +111,9 @@ def build(
 
 def watched_edits(
     project: Path, out: Path, base: str, python: str, app: Path, edits: int
-) -> list[float]:
-    """`build --watch` of the whole project: the seconds from each edit of ``app`` to its
-    command's "ok:" line (the zips in place)."""
+) -> tuple[list[float], list[float]]:
+    """`build --watch` of the whole project: the seconds from each edit of ``app`` to its build's
+    "ok:" line (the zips in place), and from its "changed:" line (the change noticed)."""
     import queue
     import signal
     import threading
@@ -141,19 +141,22 @@ def watched_edits(
             if line.startswith("error:"):
                 raise SystemExit(f"build --watch failed: {line}")
 
-    took = []
+    saved, noticed = [], []
     try:
         until("watching")
         for i in range(edits):
             time.sleep(0.5)
             app.write_text(app.read_text() + f"# watched edit {i}\n")
             written = time.perf_counter()
-            took.append(until("ok:") - written)
+            seen = until("changed:")
+            done = until("ok:")
+            saved.append(done - written)
+            noticed.append(done - seen)
             until("watching")
     finally:
         watching.send_signal(signal.SIGINT)
         watching.wait(timeout=60)
-    return took
+    return saved, noticed
 
 
 def containers(engine: Engine, since: float) -> int:
@@ -226,8 +229,11 @@ def main() -> int:
             app.write_text(app.read_text() + f"# edit {i}\n")
             code.append(build(project, out, base, python, "--only", "fn00", fresh=False))
         rows.append(("one function's code changed (--only it)", median(code), "target <= 0.5 s"))
-        watched = watched_edits(project, out, base, python, app, max(runs, 5))
-        rows.append(("the same, under build --watch", median(watched), "target <= 0.5 s"))
+        saved, noticed = watched_edits(project, out, base, python, app, max(runs, 5))
+        rows.append(
+            ("the same, under build --watch: from the save", median(saved), "target <= 0.5 s")
+        )
+        rows.append(("  from the change noticed (polled every 0.1 s)", median(noticed), ""))
     import shutil
 
     shutil.rmtree(scratch, ignore_errors=True)

@@ -144,3 +144,42 @@ def test_watch_with_list_or_json_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert f"--watch builds: it takes no {extra[0]}" in err[0]
+
+
+def test_the_watcher_sees_the_project_s_files_but_not_its_output_or_tools(tmp_path: Path) -> None:
+    """What --watch builds again for: any file of the project (a dotenv file too), not what the
+    build writes (the file's output-dir) nor the directories of version control and caches."""
+    import threading
+
+    from lambdazip.inputs.watch import changed, differences, snapshot
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.lambdazip]\noutput-dir = "build/zips"\n[tool.lambdazip.functions.api]\nsrc = "src"\n'
+    )
+    for name in ("src/app.py", ".env.api", "build/zips/a.zip", ".git/index", ".venv/x.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1")
+    seen = snapshot(tmp_path)
+    assert {Path(p).relative_to(tmp_path).as_posix() for p in seen} == {
+        "pyproject.toml",
+        "src/app.py",
+        ".env.api",
+    }
+    assert snapshot(tmp_path, tmp_path / "src").keys() == {
+        str(tmp_path / "pyproject.toml"),
+        str(tmp_path / "build" / "zips" / "a.zip"),  # -o elsewhere: this is a file like any
+        str(tmp_path / ".env.api"),
+    }
+    (tmp_path / "build/zips/a.zip").write_text("22")  # the build's own writes: no change
+    assert snapshot(tmp_path) == seen
+
+    def edit() -> None:
+        time.sleep(0.3)
+        (tmp_path / "src/app.py").write_text("2")
+        (tmp_path / "src/new.py").write_text("3")
+
+    threading.Thread(target=edit).start()
+    now = changed(tmp_path, None, seen)
+    assert differences(seen, now, tmp_path) == "src/app.py and 1 more"
+    (tmp_path / ".env.api").unlink()
+    assert differences(now, snapshot(tmp_path), tmp_path) == ".env.api"

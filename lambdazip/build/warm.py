@@ -1,8 +1,9 @@
 """Warm build containers, for a process that builds the same functions again and again
 (`build --watch`): a function's container is made once (its layers put at /opt once) and each
-build runs in it by exec, after install.py's reset has emptied what the last build left (the
-install root, what the host put in and took out): the same bytes as a new container's, without
-the half second a new container costs.
+build runs in it by exec. install.py empties what a build left once it succeeded (the install
+root, what the host put in; what it took out, at the next start), and the container of a build
+that failed is removed: each build sees what a new container shows, and gives the same bytes,
+without the half second a new container costs.
 
 Each is an ordinary labelled job container (engine.py), removed when the process ends, also on
 an error or Ctrl-C; one whose process was killed outright stops on its own once no build has

@@ -7,6 +7,7 @@ few hundredths of a second.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -53,6 +54,18 @@ def changed(project: Path, output_dir: Path | None, seen: Snapshot) -> Snapshot:
             if later == now:
                 return now
             now = later
+
+
+def differences(before: Snapshot, after: Snapshot, project: Path) -> str:
+    """What changed, for the user: the first file (relative to the project) and how many more."""
+    paths = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if not paths:
+        return "nothing"
+    first = Path(paths[0])
+    with contextlib.suppress(ValueError):
+        first = first.relative_to(project)
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    return f"{first.as_posix()}{more}"
 
 
 def _output_dir(project: Path, output_dir: Path | None) -> Path:

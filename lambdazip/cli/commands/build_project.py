@@ -185,22 +185,24 @@ def _build_all(
 def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     """Build, then build again whenever an input changes (what is unchanged is reused, a
     function's container is kept warm) until Ctrl-C; a failed build is said and waited out."""
-    from lambdazip.inputs.watch import changed, snapshot
+    from lambdazip.inputs.watch import changed, differences, snapshot
 
     project = args.project or Path()
     with _Session(warm=True) as session:
+        seen = snapshot(project, args.output_dir)  # a change during the build: built again
         while True:
-            seen = snapshot(project, args.output_dir)  # a change during the build: built again
             try:
                 _build_all(args, console, env, session)
             except LambdaZipError as exc:
                 console.error(exc.message, exc.tip)
             console.info(f"watching {project} for changes (Ctrl-C to stop)")
             try:
-                changed(project, args.output_dir, seen)
+                now = changed(project, args.output_dir, seen)
             except KeyboardInterrupt:
                 console.success("stopped watching")
                 return 0
+            console.info(f"changed: {differences(seen, now, project)}")
+            seen = now
 
 
 _Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
