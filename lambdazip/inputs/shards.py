@@ -20,7 +20,6 @@ and a function whose layer is in another shard takes it from the shared cache, o
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from functools import partial
 from lambdazip.errors import UsageError
 
 MAX_SHARDS = 256
-SLACK = 1.25  # a shard's load may exceed the even share by a quarter before others are preferred
+SLACK = (5, 4)  # a shard's load may exceed the even share by a quarter before others are preferred
+UNIT = 10  # weights are whole tenths: sums are exact, the same in every runner's process
 _SHARD = re.compile(r"([0-9]{1,3})/([0-9]{1,3})")
 
 
@@ -72,7 +72,7 @@ class Unit:
     name: str
     target: str  # python3.X-ARCH
     group: str  # the architecture: its runners share out its artifacts
-    weight: float
+    weight: int  # tenths of a function without dependencies of its own (weight_of)
     layers: tuple[str, ...] = ()  # a function's layers (of its target)
 
     @property
@@ -80,12 +80,19 @@ class Unit:
         return (self.kind, self.name, self.target)
 
 
-def weight_of(packages: int) -> float:
-    """An artifact's estimated build time, in units of a function without dependencies of its own
-    (a container, the import check, the zip judged; no installer runs): with packages to install,
-    0.6 and 0.7 a package (fitted to bench/monorepo.py: one package 1.3, two 2.0, pydantic's
-    five about 4 such units)."""
-    return 0.6 + 0.7 * packages if packages else 1.0
+def weight_of(packages: int) -> int:
+    """An artifact's estimated build time, in tenths of a function without dependencies of its
+    own (a container, the import check, the zip judged; no installer runs): with packages to
+    install, 0.6 and 0.7 a package (fitted to bench/monorepo.py: one package 1.3, two 2.0,
+    pydantic's five about 4 such functions)."""
+    return 6 + 7 * packages if packages else UNIT
+
+
+def cap_of(total: int, count: int) -> int:
+    """The load a shard may take while others have room: SLACK times the even share, rounded up
+    to a whole unit (fewer artifacts move when one is added)."""
+    above, below = SLACK
+    return -(-(total * above) // (count * below * UNIT)) * UNIT
 
 
 def assign(units: Iterable[Unit], count: int) -> dict[tuple[str, str, str], int]:
@@ -101,13 +108,13 @@ def assign(units: Iterable[Unit], count: int) -> dict[tuple[str, str, str], int]
 
 @dataclass
 class _Load:
-    weight: float = 0.0
+    weight: int = 0
     layers: set[tuple[str, str]] = field(default_factory=set)  # (name, target) built or taken
 
 
 def _assign_group(units: Sequence[Unit], count: int) -> dict[tuple[str, str, str], int]:
     weights = {(u.name, u.target): u.weight for u in units if u.kind == "layer"}
-    cap = math.ceil(SLACK * sum(u.weight for u in units) / count)
+    cap = cap_of(sum(u.weight for u in units), count)
     loads = [_Load() for _ in range(count + 1)]  # [0] unused: shards count from 1
     chosen: dict[tuple[str, str, str], int] = {}
     order = sorted(units, key=lambda u: (u.kind != "layer", -u.weight, _digest(0, u)))
@@ -116,9 +123,9 @@ def _assign_group(units: Sequence[Unit], count: int) -> dict[tuple[str, str, str
         if unit.kind == "layer":
             needs.add((unit.name, unit.target))
 
-        def cost(shard: int, unit: Unit = unit, needs: set[tuple[str, str]] = needs) -> float:
+        def cost(shard: int, unit: Unit = unit, needs: set[tuple[str, str]] = needs) -> int:
             missing = needs - loads[shard].layers - {(unit.name, unit.target)}
-            return unit.weight + sum(weights.get(m, 0.0) for m in missing)
+            return unit.weight + sum(weights.get(m, 0) for m in missing)
 
         ranked = sorted(range(1, count + 1), key=partial(_digest, unit=unit), reverse=True)
         fitting = [i for i in ranked if loads[i].weight + cost(i) <= cap]

@@ -125,7 +125,11 @@ def _build_all(
         for target in _config_targets(f"functions.{name}", spec, config, args)
     ]
     count = _shard_count(args)
-    shares = _shares(project, layer_targets, function_targets, count)
+    shares = (  # only when asked: every lock is read to weigh the artifacts
+        _shares(project, layer_targets, function_targets, count)
+        if args.shard is not None or args.list
+        else {}
+    )
     if args.only_arch is not None:  # one runner's architecture (its native engine)
         layer_targets = [t for t in layer_targets if t[2].arch is args.only_arch]
         function_targets = [t for t in function_targets if t[2].arch is args.only_arch]
@@ -216,7 +220,7 @@ def _shares(project: Path, layers: _Targets, functions: _Targets, count: int) ->
     packages: dict[Path | None, int] = {}
 
     def unit(kind: Kind, name: str, spec: Dependencies, target: Target) -> Unit:
-        file = spec.file(project)
+        file = spec.file(project) or _project_lock(project)
         if file not in packages:
             packages[file] = _packages_in(file)
         return Unit(
@@ -235,10 +239,18 @@ def _shares(project: Path, layers: _Targets, functions: _Targets, count: int) ->
     )
 
 
+def _project_lock(project: Path) -> Path | None:
+    """The lock an artifact without one of its own installs from, if there is one."""
+    try:
+        return discover(project, None, Path.cwd())
+    except LambdaZipError:  # said when its plan is made
+        return None
+
+
 def _packages_in(file: Path | None) -> int:
     """About how many packages a lock or requirements file installs (for the shards' weights
-    only): its [[package]] tables or its requirement lines; the project's own lock (``None``) or
-    an unreadable file counts as a few."""
+    only): its [[package]] tables or its requirement lines (what layers provide not deducted);
+    no file or an unreadable one counts as five."""
     try:
         if file is None:
             raise OSError
