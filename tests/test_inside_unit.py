@@ -149,3 +149,44 @@ def test_the_sweep_removes_what_no_build_took_for_30_days_at_most_once_a_day(
 def test_the_sweep_of_a_store_not_yet_made_makes_its_marker(tmp_path: Path) -> None:
     assert lambdazip_bytecode.sweep(str(tmp_path / "bytecode"), 2_000_000_000.0) == 0
     assert (tmp_path / "bytecode" / ".swept").is_file()
+
+
+def test_a_warm_build_empties_what_a_build_left_but_the_directories(tmp_path: Path) -> None:
+    """Between two builds in a warm container (install.py's plan.warm): the install root (maybe a
+    tmpfs mount: kept itself), what the host put in, /tmp; links removed, not followed."""
+    root, kept = tmp_path / "task", tmp_path / "outside"
+    (root / "pkg" / "__pycache__").mkdir(parents=True)
+    (root / "pkg" / "__pycache__" / "m.cpython-313.pyc").write_bytes(b"x")
+    (root / "app.py").write_text("x")
+    kept.mkdir()
+    (kept / "keep.txt").write_text("mine")
+    (root / "link").symlink_to(kept, target_is_directory=True)
+    install.empty(str(root), str(tmp_path / "absent"))
+    assert root.is_dir()
+    assert list(root.iterdir()) == []
+    assert (kept / "keep.txt").read_text() == "mine"
+
+
+def test_a_warm_container_lives_while_builds_touch_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_alive (a warm container's command) ends once no build touched the heartbeat for
+    WARM_IDLE seconds; beat() (each build) makes it if need be and touches it meanwhile."""
+    import threading
+    import time
+
+    heartbeat = tmp_path / "warm"
+    contract = vars(install)["contract"]  # (the image's import of it, beside install.py)
+    monkeypatch.setattr(contract, "WARM_HEARTBEAT", str(heartbeat))
+    monkeypatch.setattr(contract, "WARM_IDLE", 1)
+    beating = install.beat()  # before keep_alive made the file: made here
+    assert heartbeat.is_file()
+    alive = threading.Thread(target=install.keep_alive, daemon=True)
+    alive.start()
+    alive.join(timeout=2.5)
+    assert alive.is_alive()  # a long build: touched every WARM_IDLE / 10 seconds
+    beating.set()
+    started = time.monotonic()
+    alive.join(timeout=10)
+    assert not alive.is_alive()
+    assert 0.5 < time.monotonic() - started < 3

@@ -4,6 +4,7 @@ same bytes as a full build; a failed build is said and waited out; Ctrl-C leaves
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -133,6 +134,12 @@ def test_a_code_change_is_built_in_the_warm_container_into_a_full_build_s_bytes(
     for name in ("api", "worker"):
         zip_name = f"{name}-python3.11-x86_64.zip"
         assert sha256_file(project / "dist" / zip_name) == sha256_file(full / zip_name), name
+    # the worker's layer holds every dependency it has: no installer ran for it, in either
+    for dist in (project / "dist", full):
+        manifest = json.loads((dist / "worker-python3.11-x86_64.manifest.json").read_text())
+        assert manifest["installer"] == "none (nothing installed)"
+        manifest = json.loads((dist / "api-python3.11-x86_64.manifest.json").read_text())
+        assert manifest["installer"].startswith("uv ")
 
 
 @pytest.mark.parametrize("extra", [["--list"], ["--json"]])
@@ -143,7 +150,7 @@ def test_watch_with_list_or_json_is_one_line(
     assert main(["build", "--project", str(tmp_path), "--watch", *extra], env={}) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert f"--watch builds: it takes no {extra[0]}" in err[0]
+    assert f"--watch builds: it takes no {extra[0]}; drop {extra[0]} or --watch" in err[0]
 
 
 def test_the_watcher_sees_the_project_s_files_but_not_its_output_or_tools(tmp_path: Path) -> None:
@@ -183,3 +190,52 @@ def test_the_watcher_sees_the_project_s_files_but_not_its_output_or_tools(tmp_pa
     assert differences(seen, now, tmp_path) == "src/app.py and 1 more"
     (tmp_path / ".env.api").unlink()
     assert differences(now, snapshot(tmp_path), tmp_path) == ".env.api"
+
+
+def test_warm_containers_are_kept_a_few_and_all_removed() -> None:
+    """WarmContainers (a watching process's): one per key, made once; the least recently used
+    removed beyond KEPT; a dropped one removed; at the end every one removed, also when removing
+    one of them fails. The engine's side is engine.container's own (tested with the engine)."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+    from typing import Any
+
+    from lambdazip.build.warm import KEPT, WarmContainers
+
+    made: list[str] = []
+    removed: list[str] = []
+
+    def maker(key: str, failing: bool = False) -> Any:
+        @contextmanager
+        def make() -> Any:
+            made.append(key)
+            try:
+                yield SimpleNamespace(name=key)  # (a container, to the pool)
+            finally:
+                removed.append(key)
+                if failing:
+                    raise RuntimeError(f"could not remove {key}")
+
+        return make
+
+    prepared: list[str] = []
+
+    def prepare(container: Any) -> None:
+        prepared.append(container.name)
+
+    warm = WarmContainers()
+    container, idle = warm.get("k0", maker("k0"), prepare)
+    assert (container.name, idle) == ("k0", None)
+    container, idle = warm.get("k0", maker("k0"), prepare)
+    assert container.name == "k0"
+    assert idle is not None
+    assert 0 <= idle < 5
+    for i in range(1, KEPT + 1):
+        warm.get(f"k{i}", maker(f"k{i}", failing=i == 1), prepare)
+    assert removed == ["k0"]  # the least recently used, beyond KEPT
+    warm.drop("k2")
+    assert removed == ["k0", "k2"]
+    with pytest.raises(RuntimeError, match="could not remove k1"):
+        warm.close()
+    assert made == prepared == ["k0", *(f"k{i}" for i in range(1, KEPT + 1))]
+    assert sorted(removed) == sorted(made)  # k1's failure did not keep the others

@@ -488,6 +488,7 @@ def _install_in_image(
 
 
 INSTALL_SCRIPT = f"{contract.INSIDE_DIR}/install.py"
+WARM_CHECK = 30.0  # seconds: a warm container used more recently is running (asked only after)
 
 
 def _in_warm(
@@ -554,12 +555,21 @@ def _job_container(
             auto_remove=True,
         )
 
-    container, new = warm.get(key, make, put_layers)
-    if not new and not container.running():  # idle too long, or removed by hand: made again
-        warm.drop(key)
-        container, _new = warm.get(key, make, put_layers)
+    def prepare(container: Container) -> None:
+        with engine.failures(container.name):
+            container.start()
+            put_layers(container)
+
+    container, idle = warm.get(key, make, prepare)
+    if idle is not None and idle > WARM_CHECK:  # stopped (idle too long) or removed by hand?
+        with engine.failures(container.name):
+            stopped = not container.running()
+        if stopped:  # made again
+            warm.drop(key)
+            container, _idle = warm.get(key, make, prepare)
     try:
-        yield container, lambda: container.exec(command, output)
+        with engine.failures(container.name):
+            yield container, lambda: container.exec(command, output)
     except BaseException:
         warm.drop(key)  # a failed build may have left files: the next one starts afresh
         raise

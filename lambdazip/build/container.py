@@ -47,17 +47,9 @@ class Container:
         if killer is not None:
             killer.daemon = True
             killer.start()
-        pending = first = b""
         try:
-            for chunk in api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
-                first = first or chunk[:512]
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    output(line.decode("utf-8", "replace").rstrip())
-            if pending:
-                output(pending.decode("utf-8", "replace").rstrip())
-                first = first or pending
+            logs = api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True)
+            first = _lines(logs, output)
             code = int(api.wait(self.id)["StatusCode"])
         finally:
             if killer is not None:
@@ -90,21 +82,9 @@ class Container:
     def exec(self, command: list[str], output: Callable[[str], None]) -> int:
         """Run ``command`` in the started container, its output streamed line by line; the exit
         code (a warm container's build: no new container, a tenth of a second less to wait)."""
-        from docker.errors import APIError, NotFound
-
         api = self.engine.api
-        try:
-            created = api.exec_create(self.id, command, stdout=True, stderr=True)
-        except (NotFound, APIError) as exc:  # it stopped: idle too long, or removed by hand
-            raise ContainerError(f"{self.name} is not running: {exc.explanation}") from exc
-        pending = b""
-        for chunk in api.exec_start(created["Id"], stream=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                output(line.decode("utf-8", "replace").rstrip())
-        if pending:
-            output(pending.decode("utf-8", "replace").rstrip())
+        created = api.exec_create(self.id, command, stdout=True, stderr=True)
+        _lines(api.exec_start(created["Id"], stream=True), output)
         code = api.exec_inspect(created["Id"])["ExitCode"]
         return -1 if code is None else int(code)
 
@@ -126,3 +106,18 @@ class Container:
             yield from named_under(stream, posixpath.basename(path.rstrip("/")))
             return
         yield from stream
+
+
+def _lines(chunks: Iterator[bytes], output: Callable[[str], None]) -> bytes:
+    """Each line of a stream of output to ``output``; its first bytes (what a CPU the engine
+    cannot run says: "exec format error")."""
+    pending = first = b""
+    for chunk in chunks:
+        first = first or chunk[:512]
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            output(line.decode("utf-8", "replace").rstrip())
+    if pending:
+        output(pending.decode("utf-8", "replace").rstrip())
+    return first

@@ -440,48 +440,58 @@ class Engine:
         """A uniquely named, labelled container, removed on the way out whatever happens
         (success, error, Ctrl-C), also when creating it fails half-way; ``auto_remove``: also
         by the engine when its command ends (a warm container whose process was killed)."""
-        from docker.errors import DockerException
         from docker.types import Mount
-        from requests.exceptions import RequestException
 
         name = f"lambdazip-{purpose}-{secrets.token_hex(4)}"
         container_id: str | None = None
         try:
-            memory = f"{memory_mb}m" if memory_mb else None
-            host_config = self.api.create_host_config(
-                mem_limit=memory,
-                memswap_limit=memory,  # no swap: the limit is the limit, as on Lambda
-                read_only=read_only,
-                tmpfs=dict(tmpfs) if tmpfs else None,
-                auto_remove=auto_remove,
-                mounts=[
-                    Mount(v.target, v.volume, type="volume", read_only=v.read_only) for v in volumes
-                ],
-            )
-            created = self.api.create_container(
-                image,
-                command=list(command),
-                entrypoint=[],
-                name=name,
-                labels={LABEL: purpose, ENGINE_LABEL: self.info.endpoint, RUN_LABEL: run_id()},
-                environment=dict(environment),
-                platform=platform,
-                host_config=host_config,
-                network_disabled=False,
-                user=user or "",
-            )
-            container_id = str(created["Id"])
-            yield Container(self, container_id, name, platform)
-        except DockerException as exc:
-            raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
-        except RequestException as exc:
-            raise _engine_lost(exc, f"docker rm -f {name}") from exc
+            with self.failures(name):
+                memory = f"{memory_mb}m" if memory_mb else None
+                host_config = self.api.create_host_config(
+                    mem_limit=memory,
+                    memswap_limit=memory,  # no swap: the limit is the limit, as on Lambda
+                    read_only=read_only,
+                    tmpfs=dict(tmpfs) if tmpfs else None,
+                    auto_remove=auto_remove,
+                    mounts=[
+                        Mount(v.target, v.volume, type="volume", read_only=v.read_only)
+                        for v in volumes
+                    ],
+                )
+                created = self.api.create_container(
+                    image,
+                    command=list(command),
+                    entrypoint=[],
+                    name=name,
+                    labels={LABEL: purpose, ENGINE_LABEL: self.info.endpoint, RUN_LABEL: run_id()},
+                    environment=dict(environment),
+                    platform=platform,
+                    host_config=host_config,
+                    network_disabled=False,
+                    user=user or "",
+                )
+                container_id = str(created["Id"])
+                yield Container(self, container_id, name, platform)
         finally:
             failing = sys.exc_info()[0]
             # interrupted while the engine was creating it: it may appear after our first try
             patience = 10.0 if container_id is None and failing is KeyboardInterrupt else 0.0
             with uninterrupted():  # a Ctrl-C now waits for the removal, then unwinds
                 self._remove(container_id or name, failing is not None, patience)
+
+    @contextmanager
+    def failures(self, name: str) -> Iterator[None]:
+        """The engine's errors while container ``name`` is made or used, as this tool's: one
+        line, and the command that removes it if the engine was lost on the way."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        try:
+            yield
+        except DockerException as exc:
+            raise ContainerError(f"container {name} failed: {_first_line(exc)}") from exc
+        except RequestException as exc:
+            raise _engine_lost(exc, f"docker rm -f {name}") from exc
 
     @contextmanager
     def volume(self, purpose: str) -> Iterator[str]:

@@ -444,5 +444,7 @@ def _layer_sha256(path: Path) -> str:
         return sha256_file(path)  # (says what is wrong with it)
     key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _LAYER_DIGESTS:
+        if len(_LAYER_DIGESTS) > 256:  # a long --watch: layers rebuilt many times
+            _LAYER_DIGESTS.clear()
         _LAYER_DIGESTS[key] = sha256_file(path)
     return _LAYER_DIGESTS[key]

@@ -13,6 +13,7 @@ touched it for WARM_IDLE seconds, and the engine removes it (auto-remove). At mo
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
@@ -28,36 +29,45 @@ class WarmContainers:
 
     def __init__(self) -> None:
         self._kept: OrderedDict[str, tuple[ExitStack, Container]] = OrderedDict()
+        self._used: dict[str, float] = {}
 
     def get(
         self,
         key: str,
         make: Callable[[], AbstractContextManager[Container]],
         prepare: Callable[[Container], None],
-    ) -> tuple[Container, bool]:
-        """The container made for ``key`` (and whether it is new): kept, else made, started and
-        prepared (``prepare``: the layers put in)."""
+    ) -> tuple[Container, float | None]:
+        """The container made for ``key``, and for how many seconds it was not handed out (None:
+        new): kept, else made and prepared (``prepare``: started, its layers put in)."""
+        now = time.monotonic()
         if key in self._kept:
             self._kept.move_to_end(key)
-            return self._kept[key][1], False
+            idle, self._used[key] = now - self._used[key], now
+            return self._kept[key][1], idle
         while len(self._kept) >= KEPT:
             self.drop(next(iter(self._kept)))
         with ExitStack() as stack:
             container = stack.enter_context(make())
-            container.start()
             prepare(container)
             self._kept[key] = (stack.pop_all(), container)
-        return container, True
+        self._used[key] = time.monotonic()
+        return container, None
 
     def drop(self, key: str) -> None:
         """Remove ``key``'s container (a build in it failed: the next starts afresh)."""
         kept = self._kept.pop(key, None)
+        self._used.pop(key, None)
         if kept is not None:
             kept[0].close()
 
     def close(self) -> None:
+        """Every container removed (each tried, whatever one of them raises)."""
         while self._kept:
-            self.drop(next(iter(self._kept)))
+            try:
+                self.drop(next(iter(self._kept)))
+            finally:
+                if self._kept:
+                    self.close()
 
     def __enter__(self) -> WarmContainers:
         return self

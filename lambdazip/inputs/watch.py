@@ -1,8 +1,9 @@
 """What `build --watch` watches: every file of the project directory (pyproject.toml, locks and
 requirements files, the functions' code, dotenv files, smoke events) but the output directory and
-the directories of tools (version control, virtual environments, caches). Polled (the standard
-library only, the same on Linux, macOS and Windows): a project of thousands of files is read in a
-few hundredths of a second.
+the directories of tools (version control, virtual environments, caches); files outside it (a
+`src` or lock in `../`) are not watched. Polled (the standard library only, the same on Linux,
+macOS and Windows), at most every POLL seconds and never more than a third of the time: a large
+project is looked at less often, not at the cost of a core.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-POLL = 0.1  # seconds between two looks
+POLL = 0.05  # seconds between two looks, at least
 SETTLE = 0.05  # a change is built once the files stayed unchanged this long (an editor's writes)
 SKIPPED = frozenset(
     {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
@@ -43,9 +44,12 @@ def snapshot(project: Path, output_dir: Path | None = None) -> Snapshot:
 
 def changed(project: Path, output_dir: Path | None, seen: Snapshot) -> Snapshot:
     """Wait until a watched file is added, removed or changed, and has settled; the new state."""
+    pause = POLL
     while True:
-        time.sleep(POLL)
+        time.sleep(pause)
+        started = time.monotonic()
         now = snapshot(project, output_dir)
+        pause = max(POLL, 2 * (time.monotonic() - started))
         if now == seen:
             continue
         while True:  # the rest of an editor's (or a checkout's) writes
@@ -69,12 +73,26 @@ def differences(before: Snapshot, after: Snapshot, project: Path) -> str:
 
 
 def _output_dir(project: Path, output_dir: Path | None) -> Path:
-    """The output directory (its builds' writes are no change): -o's, else the file's."""
-    if output_dir is None:
+    """The output directory (its builds' writes are no change): -o's, else the file's (read
+    again only when pyproject.toml changed)."""
+    if output_dir is not None:
+        return output_dir.resolve()
+    pyproject = project / "pyproject.toml"
+    try:
+        stat = pyproject.stat()
+        key = (str(pyproject), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (str(pyproject), 0, 0)
+    if key not in _OUTPUT_DIRS:
         try:
             from lambdazip.inputs.config import load_config
 
-            output_dir = project / load_config(project).output_dir
+            found = project / load_config(project).output_dir
         except Exception:  # noqa: BLE001 - a broken file is the build's to say; dist/ meanwhile
-            output_dir = project / "dist"
-    return output_dir.resolve()
+            found = project / "dist"
+        _OUTPUT_DIRS.clear()
+        _OUTPUT_DIRS[key] = found.resolve()
+    return _OUTPUT_DIRS[key]
+
+
+_OUTPUT_DIRS: dict[tuple[str, int, int], Path] = {}

@@ -65,8 +65,7 @@ def compile_bytecode(plan: Plan, bytecode: str) -> int:
                 cached = b""
             if cached[:16] == MAGIC_NUMBER + flags + source_hash(data):
                 os.makedirs(os.path.dirname(pyc), exist_ok=True)
-                with open(pyc, "wb") as fh:
-                    fh.write(cached)
+                lambdazip_io.write_whole(pyc, cached)  # (the probe may be importing it)
                 with contextlib.suppress(OSError):  # used now: the sweep below spares it
                     os.utime(kept)
                 hits += 1

@@ -23,6 +23,19 @@ def unique() -> str:
     return secrets.token_hex(8)
 
 
+def write_whole(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` beside it, then rename it into place: a reader at the same
+    time (the probe imports while bytecode is written) sees no file or the whole of it."""
+    staged = f"{path}.{unique()}"
+    try:
+        with open(staged, "wb") as fh:
+            fh.write(data)
+        os.replace(staged, path)
+    finally:
+        if os.path.exists(staged):
+            os.unlink(staged)
+
+
 def keep_whole(source: str, kept: str) -> None:
     """Copy ``source`` to ``kept`` in the cache volume: written beside, then renamed into place,
     so that parallel builds sharing the volume only ever read a whole file (one of them wins)."""

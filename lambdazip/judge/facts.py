@@ -56,6 +56,26 @@ def is_macos_junk(path: str) -> bool:
     return path.startswith("__MACOSX/") or name.startswith("._") or name == ".DS_Store"
 
 
+def facts_schema() -> str:
+    """The facts' version, in the name of every copy kept of them (a layer's, in the user cache):
+    a digest of the code that defines and gathers them (this module, tree.py, elf.py), so a copy
+    made by other code is never read, whatever the tool's version number says."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        import hashlib
+        from pathlib import Path
+
+        here = Path(__file__).parent
+        digest = hashlib.sha256()
+        for name in ("facts.py", "tree.py", "elf.py"):
+            digest.update((here / name).read_bytes())
+        _SCHEMA = digest.hexdigest()[:16]
+    return _SCHEMA
+
+
+_SCHEMA: str | None = None
+
+
 @dataclass(frozen=True)
 class SharedObject:
     """A binary the loader or the import system may open: a shared object, an extension module,

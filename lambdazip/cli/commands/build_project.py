@@ -74,7 +74,9 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     if args.watch:
         given = [n for n, on in (("--list", args.list), ("--json", args.json)) if on]
         if given:
-            raise UsageError(f"--watch builds: it takes no {given[0]}", tip="drop one of them")
+            raise UsageError(
+                f"--watch builds: it takes no {given[0]}", tip=f"drop {given[0]} or --watch"
+            )
         return _watch(args, console, env)
     with _Session(warm=False) as session:
         return _build_all(args, console, env, session)
@@ -89,7 +91,7 @@ class _Session:
 
         self._stack = ExitStack()
         self._engines: dict[tuple[str, str], Engine] = {}
-        self.warm = self._stack.enter_context(WarmContainers()) if warm else None
+        self.warm = WarmContainers() if warm else None  # removed before the engines close
         self.layer_facts = _LayerFacts()
 
     def engine(self, env: Mapping[str, str], arch: Arch) -> Engine:
@@ -102,7 +104,11 @@ class _Session:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stack.close()
+        try:
+            if self.warm is not None:
+                self.warm.close()
+        finally:
+            self._stack.close()
 
 
 def _build_all(
@@ -457,8 +463,8 @@ class _LayerFacts:
     """Each layer's facts, gathered once for its bytes: every function on it is checked with them
     (reading a layer of 3,000 files takes over half a second: once per function otherwise, and
     again in each command where one function's code changed). Kept for the command, and in the
-    user cache as a note named by the zip's sha256 and this version (the facts are a function of
-    the bytes alone)."""
+    user cache as a note named by the zip's sha256 and the facts' version (facts_schema: the
+    facts are a function of the bytes and of the code that gathers them)."""
 
     def __init__(self) -> None:
         self._known: dict[str, ArtifactFacts] = {}
@@ -472,11 +478,11 @@ class _LayerFacts:
     def _kept(path: Path, sha256: str, store: BlobStore) -> ArtifactFacts:
         from pydantic import TypeAdapter, ValidationError
 
-        from lambdazip.judge.facts import ArtifactFacts, gather
+        from lambdazip.judge.facts import ArtifactFacts, facts_schema, gather
         from lambdazip.judge.tree import open_tree
 
         adapter = TypeAdapter(ArtifactFacts)
-        name = f"facts-{__version__}-{sha256}"
+        name = f"facts-{facts_schema()}-{sha256}"
         kept = store.note(name)
         if kept is not None:
             try:
