@@ -17,7 +17,7 @@ Each build is `build.py build` in a process of its own (the CLI as a user runs i
   no-op    the whole project again, nothing changed (target: <= 0.5 s)
   code     one function's code changed, its dependencies not (target: <= 0.5 s): a new
            `build --only it` process, and under `build --watch` of the whole project (from the
-           save to the zip in place, and from the watcher's noticing: it looks every 0.1 s)
+           save to the zip in place, and from the watcher's noticing: it looks every 0.05 s)
 Not a test: nothing here asserts.
 """
 
@@ -233,7 +233,7 @@ def main() -> int:
         rows.append(
             ("the same, under build --watch: from the save", median(saved), "target <= 0.5 s")
         )
-        rows.append(("  from the change noticed (polled every 0.1 s)", median(noticed), ""))
+        rows.append(("  from the change noticed (polled every 0.05 s)", median(noticed), ""))
     import shutil
 
     shutil.rmtree(scratch, ignore_errors=True)
