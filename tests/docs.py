@@ -78,7 +78,17 @@ def generated() -> dict[Path, str]:
         DOCS / "development.md": replace_block(
             (DOCS / "development.md").read_text(), MODULES_START, MODULES_END, module_table()
         ),
+        DOCS / "build-document.schema.json": build_document_schema(),
     }
+
+
+def build_document_schema() -> str:
+    """`lambdazip build --json`'s JSON Schema (outputs/report.py's BuildDocument)."""
+    import json
+
+    from lambdazip.outputs.report import BuildDocument
+
+    return json.dumps(BuildDocument.model_json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def write_generated() -> None:

@@ -3,6 +3,8 @@ first, each function without what its layers provide, checked with them; one sum
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -105,6 +107,23 @@ def test_layers_first_then_functions_without_what_the_layers_hold(
     assert main(["build", "--project", str(project), "--base-image", image], env=host_env()) == 0
     out = capsys.readouterr().out
     assert out.count(" reused ") == 3
+    # what the deploy tools' recipes read: one versioned document (docs/deploy-tools.md)
+    argv = ["build", "--project", str(project), "--base-image", image, "--json"]
+    assert main(argv, env=host_env()) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["schema_version"], document["ok"]) == (1, True)
+    rows = {a["name"]: a for a in document["artifacts"]}
+    assert list(rows) == ["deps", "api", "worker"]
+    api = rows["api"]
+    digest = hashlib.sha256(Path(api["zip"]).read_bytes()).digest()
+    assert api["sha256"] == digest.hex()
+    assert api["code_sha256"] == base64.b64encode(digest).decode()  # Lambda's CodeSha256
+    assert (api["runtime"], api["architecture"]) == ("python3.11", "x86_64")
+    assert api["layers"] == ["deps"]
+    assert (api["handler"], api["status"], api["error"]) == ("orders.app.handler", "reused", None)
+    assert api["size"] == Path(api["zip"]).stat().st_size
+    assert json.loads(Path(api["manifest"]).read_text())["sha256"] == api["sha256"]
+    assert Path(api["sbom"]).is_file()
 
 
 def test_a_layer_s_facts_are_kept_by_its_bytes(tmp_path: Path) -> None:

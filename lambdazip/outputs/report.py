@@ -240,3 +240,58 @@ class Manifest(BaseModel):
     # REGISTRY/REPOSITORY@DIGEST of the shared cache's set this one was taken from (None: built
     # here); every field above is as the build that made it wrote it
     cached_from: str | None = None
+
+
+class BuiltArtifact(BaseModel):
+    """One artifact of `lambdazip build --json`: what SAM, CDK, Terraform and the Serverless
+    Framework recipes read (docs/deploy-tools.md)."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    name: str
+    """Its name in [tool.lambdazip]."""
+    kind: Kind
+    """layer or function."""
+    target: str
+    """python3.X-ARCH, as in its file names."""
+    runtime: str
+    """Lambda's Runtime (python3.13), also a layer's CompatibleRuntimes."""
+    architecture: str
+    """Lambda's Architectures value: x86_64 or arm64."""
+    status: str
+    """built, reused (up to date), pulled (from a shared cache), FAILED or SKIPPED."""
+    seconds: float
+    zip: str | None
+    """The zip's path; null if it failed."""
+    manifest: str | None
+    """The manifest beside it (everything about the build)."""
+    sbom: str | None
+    """The CycloneDX SBOM beside it."""
+    sha256: str | None
+    """The zip's sha256, in hex."""
+    code_sha256: str | None
+    """The same digest in base64: Lambda's CodeSha256, Terraform's filebase64sha256()."""
+    size: int | None
+    """The zip's bytes."""
+    unzipped_size: int | None
+    """Its files' bytes, unpacked (Lambda's limit: 250 MB with the layers)."""
+    layers: list[str]
+    """A function's layers, by name, in Lambda's order."""
+    handler: str | None
+    """A function's handler (MODULE.FUNCTION), if it declares one."""
+    error: str | None
+    """What failed (FAILED, SKIPPED), else null."""
+
+
+class BuildDocument(BaseModel):
+    """`lambdazip build --json`: every artifact of the project (or of the shard), in the order
+    they were built (layers first)."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    schema_version: Literal[1] = 1
+    """1: a field may be added; a field changed or removed makes 2."""
+    ok: bool
+    """Whether every artifact was built (or reused) and passed its checks."""
+    output_dir: str
+    artifacts: list[BuiltArtifact]

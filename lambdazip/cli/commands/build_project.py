@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic n
     from lambdazip.build.warm import WarmContainers
     from lambdazip.inputs.config import Dependencies, Function, Layer, ProjectConfig
     from lambdazip.judge.facts import ArtifactFacts
+    from lambdazip.outputs.report import BuildDocument
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,12 @@ class _Artifact:
     target: Target
     status: str
     seconds: float
-    detail: str
+    detail: str  # the zip, or the error
     size: int | None = None
+    result: BuildResult | None = None  # (none: it failed)
+    plan: BuildPlan | None = None
+    layers: tuple[str, ...] = ()
+    handler: str | None = None
 
 
 def _config_targets(
@@ -179,7 +184,7 @@ def _build_all(
                 session,
             )
         )
-    _summary(rows, args.json, console, changed_only=args.watch)
+    _summary(rows, args.json, console, planner.out_dir, changed_only=args.watch)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
     if failed:
         names = ", ".join(f"{r.name} ({r.target})" for r in failed)
@@ -393,8 +398,48 @@ class _Planner:
         )
 
 
+def _document(rows: Sequence[_Artifact], out_dir: Path) -> BuildDocument:
+    """`build --json`: what the tools teams deploy with read (outputs/report.py's versioned
+    BuildDocument)."""
+    import base64
+
+    from lambdazip.outputs.report import BuildDocument, BuiltArtifact
+
+    def row(r: _Artifact) -> BuiltArtifact:
+        zipped = r.result.zip if r.result is not None else None
+        return BuiltArtifact(
+            name=r.name,
+            kind=r.kind,
+            target=str(r.target),
+            runtime=r.target.runtime.name,
+            architecture=r.target.arch.value,
+            status=r.status,
+            seconds=round(r.seconds, 3),
+            zip=str(zipped.path) if zipped else None,
+            manifest=str(r.plan.manifest_path) if zipped and r.plan else None,
+            sbom=str(r.plan.sbom_path) if zipped and r.plan else None,
+            sha256=zipped.sha256 if zipped else None,
+            code_sha256=base64.b64encode(bytes.fromhex(zipped.sha256)).decode() if zipped else None,
+            size=zipped.zipped_size if zipped else None,
+            unzipped_size=zipped.unzipped_size if zipped else None,
+            layers=list(r.layers),
+            handler=r.handler,
+            error=r.detail if r.status in ("FAILED", "SKIPPED") else None,
+        )
+
+    return BuildDocument(
+        ok=all(r.result is not None and r.status not in ("FAILED", "SKIPPED") for r in rows),
+        output_dir=str(out_dir),
+        artifacts=[row(r) for r in rows],
+    )
+
+
 def _summary(
-    rows: Sequence[_Artifact], as_json: bool, console: Console, changed_only: bool = False
+    rows: Sequence[_Artifact],
+    as_json: bool,
+    console: Console,
+    out_dir: Path,
+    changed_only: bool = False,
 ) -> None:
     """The table of every artifact (``changed_only``, watching: of those not reused)."""
     if changed_only:
@@ -402,10 +447,7 @@ def _summary(
         if not rows:
             return
     if as_json:
-        document = [
-            {**dataclasses.asdict(r), "kind": r.kind.value, "target": str(r.target)} for r in rows
-        ]
-        console.result(json.dumps(document, indent=2))
+        console.result(_document(rows, out_dir).model_dump_json(indent=2))
         return
     console.table(
         ["artifact", "kind", "target", "status", ">bytes", ">seconds", "zip or error"],
@@ -440,8 +482,9 @@ def _build_one(
         report_build_failure(exc, console)
         console.error(f"[{name} {plan.target}] {exc.message}", exc.tip)
         row = _Artifact(
-            name, plan.kind, plan.target, "FAILED", time.monotonic() - started, exc.message
-        )
+            name, plan.kind, plan.target, "FAILED", time.monotonic() - started, exc.message,
+            plan=plan, handler=plan.handler,
+        )  # fmt: skip
         return row, None
     report_shared_cache(result.shared, console, f"[{name} {plan.target}] ")
     for warning in result.warnings:
@@ -455,6 +498,9 @@ def _build_one(
         time.monotonic() - started,
         str(result.zip.path),
         result.zip.zipped_size,
+        result=result,
+        plan=plan,
+        handler=plan.handler,
     )
     return row, result
 
@@ -513,7 +559,14 @@ def _build_function(
     missing = [layer for layer in spec.layers if (layer, str(target)) not in built]
     if missing:
         return _Artifact(
-            name, Kind.FUNCTION, target, "SKIPPED", 0.0, f"its layer {missing[0]} failed"
+            name,
+            Kind.FUNCTION,
+            target,
+            "SKIPPED",
+            0.0,
+            f"its layer {missing[0]} failed",
+            layers=tuple(spec.layers),
+            handler=spec.handler,
         )
     results = [built[layer, str(target)] for layer in spec.layers]
     provided = {name: v for r in results for name, v in r.distributions().items()}
@@ -538,6 +591,7 @@ def _build_function(
 
     smoke = smoke_check(engine, plan, spec.handler, event, console)
     row, result = _build_one(engine, name, plan, console, smoke, session.warm)
+    row = dataclasses.replace(row, layers=tuple(spec.layers))
     if result is None:
         return row
     # the function as Lambda assembles it: its zip with its layers, in their order
