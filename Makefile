@@ -19,7 +19,7 @@ ARTIFACT ?=
 SRC ?= examples/orders
 EXTRA ?=
 
-.PHONY: docs venv lock lock-layer lock-dev lock-check lock-sam lint test test-unit test-setup check layer function image matrix bench bench-standins clean
+.PHONY: docs venv lock lock-layer lock-dev lock-check lock-sam lock-cdk lint test test-unit test-setup check layer function image matrix bench bench-standins clean
 
 venv: $(VENV)/.installed
 
@@ -83,7 +83,8 @@ lint: venv
 test: lint test-setup
 	$(PY) -m pytest
 
-test-setup: venv
+# the venv, the stand-ins and what the tests drive: SAM CLI and AWS CDK, each in a venv of its own
+test-setup: venv $(SAM_VENV)/.installed $(CDK_VENV)/.installed
 	tests/setup.sh $(PY)
 
 test-unit: venv
@@ -145,6 +146,19 @@ lock-sam: venv
 	$(LOCK_ENV) $(BIN)/uv pip compile bench/requirements-sam.in --universal --python-version 3.11 \
 		--generate-hashes --exclude-newer $(LOCK_DATE) --custom-compile-command "make lock-sam" \
 		--quiet $(LOCK_SOURCE) --output-file bench/requirements-sam.txt
+
+# AWS CDK (Python; it runs Node.js) for the CDK recipe's test, in its own venv from its pins
+CDK_VENV ?= .venv-cdk
+$(CDK_VENV)/.installed: tests/requirements-cdk.txt
+	$(HOST_PYTHON) -m venv $(CDK_VENV)
+	$(CDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--require-hashes -r tests/requirements-cdk.txt
+	@touch $@
+
+lock-cdk: venv
+	$(LOCK_ENV) $(BIN)/uv pip compile tests/requirements-cdk.in --universal --python-version 3.11 \
+		--generate-hashes --exclude-newer $(LOCK_DATE) --custom-compile-command "make lock-cdk" \
+		--quiet $(LOCK_SOURCE) --output-file tests/requirements-cdk.txt
 
 # every stand-in: python3.11 with SAM CLI, the 4-target matrix and the cold-start table; the
 # others without the cold-start table (and without arm64 where there is no arm64 stand-in)

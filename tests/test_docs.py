@@ -49,7 +49,9 @@ def tool_argv(command: str) -> list[str] | None:
     for prefix in TOOL:
         if text.startswith(prefix + " "):
             rest = re.sub(r"\[[^\]]*\]", "", text.removeprefix(prefix))
-            return shlex.split(rest.replace("<digest>", "0" * 64))
+            words = shlex.split(rest.replace("<digest>", "0" * 64))
+            shell = [i for i, w in enumerate(words) if w in (">", ">>", "|", "&&", ";")]
+            return words[: shell[0]] if shell else words  # the shell's part is not the tool's
     return None
 
 
