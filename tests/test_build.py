@@ -522,8 +522,9 @@ def test_a_hash_mismatch_is_one_clear_error(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 9
     assert errors == [
-        "error: a downloaded file does not match the hash in the requirements; regenerate the "
-        "lock (`make lock`) or check what your index serves"
+        "error: a downloaded file does not match the hash in the requirements; lock again "
+        "(`uv pip compile --generate-hashes requirements.in -o requirements.txt` (or `uv lock`)) "
+        "or check what your index serves"
     ]
     assert not (tmp_path / "dist").exists()
 

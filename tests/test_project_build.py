@@ -51,6 +51,12 @@ layers = ["deps"]
         ('[tool.lambdazip]\npython = ["3.11"]\n[tool.lambdazip.functions.api]\nsrc = "."\n'
          'environment = { AWS_REGION = "eu-west-1" }\n',
          "AWS_REGION is set by Lambda itself: a function's configuration may not set it"),
+        ('[tool.lambdazip.layers.http]\n[tool.lambdazip.functions.http]\nsrc = "."\n',
+         "layers.http and functions.http would write the same files (http-python3.X-ARCH.zip "
+         "and its manifest): give one another name"),
+        ('[tool.lambdazip.layers.deps]\n[tool.lambdazip.functions.api]\nsrc = "."\n'
+         'layers = ["deps", "deps"]\n',
+         "functions.api names layer 'deps' twice: Lambda takes each once"),
     ],
 )  # fmt: skip
 def test_a_wrong_table_is_one_line_naming_the_key(

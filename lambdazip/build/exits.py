@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from lambdazip.build.plan import BuildPlan
 from lambdazip.errors import BuildFailed, ContainerError, ImageError, LambdaZipError
 from lambdazip.inputs.build_inputs import Installer
+from lambdazip.inputs.requirements import LOCK_COMMAND
 from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.targets import Target
 
@@ -72,12 +73,12 @@ def installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
             )
         return BuildFailed(
             "a downloaded file does not match the hash in the requirements",
-            tip="regenerate the lock (`make lock`) or check what your index serves",
+            tip=f"lock again ({LOCK_COMMAND}) or check what your index serves",
         )
     if "Hashes are required" in text or "Missing hashes" in text:
         return BuildFailed(
             "some requirements have hashes and some do not",
-            tip="lock every requirement with hashes (`make lock`)",
+            tip=f"lock every requirement with hashes: {LOCK_COMMAND}",
         )
     conflict = re.search(
         r"(?:The conflict is caused by:\n(?P<pip>(?:.*\n?){1,3}))"
@@ -90,7 +91,7 @@ def installer_error(lines: list[str], plan: BuildPlan) -> BuildFailed:
         cause = " ".join((conflict["pip"] or conflict["uv"] or "").split())
         return BuildFailed(
             f"the requirements conflict: {cause}",
-            tip="relax or repin the conflicting requirements, then `make lock`",
+            tip=f"relax or repin the conflicting requirements, then lock again: {LOCK_COMMAND}",
         )
     errors = [line for line in lines if line.startswith(("ERROR:", "error:", "  \u00d7"))]
     last = errors[-1].split(":", 1)[-1].strip(" \u00d7") if errors else "see its output above"

@@ -100,6 +100,12 @@ class ProjectConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_layers(self) -> ProjectConfig:
+        both = sorted(set(self.layers) & set(self.functions))
+        if both:  # NAME-python3.X-ARCH.zip: one file for two artifacts, the last one's
+            raise ValueError(
+                f"layers.{both[0]} and functions.{both[0]} would write the same files "
+                f"({both[0]}-python3.X-ARCH.zip and its manifest): give one another name"
+            )
         for name, function in self.functions.items():
             if len(function.layers) > MAX_LAYERS:
                 raise ValueError(
@@ -107,7 +113,10 @@ class ProjectConfig(_Strict):
                     f"may use at most {MAX_LAYERS}"
                 )
             if len(set(function.layers)) != len(function.layers):
-                raise ValueError(f"functions.{name} names a layer twice")
+                twice = next(x for x in function.layers if function.layers.count(x) > 1)
+                raise ValueError(
+                    f"functions.{name} names layer {twice!r} twice: Lambda takes each once"
+                )
             for layer in function.layers:
                 if layer not in self.layers:
                     raise ValueError(

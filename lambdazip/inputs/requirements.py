@@ -16,7 +16,11 @@ _PINNED = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?==\d+(?:\.\d+)*"
     r"(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?"
 )
-_TIP_LOCK = "lock them with hashes (`make lock`), or pass --allow-unhashed"
+# how to lock with hashes, with what users have (never this repository's own Makefile)
+LOCK_COMMAND = (
+    "`uv pip compile --generate-hashes requirements.in -o requirements.txt` (or `uv lock`)"
+)
+_TIP_LOCK = f"lock them with hashes: {LOCK_COMMAND}; or pass --allow-unhashed"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def read_requirements(path: Path, *, allow_unhashed: bool, allow_empty: bool) ->
     if not path.exists():
         raise UsageError(
             f"requirements file {path} does not exist",
-            tip="pass -r PATH (a pip requirements file, e.g. from `make lock`)",
+            tip=f"pass -r PATH (a hash-locked pip requirements file, e.g. from {LOCK_COMMAND})",
         )
     try:
         text = path.read_bytes().decode("utf-8-sig")  # a BOM (Windows editors) is fine, as for pip
