@@ -84,6 +84,9 @@ test: lint test-setup
 	$(PY) -m pytest
 
 # the venv, the stand-ins and what the tests drive: SAM CLI and AWS CDK, each in a venv of its own
+# (defined before the rules that name them: make reads a rule's prerequisites as it meets them)
+SAM_VENV ?= .venv-sam
+CDK_VENV ?= .venv-cdk
 test-setup: venv $(SAM_VENV)/.installed $(CDK_VENV)/.installed
 	tests/setup.sh $(PY)
 
@@ -131,7 +134,6 @@ BENCH_PYTHON ?= 3.11
 BENCH_X86_IMAGE ?= public.ecr.aws/lambda/python:$(BENCH_PYTHON)-x86_64
 BENCH_ARM64_IMAGE ?= public.ecr.aws/lambda/python:$(BENCH_PYTHON)-arm64
 BENCH_ARGS ?=
-SAM_VENV ?= .venv-sam
 bench: venv $(SAM_VENV)/.installed
 	$(PY) bench/bench.py --python $(BENCH_PYTHON) --x86-image $(BENCH_X86_IMAGE) \
 		--arm64-image $(BENCH_ARM64_IMAGE) --sam $(SAM_VENV)/bin/sam $(BENCH_ARGS)
@@ -148,7 +150,6 @@ lock-sam: venv
 		--quiet $(LOCK_SOURCE) --output-file bench/requirements-sam.txt
 
 # AWS CDK (Python; it runs Node.js) for the CDK recipe's test, in its own venv from its pins
-CDK_VENV ?= .venv-cdk
 $(CDK_VENV)/.installed: tests/requirements-cdk.txt
 	$(HOST_PYTHON) -m venv $(CDK_VENV)
 	$(CDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
