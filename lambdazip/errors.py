@@ -181,6 +181,15 @@ EXIT_CODES[BROKEN_PIPE] = (
 )
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """What another program said, as part of one line of ours: markup dropped (a proxy's HTML
+    page), whitespace and line breaks collapsed, at most ``limit`` characters."""
+    import re
+
+    words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "\u2026"
+
+
 def exit_code_table() -> str:
     """EXIT_CODES as a markdown table."""
     lines = ["| exit | error | meaning |", "|---:|---|---|"]

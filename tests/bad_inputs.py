@@ -220,6 +220,9 @@ CASES: list[Case] = [
          ("check", "{w}/big.zip", *T), 3, "1 error(s)"),
     Case("publish-no-manifest", "publish: a zip without its manifest",
          ("publish", "{w}/layer.zip", "--layer-name", "x"), 2, "no manifest layer.manifest.json"),
+    Case("aws-answers-html", "an AWS endpoint that answers a page of HTML (a broken proxy)",
+         ("check", "--function", "orders"), 15,
+         "AWS refused to show function orders: 502: Bad Gateway", context="html_endpoint"),
     Case("image-bad-push", "image: a malformed --push reference",
          ("image", *T, "-o", "{w}/dist", "-r", "{lock}", "--src", "{w}/src", "--handler",
           "app.handler", "--push", "Registry.example/UPPER:tag"), 2,
@@ -378,6 +381,49 @@ def old_engine(w: Path) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
+def html_endpoint(w: Path) -> Iterator[dict[str, str]]:
+    """An AWS endpoint on loopback that answers every call as a broken proxy does: 502 and a page
+    of HTML over many lines (AWS_ENDPOINT_URL; no retries)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            body = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center>"
+            body += (
+                b"<h1>502 Bad Gateway</h1></center>\n<hr><center>proxy</center>\n</body>\n</html>\n"
+            )
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = answer  # the http.server interface
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    scene = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard",
+    }  # fmt: skip
+    saved = {k: os.environ.get(k) for k in scene}
+    os.environ.update(scene)  # (boto3 reads the process's environment, not the one main() gets)
+    try:
+        yield scene
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def no_emulation(w: Path) -> Iterator[dict[str, str]]:
     """qemu-aarch64 switched off in binfmt_misc for the time of the case (root, x86_64 only)."""
     entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
@@ -401,7 +447,8 @@ def full_disk(w: Path) -> Iterator[dict[str, str]]:
         subprocess.run(["umount", str(target)], check=True)
 
 
-SCENES = {"old_engine": old_engine, "no_emulation": no_emulation, "full_disk": full_disk}
+SCENES = {"old_engine": old_engine, "no_emulation": no_emulation, "full_disk": full_disk,
+          "html_endpoint": html_endpoint}  # fmt: skip
 
 
 def markdown() -> str:

@@ -65,7 +65,7 @@ def test_github_actions_gets_groups_and_annotations() -> None:
     assert lines[3:5] == ["::endgroup::", "::group::checking"]
     assert lines[-2] == "::endgroup::"  # closed, with no "done" line: it failed
     assert not lines[-3].startswith("    done in")
-    assert lines[-1] == "::error::it failed%0Abadly; do this"
+    assert lines[-1] == "::error::it failed badly; do this"  # one line, whatever it was given
     assert out.getvalue() == (
         "::error title=lambdazip elf-machine::error: python/m.so: expected x86_64; "
         "found aarch64. Rebuild 100%25 natively.\n"

@@ -179,3 +179,86 @@ def test_a_layer_s_facts_are_kept_by_its_bytes(tmp_path: Path) -> None:
     notes[0].write_text('{"facts": {"source": 1}}')
     assert _LayerFacts()(layer, digest, store) == read
     assert json.loads(notes[0].read_text())["facts"]["zipped_size"] == read.zipped_size
+
+
+def _fake_output(out: Path, name: str, body: bytes = b"zip") -> None:
+    """A zip with the manifest and SBOM a build writes beside it (the fields the ledger reads)."""
+    (out / name).write_bytes(body)
+    manifest = {
+        "tool": "lambdazip 0.1.0",
+        "artifact": name,
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+    (out / name).with_suffix(".manifest.json").write_text(json.dumps(manifest))
+    (out / name).with_suffix(".cdx.json").write_text("{}")
+
+
+def test_build_removes_only_its_own_artifacts_the_project_no_longer_declares(
+    tmp_path: Path,
+) -> None:
+    """outputs/ledger.py: of what this project's builds wrote, what it declares no more goes
+    (zip, manifest, SBOM); another project's, a file put there by hand and a zip changed since it
+    was written stay."""
+    from lambdazip.outputs.ledger import LEDGER, settle
+
+    out, project, other = tmp_path / "dist", tmp_path / "p", tmp_path / "q"
+    out.mkdir()
+    for name in ("api-python3.13-x86_64.zip", "old-python3.13-x86_64.zip", "edited-x.zip"):
+        _fake_output(out, name)
+    _fake_output(out, "theirs-python3.13-x86_64.zip")
+    (out / "notes.txt").write_text("mine")
+    written = ["api-python3.13-x86_64.zip", "old-python3.13-x86_64.zip", "edited-x.zip"]
+    assert settle(out, project, set(written), written) == []
+    assert (
+        settle(out, other, {"theirs-python3.13-x86_64.zip"}, ["theirs-python3.13-x86_64.zip"]) == []
+    )
+    (out / "edited-x.zip").write_bytes(b"changed by hand")
+    removed = settle(out, project, {"api-python3.13-x86_64.zip"}, ["api-python3.13-x86_64.zip"])
+    assert removed == [out / "old-python3.13-x86_64.zip"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        LEDGER, "notes.txt", "edited-x.zip", "edited-x.manifest.json", "edited-x.cdx.json",
+        "api-python3.13-x86_64.zip", "api-python3.13-x86_64.manifest.json",
+        "api-python3.13-x86_64.cdx.json", "theirs-python3.13-x86_64.zip",
+        "theirs-python3.13-x86_64.manifest.json", "theirs-python3.13-x86_64.cdx.json",
+    ])  # fmt: skip
+    ledger = json.loads((out / LEDGER).read_text())["projects"]
+    assert ledger[str(project.resolve())] == ["api-python3.13-x86_64.zip"]
+    assert ledger[str(other.resolve())] == ["theirs-python3.13-x86_64.zip"]
+
+
+@pytest.mark.integration
+def test_a_renamed_function_s_zip_is_removed_by_the_next_build(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: a function renamed; the next build removes the old name's zip, manifest
+    and SBOM, says so, and the summary counts what is there."""
+    project = tmp_path / "mono"
+    for name in ("keep", "old"):
+        (project / name).mkdir(parents=True)
+        (project / name / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (project / "none.txt").write_text("# nothing to install\n")
+    table = '[project]\nname = "mono"\nversion = "1"\n\n[tool.lambdazip]\npython = ["3.11"]\n'
+    function = (
+        '\n[tool.lambdazip.functions.{0}]\nsrc = "{1}"\nhandler = "app.handler"\n'
+        'requirements = "none.txt"\n'
+    )
+    (project / "pyproject.toml").write_text(
+        table + function.format("keep", "keep") + function.format("old", "old")
+    )
+    image = f"3.11/x86_64={images['3.11', 'x86_64']}"
+    argv = ["build", "--project", str(project), "--base-image", image]
+    assert main(argv, env=host_env()) == 0
+    dist = project / "dist"
+    (dist / "notes.txt").write_text("mine")
+    assert (dist / "old-python3.11-x86_64.zip").is_file()
+    capsys.readouterr()
+    (project / "pyproject.toml").write_text(
+        table + function.format("keep", "keep") + function.format("new", "old")
+    )
+    assert main(argv, env=host_env()) == 0
+    err = capsys.readouterr().err
+    assert f"removed {dist / 'old-python3.11-x86_64.zip'} (and its manifest and SBOM)" in err
+    assert sorted(p.name for p in dist.iterdir() if not p.name.startswith(".")) == sorted([
+        "notes.txt", *(f"{n}-python3.11-x86_64.{s}" for n in ("keep", "new")
+                       for s in ("zip", "manifest.json", "cdx.json")),
+    ])  # fmt: skip

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lambdazip.errors import DeployedError, UsageError
+from lambdazip.errors import DeployedError, UsageError, one_line
 from lambdazip.targets import Kind, Target, parse_arch, parse_runtime
 
 MAX_DOWNLOAD = 300 * 1024 * 1024  # more than Lambda allows a function and its layers unzipped
@@ -59,7 +59,7 @@ def _aws_error(exc: Exception, what: str) -> DeployedError:
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", "Error"), error.get("Message", "")
+        code, message = one_line(error.get("Code") or "Error"), one_line(error.get("Message", ""))
         tip = {
             "ResourceNotFoundException": "check the name or ARN, --qualifier and --region",
             "AccessDeniedException": "the credentials need lambda:GetFunction and "
@@ -68,7 +68,7 @@ def _aws_error(exc: Exception, what: str) -> DeployedError:
         return DeployedError(f"AWS refused to show {what}: {code}: {message}", tip=tip)
     if isinstance(exc, BotoCoreError):
         return DeployedError(
-            f"could not reach AWS for {what}: {exc}",
+            f"could not reach AWS for {what}: {one_line(str(exc))}",
             tip="check the credentials, --region (or AWS_REGION) and the network",
         )
     raise exc

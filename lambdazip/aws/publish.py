@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdazip.errors import PublishError, UsageError
+from lambdazip.errors import PublishError, UsageError, one_line
 from lambdazip.judge.checks import ZIPPED_DIRECT_UPLOAD_LIMIT, Kind
 from lambdazip.outputs.archive import sha256_file
 from lambdazip.outputs.report import Manifest
@@ -115,11 +115,14 @@ def publish(
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise PublishError(
-            f"AWS refused: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": "),
+            f"AWS refused: {one_line(error.get('Code') or 'error')}: "
+            f"{one_line(error.get('Message', ''))}".rstrip(": "),
             tip="check the layer name, the bucket and the permissions of your credentials",
         ) from None
     except BotoCoreError as exc:
-        raise PublishError(f"cannot reach AWS: {exc}", tip="check the network and region") from None
+        raise PublishError(
+            f"cannot reach AWS: {one_line(str(exc))}", tip="check the network and region"
+        ) from None
     return Published(
         layer_arn=str(answer["LayerArn"]),
         layer_version_arn=str(answer["LayerVersionArn"]),

@@ -153,9 +153,9 @@ class Console:
             self.write_line(f"{self.paint('warning:', 'yellow', 'bold')} {line}", self.err)
 
     def error(self, message: str, tip: str | None = None) -> None:
-        """One line: what failed, then what to do."""
+        """One line: what failed, then what to do (whatever either holds: line breaks folded)."""
         self._end_step(failed=True)
-        line = f"{message}; {tip}" if tip else message
+        line = " ".join((f"{message}; {tip}" if tip else message).split())
         if self.mode is Mode.GITHUB:
             self.write_line(f"::error::{_escape(line)}", self.err)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -184,6 +185,7 @@ def _build_all(
                 session,
             )
         )
+    _remove_undeclared(config, project, planner.out_dir, rows, console)
     _summary(rows, args.json, console, planner.out_dir, changed_only=args.watch)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
     if failed:
@@ -195,6 +197,28 @@ def _build_all(
     shard = f" (shard {args.shard})" if args.shard else ""
     console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}{shard}")
     return 0
+
+
+def _remove_undeclared(
+    config: ProjectConfig, project: Path, out_dir: Path, rows: Sequence[_Artifact], console: Console
+) -> None:
+    """What an earlier build of this project wrote and the project no longer declares (a function
+    renamed or removed, a target dropped) is removed, and said; nothing else (outputs/ledger.py).
+    Declared: every artifact and target of the file, whatever this command selected (--only,
+    --shard, --only-arch), and what this command wrote (--python, --arch)."""
+    from lambdazip.outputs.ledger import settle
+
+    written = {r.result.zip.path.name for r in rows if r.result is not None}
+    declared = set(written)
+    for table in (config.layers, config.functions):
+        for name, spec in table.items():
+            pythons = spec.python or config.python
+            arches = spec.arch or config.arch or [Arch.X86_64.value]
+            for python, arch in itertools.product(pythons, arches):
+                with contextlib.suppress(UsageError):  # (said by its plan)
+                    declared.add(f"{name}-{Target(parse_runtime(python), parse_arch(arch))}.zip")
+    for removed in settle(out_dir, project, declared, written):
+        console.info(f"removed {removed} (and its manifest and SBOM): no longer declared")
 
 
 def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:

@@ -37,7 +37,11 @@ def _check_source(args: CheckOptions, console: Console, scratch: Path) -> Deploy
 
 
 def run(args: CheckOptions, console: Console, env: Mapping[str, str]) -> int:
+    import dataclasses
     import tempfile
+
+    # the region the tips name: boto3 itself reads AWS_DEFAULT_REGION and the configuration only
+    args = dataclasses.replace(args, region=args.region or env.get("AWS_REGION") or None)
 
     if args.image is not None:
         if args.path is not None:

@@ -13,8 +13,9 @@ from lambdazip.inputs.options import PublishOptions
 def run(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
     from lambdazip.aws.publish import publish
 
+    region = args.region or env.get("AWS_REGION") or None  # (boto3 reads AWS_DEFAULT_REGION)
     published = publish(
-        args.zip, args.layer_name, region=args.region, s3_bucket=args.s3_bucket, status=console.step
+        args.zip, args.layer_name, region=region, s3_bucket=args.s3_bucket, status=console.step
     )
     if args.json:
         console.result(json.dumps(dataclasses.asdict(published), indent=2))

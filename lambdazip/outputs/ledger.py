@@ -1,0 +1,81 @@
+"""What `lambdazip build` wrote into an output directory, per project: so that the next build
+removes its own artifacts that the project no longer declares (a function renamed or removed, a
+target dropped) and never a file it did not write (another project's in the same directory, a
+file put there by hand, a zip changed since).
+
+The ledger is `.lambdazip-outputs.json` in the output directory: {"schema_version": 1,
+"projects": {"/abs/project": ["api-python3.13-x86_64.zip", ...]}}. A zip is removed, with its
+manifest and SBOM, only if this project's ledger lists it, the project declares it no more, and
+its manifest still names its bytes (its sha256): a zip changed by anyone else is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from lambdazip.outputs.archive import output_lock, sha256_file
+
+LEDGER = ".lambdazip-outputs.json"
+SCHEMA_VERSION = 1
+
+
+def _read(out_dir: Path) -> dict[str, list[str]]:
+    try:
+        document = json.loads((out_dir / LEDGER).read_text(encoding="utf-8"))
+        projects = document["projects"] if document["schema_version"] == SCHEMA_VERSION else {}
+        return {str(k): [str(n) for n in v] for k, v in projects.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # none yet, or unreadable: nothing is known to be ours
+
+
+def settle(out_dir: Path, project: Path, declared: set[str], written: Iterable[str]) -> list[Path]:
+    """Remove this project's artifacts it no longer declares (zip names not in ``declared``),
+    record what it holds now (those kept and ``written``); the zips removed."""
+    key = str(project.resolve())
+    removed: list[Path] = []
+    ledger = out_dir / LEDGER
+    if not out_dir.is_dir():
+        return removed
+    with output_lock(ledger):
+        projects = _read(out_dir)
+        before = set(projects.get(key, []))
+        for name in sorted(before - declared):
+            if _remove_if_ours(out_dir / name):
+                removed.append(out_dir / name)
+        kept = {n for n in before & declared if (out_dir / n).is_file()}
+        projects[key] = sorted(kept | set(written))
+        staged = ledger.with_name(f".{LEDGER}.{secrets.token_hex(6)}")
+        try:
+            document = {"schema_version": SCHEMA_VERSION, "projects": projects}
+            staged.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+            staged.replace(ledger)
+        except OSError:
+            pass  # a ledger not written costs a stale zip later, never a file of someone else's
+        finally:
+            with contextlib.suppress(OSError):
+                staged.unlink(missing_ok=True)
+    return removed
+
+
+def _remove_if_ours(zip_path: Path) -> bool:
+    """The zip, its manifest and its SBOM removed, if the manifest still names the zip's bytes."""
+    manifest = zip_path.with_suffix(".manifest.json")
+    sbom = zip_path.with_suffix(".cdx.json")
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+        if recorded.get("artifact") != zip_path.name or not str(
+            recorded.get("tool", "")
+        ).startswith("lambdazip"):
+            return False
+        if zip_path.exists() and sha256_file(zip_path) != recorded.get("sha256"):
+            return False  # changed since we wrote it: not ours to remove
+    except (OSError, ValueError, AttributeError):
+        return False
+    for path in (zip_path, manifest, sbom):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return True
