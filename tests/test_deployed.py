@@ -201,6 +201,20 @@ def test_what_aws_does_not_have_is_one_error_line(
     assert "is not a layer version ARN" in capsys.readouterr().err
 
 
+def test_a_code_location_that_is_not_https_is_said_as_what_it_is(
+    aws: str, zips: _Zips, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto gives a layer's Content.Location as "s3://...": the product's own download (no
+    opener of the tests') says what it got in one line, and tries nothing."""
+    layer = wheels.pack(tmp_path / "l.zip", [], extra={"python/m.py": b"x = 1\n"})
+    arn = _publish_layer(aws, zips, layer, "elsewhere", "x86_64")
+    assert main(["check", "--layer-arn", arn, *REGION]) == 15
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1
+    assert "the code's location AWS gave is 's3://" in err[0]
+    assert "(s3 scheme), not an HTTPS URL; the endpoint answering may not be AWS" in err[0]
+
+
 def test_a_download_that_does_not_match_codesha256_is_refused(tmp_path: Path) -> None:
     class Bytes:
         def __init__(self, data: bytes) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,17 @@ _LAYER_ARN = re.compile(r"^(?P<layer>arn:aws[\w-]*:lambda:[\w-]+:\d{12}:layer:[\
 
 
 def _open_url(url: str) -> BinaryIO:
+    """The presigned URL AWS gave, opened; anything but HTTPS is said as what it is (an endpoint
+    that is not AWS's may give an s3:// or file: location), never tried."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme != "https":
+        shown = one_line(url, 80)
+        raise DeployedError(
+            f"the code's location AWS gave is {shown!r} ({scheme or 'no'} scheme), not an "
+            "HTTPS URL",
+            tip="the endpoint answering may not be AWS (AWS_ENDPOINT_URL?); check against AWS, "
+            "or download the zip and check it as a path",
+        )
     response: BinaryIO = urllib.request.urlopen(url, timeout=120)  # noqa: S310 - AWS's presigned URL
     return response
 
