@@ -47,6 +47,17 @@ class BuildChecksFailed(CheckFailed):
         self.findings = findings
 
 
+class PublishRefused(CheckFailed):
+    """A zip does not fit the runtime and architecture it would be published for: not published."""
+
+    def __init__(self, what: str, findings: list[Finding]) -> None:
+        super().__init__(
+            f"{what}: {len(findings)} error(s); nothing was published",
+            tip="fix the errors listed above, or rebuild for the target its manifest names",
+        )
+        self.findings = findings
+
+
 class ArtifactError(LambdaZipError):
     """An input artifact cannot be read at all (a missing path, not a zip or a directory)."""
 

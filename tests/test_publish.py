@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -13,9 +14,11 @@ import pytest
 from lambdazip.cli import main
 from lambdazip.judge.checks import Kind
 from lambdazip.judge.probe import ProbeFacts
+from lambdazip.outputs.archive import ZipResult, sha256_file
 from lambdazip.outputs.manifest import write_manifest
 from lambdazip.outputs.report import BaseImageModel, DistModel, Manifest, TargetModel
 from lambdazip.targets import RUNTIMES, Arch, Target
+from tests import wheels
 from tests.conftest import SECRET
 from tests.zips import collect, write_zip
 
@@ -25,6 +28,12 @@ def _layer(tmp_path: Path, payload: bytes = b"X = 1\n", name: str = "layer") -> 
     tree.mkdir(parents=True)
     (tree / "mod.py").write_bytes(payload)
     result = write_zip(tmp_path / f"{name}-python3.13-arm64.zip", collect(tmp_path / "tree"))
+    _manifest(result)
+    return result.path
+
+
+def _manifest(result: ZipResult) -> None:
+    """The manifest a python3.13 arm64 build writes beside ``result`` (what publish reads)."""
     target = Target(RUNTIMES["3.13"], Arch.ARM64)
     probe = ProbeFacts(
         schema_version=1, machine="aarch64", python_version="3.13.1", implementation="cpython",
@@ -42,7 +51,6 @@ def _layer(tmp_path: Path, payload: bytes = b"X = 1\n", name: str = "layer") -> 
         findings=[],
     )  # fmt: skip
     write_manifest(result.path.with_suffix(".manifest.json"), manifest)
-    return result.path
 
 
 def _versions(endpoint: str, name: str) -> list[dict[str, object]]:
@@ -117,3 +125,42 @@ def test_a_zip_without_manifest_is_refused(
     layer.with_suffix(".manifest.json").unlink()
     assert main(["publish", str(layer), "--layer-name", "x"], env={}) == 2
     assert "no manifest layer-python3.13-arm64.manifest.json beside" in capsys.readouterr().err
+
+
+def test_the_same_bytes_again_reuse_the_latest_version(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The latest version's CodeSha256 is these bytes: no new version, said so; --new-version
+    publishes one anyway."""
+    layer = _layer(tmp_path)
+    argv = ["publish", str(layer), "--layer-name", "again", "--region", "us-east-1"]
+    assert main(argv, env={}) == 0
+    assert "as version 1, for python3.13 on arm64" in capsys.readouterr().err
+    assert main([*argv, "--json"], env={}) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["reused"] is True
+    assert "version 1 of again has these bytes already (CodeSha256): reused" in captured.err
+    assert len(_versions(aws, "again")) == 1
+    assert main([*argv, "--new-version"], env={}) == 0
+    assert "as version 2" in capsys.readouterr().err
+    assert len(_versions(aws, "again")) == 2
+
+
+@pytest.mark.network
+def test_a_zip_unfit_for_what_its_manifest_declares_is_refused(
+    aws: str, tmp_path: Path, x86_313: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real x86_64 wheels under a manifest that says arm64: the findings, exit 3, nothing
+    published."""
+    path = wheels.pack(tmp_path / "wrong-python3.13-arm64.zip", x86_313)
+    with zipfile.ZipFile(path) as opened:
+        unzipped = sum(i.file_size for i in opened.infolist())
+        files = len(opened.infolist())
+    _manifest(ZipResult(path, sha256_file(path), path.stat().st_size, unzipped, files))
+    argv = ["publish", str(path), "--layer-name", "unfit", "--region", "us-east-1"]
+    assert main(argv, env={}) == 3
+    err = capsys.readouterr()
+    assert "does not fit python3.13-arm64, what it declares" in err.err
+    assert "nothing was published" in err.err
+    assert "error:" in err.out  # the findings, as check prints them
+    assert _versions(aws, "unfit") == []

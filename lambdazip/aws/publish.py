@@ -1,7 +1,10 @@
 """Publish a built layer with boto3 (with deployed.py, the only modules that talk to AWS).
 
 The zip's sha256 is checked against its manifest first (a zip changed after it was built is
-refused); CompatibleRuntimes and CompatibleArchitectures come from the manifest; zips over the
+refused), then the zip itself, as `check` judges it, against the runtime and architecture it
+will be declared for (CompatibleRuntimes and CompatibleArchitectures, from the manifest): an
+unfit zip is refused with the findings. When the layer's latest version holds the same bytes
+(its CodeSha256), that version is reused unless a new one is asked for; zips over the
 direct-upload limit go through S3. Credentials come from boto3's usual chain (environment,
 profiles, SSO, instance roles) and are never printed. AWS_ENDPOINT_URL (boto3's own setting)
 points it elsewhere, e.g. at a local test server.
@@ -9,15 +12,18 @@ points it elsewhere, e.g. at a local test server.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdazip.errors import PublishError, UsageError, one_line
+from lambdazip.errors import PublishError, PublishRefused, UsageError, one_line
 from lambdazip.judge.checks import ZIPPED_DIRECT_UPLOAD_LIMIT, Kind
 from lambdazip.outputs.archive import sha256_file
 from lambdazip.outputs.report import Manifest
+from lambdazip.targets import Target
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,9 @@ class Published:
     layer_version_arn: str
     version: int
     via_s3: str | None  # s3://bucket/key when it went through S3
+    runtimes: tuple[str, ...] = ()  # what the version declares
+    architectures: tuple[str, ...] = ()
+    reused: bool = False  # the latest version held these bytes already: no new one
 
 
 def load_manifest(zip_path: Path) -> Manifest:
@@ -56,6 +65,7 @@ def publish(
     region: str | None,
     s3_bucket: str | None,
     status: Callable[[str], None],
+    new_version: bool = False,
 ) -> Published:
     manifest = load_manifest(zip_path)
     if manifest.kind is not Kind.LAYER:
@@ -71,6 +81,9 @@ def publish(
             "it changed after it was built",
             tip="rebuild it; nothing was published",
         )
+    runtimes, architectures = (manifest.target.runtime,), (manifest.target.arch,)
+    status(f"checking {zip_path.name} for {runtimes[0]} {architectures[0]}, what it declares")
+    _fits(zip_path, manifest)
     size = zip_path.stat().st_size
     if size > ZIPPED_DIRECT_UPLOAD_LIMIT and not s3_bucket:
         raise UsageError(
@@ -84,6 +97,10 @@ def publish(
 
     try:
         session = boto3.session.Session(region_name=region)
+        if not new_version:
+            latest = _latest_with(session.client("lambda"), layer_name, manifest.sha256)
+            if latest is not None:
+                return dataclasses.replace(latest, runtimes=runtimes, architectures=architectures)
         content: dict[str, Any]
         via_s3 = None
         if s3_bucket:
@@ -128,4 +145,47 @@ def publish(
         layer_version_arn=str(answer["LayerVersionArn"]),
         version=int(answer["Version"]),
         via_s3=via_s3,
+        runtimes=runtimes,
+        architectures=architectures,
+    )
+
+
+def _fits(zip_path: Path, manifest: Manifest) -> None:
+    """The zip judged as `check` judges it, for the target it will be declared for."""
+    from lambdazip.judge.checks import check_artifact
+    from lambdazip.judge.facts import gather
+    from lambdazip.judge.findings import Severity
+    from lambdazip.judge.tree import open_tree
+    from lambdazip.targets import parse_arch, parse_runtime
+
+    target = Target(parse_runtime(manifest.target.python), parse_arch(manifest.target.arch))
+    with open_tree(zip_path) as opened:
+        facts = gather(opened)
+    errors = [f for f in check_artifact(facts, target, Kind.LAYER) if f.severity is Severity.ERROR]
+    if errors:
+        raise PublishRefused(f"{zip_path.name} does not fit {target}, what it declares", errors)
+
+
+def _latest_with(client: Any, layer_name: str, sha256: str) -> Published | None:
+    """The layer's latest version, if its code is these bytes (its CodeSha256); None also when
+    the credentials may publish but not list (a new version is published, as before)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        listed = client.list_layer_versions(LayerName=layer_name, MaxItems=1).get("LayerVersions")
+        if not listed:
+            return None
+        version = listed[0]["Version"]
+        latest = client.get_layer_version(LayerName=layer_name, VersionNumber=version)
+    except ClientError:
+        return None
+    code = str(latest.get("Content", {}).get("CodeSha256", ""))
+    if code != base64.b64encode(bytes.fromhex(sha256)).decode():
+        return None
+    return Published(
+        layer_arn=str(latest["LayerArn"]),
+        layer_version_arn=str(latest["LayerVersionArn"]),
+        version=int(latest["Version"]),
+        via_s3=None,
+        reused=True,
     )

@@ -329,14 +329,21 @@ def _add_publish(sub: _Commands) -> None:
         "publish",
         help="publish a built layer to AWS Lambda (boto3)",
         description="Publish a layer zip built by `build.py layer`: its sha256 is checked against "
-        "its manifest first; CompatibleRuntimes and CompatibleArchitectures come from the "
-        "manifest; zips over 50 MB go through S3. Credentials come from the usual AWS chain.",
+        "its manifest first, then the zip as `check` judges it, for the runtime and architecture "
+        "it declares (CompatibleRuntimes and CompatibleArchitectures come from the manifest); when "
+        "the latest version holds the same bytes, it is reused; zips over 50 MB go through S3. "
+        "Credentials come from the usual AWS chain.",
     )
     publish.add_argument("zip", type=Path, help="the layer zip (its .manifest.json beside it)")
     publish.add_argument("--layer-name", required=True, help="the layer's name (or ARN)")
     publish.add_argument("--region", help="default: AWS_REGION or your AWS configuration")
     publish.add_argument("--s3-bucket", help="upload through this bucket (needed over 50 MB)")
     publish.add_argument("--json", action="store_true", help="print the result as JSON")
+    publish.add_argument(
+        "--new-version",
+        action="store_true",
+        help="publish a version even if the latest one holds the same bytes",
+    )
     add_verbosity(publish)
     publish.set_defaults(run="publish", options=PublishOptions)
 

@@ -134,6 +134,7 @@ class PublishOptions:
     region: str | None
     s3_bucket: str | None
     json: bool
+    new_version: bool = False  # publish even if the latest version holds the same bytes
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,32 @@ from lambdazip.inputs.options import PublishOptions
 
 def run(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
     from lambdazip.aws.publish import publish
+    from lambdazip.errors import PublishRefused
 
     region = args.region or env.get("AWS_REGION") or None  # (boto3 reads AWS_DEFAULT_REGION)
-    published = publish(
-        args.zip, args.layer_name, region=region, s3_bucket=args.s3_bucket, status=console.step
-    )
+    try:
+        published = publish(
+            args.zip,
+            args.layer_name,
+            region=region,
+            s3_bucket=args.s3_bucket,
+            status=console.step,
+            new_version=args.new_version,
+        )
+    except PublishRefused as exc:
+        for finding in exc.findings:
+            console.finding(finding)
+        raise
     if args.json:
         console.result(json.dumps(dataclasses.asdict(published), indent=2))
     else:
         console.result(published.layer_version_arn)
-    console.success(f"ok: published {args.zip.name} as version {published.version}")
+    declared = f"for {', '.join(published.runtimes)} on {', '.join(published.architectures)}"
+    if published.reused:
+        console.success(
+            f"ok: version {published.version} of {args.layer_name} has these bytes already "
+            f"(CodeSha256): reused, {declared} (--new-version publishes another)"
+        )
+    else:
+        console.success(f"ok: published {args.zip.name} as version {published.version}, {declared}")
     return 0
