@@ -7,6 +7,7 @@ downloads nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -246,3 +247,40 @@ def test_the_action_shares_zips_through_a_registry_with_its_login(
     assert login.password not in first + second
     config = runs[1].temp / "lambdazip-docker" / "config.json"
     assert config.stat().st_mode & 0o077 == 0  # the login is the runner user's alone
+
+
+@pytest.mark.integration
+@pytest.mark.network
+def test_the_action_builds_a_whole_project_and_lists_every_artifact(
+    images: dict[tuple[str, str], str], tmp_path: Path
+) -> None:
+    """project: `lambdazip build` of a [tool.lambdazip] project (a layer from the lock, with a
+    group, and a function on it), its document as the artifacts output, and the step summary
+    listing each artifact; the per-target download cache steps are not run."""
+    project = tmp_path / "orders"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "app.py").write_text(
+        "import pydantic\n\n\ndef handler(event, context):\n    return pydantic.VERSION\n"
+    )
+    (project / "requirements.txt").write_bytes((REPO / "requirements.txt").read_bytes())
+    (project / "none.txt").write_text("# nothing of its own\n")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "orders"\nversion = "1"\n\n[tool.lambdazip]\npython = ["3.11"]\n\n'
+        '[tool.lambdazip.layers.deps]\nrequirements = "requirements.txt"\n\n'
+        '[tool.lambdazip.functions.api]\nsrc = "src"\nhandler = "app.handler"\n'
+        'layers = ["deps"]\nrequirements = "none.txt"\n'
+    )
+    inputs = {"project": str(project), "base-image": f"3.11/x86_64={images['3.11', 'x86_64']}"}
+    runner = LocalRunner(tmp_path / "run", inputs, tmp_path / "github-cache-service")
+    runner.run()
+    assert "restore" not in runner.outputs  # the download cache is per target: not in this mode
+    document = json.loads(Path(runner.outputs["build"]["artifacts"]).read_text())
+    assert document["ok"] is True
+    rows = {a["name"]: a for a in document["artifacts"]}
+    assert list(rows) == ["deps", "api"]
+    summary = runner.summary.read_text()
+    assert "### lambdazip build: 2 artifacts, every artifact built" in summary
+    for name, kind in (("deps", "layer"), ("api", "function")):
+        row = rows[name]
+        assert Path(row["zip"]).is_file()
+        assert f"| {name} | {kind} | python3.11-x86_64 | built | `{row['sha256']}` |" in summary
