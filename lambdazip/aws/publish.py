@@ -31,10 +31,20 @@ class Published:
     layer_arn: str
     layer_version_arn: str
     version: int
-    via_s3: str | None  # s3://bucket/key when it went through S3
+    via_s3: str | None = None  # s3://bucket/key when it went through S3
     runtimes: tuple[str, ...] = ()  # what the version declares
     architectures: tuple[str, ...] = ()
     reused: bool = False  # the latest version held these bytes already: no new one
+
+    @classmethod
+    def of(cls, answer: Any, **more: Any) -> Published:
+        """From a layer version as AWS describes it (PublishLayerVersion, GetLayerVersion)."""
+        return cls(
+            layer_arn=str(answer["LayerArn"]),
+            layer_version_arn=str(answer["LayerVersionArn"]),
+            version=int(answer["Version"]),
+            **more,
+        )
 
 
 def load_manifest(zip_path: Path) -> Manifest:
@@ -140,14 +150,7 @@ def publish(
         raise PublishError(
             f"cannot reach AWS: {one_line(str(exc))}", tip="check the network and region"
         ) from None
-    return Published(
-        layer_arn=str(answer["LayerArn"]),
-        layer_version_arn=str(answer["LayerVersionArn"]),
-        version=int(answer["Version"]),
-        via_s3=via_s3,
-        runtimes=runtimes,
-        architectures=architectures,
-    )
+    return Published.of(answer, via_s3=via_s3, runtimes=runtimes, architectures=architectures)
 
 
 def _fits(zip_path: Path, manifest: Manifest) -> None:
@@ -182,10 +185,4 @@ def _latest_with(client: Any, layer_name: str, sha256: str) -> Published | None:
     code = str(latest.get("Content", {}).get("CodeSha256", ""))
     if code != base64.b64encode(bytes.fromhex(sha256)).decode():
         return None
-    return Published(
-        layer_arn=str(latest["LayerArn"]),
-        layer_version_arn=str(latest["LayerVersionArn"]),
-        version=int(latest["Version"]),
-        via_s3=None,
-        reused=True,
-    )
+    return Published.of(latest, reused=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import secrets
@@ -521,17 +522,18 @@ def _job_container(
             container.put(contract.OPT, tar_artifact(layer))
 
     environment = plan.container_environment(contract.CA_BUNDLE)
+    # the one container a build's settings make: new, or warm for the next build
+    settings = functools.partial(
+        engine.container,
+        image.id,
+        platform=plan.platform,
+        environment=environment,
+        volumes=volumes,
+        tmpfs=memory,
+    )
     warm = _in_warm(plan, memory, warm)
     if warm is None or memory is None:
-        with engine.container(
-            image.id,
-            command,
-            platform=plan.platform,
-            environment=environment,
-            purpose="build",
-            volumes=volumes,
-            tmpfs=memory,
-        ) as container:
+        with settings(command, purpose="build") as container:
             put_layers(container)
             yield container, lambda: container.run(output)
         return
@@ -544,16 +546,8 @@ def _job_container(
     ).hexdigest()  # fmt: skip
 
     def make() -> contextlib.AbstractContextManager[Container]:
-        return engine.container(
-            image.id,
-            [contract.PYTHON, INSTALL_SCRIPT, "--keep-alive"],
-            platform=plan.platform,
-            environment=environment,
-            purpose="warm",
-            volumes=volumes,
-            tmpfs=memory,
-            auto_remove=True,
-        )
+        keep_alive = [contract.PYTHON, INSTALL_SCRIPT, "--keep-alive"]
+        return settings(keep_alive, purpose="warm", auto_remove=True)
 
     def prepare(container: Container) -> None:
         with engine.failures(container.name):

@@ -109,7 +109,7 @@ class BuildPlan:
 
     @property
     def output(self) -> Path:
-        return self.out_dir / f"{self.name}-{self.target.runtime.name}-{self.target.arch.value}.zip"
+        return self.out_dir / output_name(self.name, self.target)
 
     @property
     def manifest_path(self) -> Path:
@@ -448,3 +448,8 @@ def _layer_sha256(path: Path) -> str:
             _LAYER_DIGESTS.clear()
         _LAYER_DIGESTS[key] = sha256_file(path)
     return _LAYER_DIGESTS[key]
+
+
+def output_name(name: str, target: Target) -> str:
+    """An artifact's zip: NAME-python3.X-ARCH.zip (its manifest and SBOM beside it)."""
+    return f"{name}-{target.runtime.name}-{target.arch.value}.zip"

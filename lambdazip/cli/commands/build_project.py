@@ -18,7 +18,7 @@ from lambdazip import __version__
 from lambdazip.build.builder import BuildResult, build
 from lambdazip.build.endpoints import engine_variable
 from lambdazip.build.engine import Engine
-from lambdazip.build.plan import BuildPlan, make_plan
+from lambdazip.build.plan import BuildPlan, make_plan, output_name
 from lambdazip.cli.commands.shared import (
     base_images,
     read_event,
@@ -35,7 +35,7 @@ from lambdazip.inputs.project import discover
 from lambdazip.inputs.shards import Unit, assign, weight_of
 from lambdazip.oci.store import BlobStore
 from lambdazip.outputs.archive import source_date_epoch
-from lambdazip.targets import Arch, Kind, Target, parse_arch, parse_runtime
+from lambdazip.targets import Arch, Kind, Runtime, Target, parse_arch, parse_runtime
 
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     from lambdazip.build.warm import WarmContainers
@@ -60,11 +60,15 @@ class _Artifact:
 
 
 def _config_targets(
-    what: str, deps: Dependencies, config: ProjectConfig, args: ProjectOptions
+    what: str,
+    deps: Dependencies,
+    config: ProjectConfig,
+    args_pythons: Sequence[Runtime] = (),
+    args_arches: Sequence[Arch] = (),
 ) -> list[Target]:
     """The artifact's targets: the command line's, else its own, else the file's."""
-    pythons = list(args.pythons) or [parse_runtime(p) for p in deps.python or config.python]
-    arches = list(args.arches) or [parse_arch(a) for a in deps.arch or config.arch] or [Arch.X86_64]
+    pythons = list(args_pythons) or [parse_runtime(p) for p in deps.python or config.python]
+    arches = list(args_arches) or [parse_arch(a) for a in deps.arch or config.arch] or [Arch.X86_64]
     if not pythons:
         raise UsageError(
             f"no Python for {what}",
@@ -129,12 +133,12 @@ def _build_all(
     layer_targets = [
         (n, spec, t)
         for n, spec in layers.items()
-        for t in _config_targets(f"layers.{n}", spec, config, args)
+        for t in _config_targets(f"layers.{n}", spec, config, args.pythons, args.arches)
     ]
     function_targets = [
         (name, spec, target)
         for name, spec in functions.items()
-        for target in _config_targets(f"functions.{name}", spec, config, args)
+        for target in _config_targets(f"functions.{name}", spec, config, args.pythons, args.arches)
     ]
     count = _shard_count(args)
     shares = (  # only when asked: every lock is read to weigh the artifacts
@@ -212,11 +216,8 @@ def _remove_undeclared(
     declared = set(written)
     for table in (config.layers, config.functions):
         for name, spec in table.items():
-            pythons = spec.python or config.python
-            arches = spec.arch or config.arch or [Arch.X86_64.value]
-            for python, arch in itertools.product(pythons, arches):
-                with contextlib.suppress(UsageError):  # (said by its plan)
-                    declared.add(f"{name}-{Target(parse_runtime(python), parse_arch(arch))}.zip")
+            with contextlib.suppress(UsageError):  # (said by its plan)
+                declared |= {output_name(name, t) for t in _config_targets(name, spec, config)}
     for removed in settle(out_dir, project, declared, written):
         console.info(f"removed {removed} (and its manifest and SBOM): no longer declared")
 
@@ -344,7 +345,7 @@ def _list(
             "python": target.runtime.version,
             "arch": target.arch.value,
             "shard": shares[kind.value, name, str(target)],
-            "zip": str(out_dir / f"{name}-{target}.zip"),
+            "zip": str(out_dir / output_name(name, target)),
             "layers": list(getattr(spec, "layers", [])),
         }
         for kind, table in ((Kind.LAYER, layers), (Kind.FUNCTION, functions))
