@@ -138,11 +138,16 @@ bench: venv $(SAM_VENV)/.installed
 	$(PY) bench/bench.py --python $(BENCH_PYTHON) --x86-image $(BENCH_X86_IMAGE) \
 		--arm64-image $(BENCH_ARM64_IMAGE) --sam $(SAM_VENV)/bin/sam $(BENCH_ARGS)
 
-$(SAM_VENV)/.installed: bench/requirements-sam.txt
-	$(HOST_PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-		--require-hashes -r bench/requirements-sam.txt
+# a tool's own venv ($(dir $@)), from its hash-locked pins (the rule's first prerequisite)
+define tool_venv
+	$(HOST_PYTHON) -m venv $(dir $@)
+	$(dir $@)bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--require-hashes -r $<
 	@touch $@
+endef
+
+$(SAM_VENV)/.installed: bench/requirements-sam.txt
+	$(tool_venv)
 
 lock-sam: venv
 	$(LOCK_ENV) $(BIN)/uv pip compile bench/requirements-sam.in --universal --python-version 3.11 \
@@ -151,10 +156,7 @@ lock-sam: venv
 
 # AWS CDK (Python; it runs Node.js) for the CDK recipe's test, in its own venv from its pins
 $(CDK_VENV)/.installed: tests/requirements-cdk.txt
-	$(HOST_PYTHON) -m venv $(CDK_VENV)
-	$(CDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-		--require-hashes -r tests/requirements-cdk.txt
-	@touch $@
+	$(tool_venv)
 
 lock-cdk: venv
 	$(LOCK_ENV) $(BIN)/uv pip compile tests/requirements-cdk.in --universal --python-version 3.11 \

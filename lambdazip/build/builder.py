@@ -372,7 +372,8 @@ def _install_in_image(
     cache = engine.cache_volume(plan.cache_volume) if plan.cache_volume else None
     inside_plan = contract.InsidePlan(
         kind=plan.kind.value,
-        install=_names_anything(plan.installed_requirements),
+        # nothing to install (a function whose layers provide all its dependencies): no installer
+        install=plan.locked is not None and bool(plan.locked.lines),
         requirements=contract.REQUIREMENTS,
         require_hashes=plan.require_hashes,
         installer=plan.inputs.installer.value,
@@ -567,14 +568,6 @@ def _job_container(
     except BaseException:
         warm.drop(key)  # a failed build may have left files: the next one starts afresh
         raise
-
-
-def _names_anything(requirements: bytes) -> bool:
-    """Whether there is anything to install: a function whose layers provide all its
-    dependencies (or that has none) is given no requirement, and no installer is run."""
-    return any(
-        line.strip() and not line.lstrip().startswith(b"#") for line in requirements.splitlines()
-    )
 
 
 def _relative(path: str) -> str:

@@ -295,7 +295,9 @@ def _packages_in(file: Path | None) -> int:
         return 5
     if file.suffix in (".toml", ".lock"):
         return text.count("[[package]]")
-    return sum(1 for line in text.splitlines() if line[:1].isalnum())
+    from lambdazip.inputs.requirements import logical_lines
+
+    return sum(1 for _number, line in logical_lines(text) if not line.startswith("-"))
 
 
 def _in_shard(
