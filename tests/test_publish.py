@@ -146,6 +146,42 @@ def test_the_same_bytes_again_reuse_the_latest_version(
     assert len(_versions(aws, "again")) == 2
 
 
+@pytest.mark.parametrize(
+    ("runtimes", "architectures", "said"),
+    [
+        (["python3.12"], ["arm64"], "declares python3.12 on arm64"),
+        (["python3.13"], ["x86_64", "arm64"], "declares python3.13 on x86_64, arm64"),
+        ([], [], "declares no runtime on no architecture"),
+    ],
+)
+def test_the_same_bytes_declaring_otherwise_are_published_anew(
+    aws: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    runtimes: list[str],
+    architectures: list[str],
+    said: str,
+) -> None:
+    """The latest version holds these bytes but declares other runtimes or architectures (put
+    there by another tool): reusing it would claim what is not so; a new version is published,
+    and the command says why."""
+    layer = _layer(tmp_path)
+    name = f"other-{len(runtimes)}-{len(architectures)}"  # (one moto server for the session)
+    client = boto3.client("lambda", region_name="us-east-1", endpoint_url=aws)
+    client.publish_layer_version(
+        LayerName=name, Content={"ZipFile": layer.read_bytes()},
+        CompatibleRuntimes=runtimes, CompatibleArchitectures=architectures,
+    )  # fmt: skip
+    argv = ["publish", str(layer), "--layer-name", name, "--region", "us-east-1"]
+    assert main(argv, env={}) == 0
+    err = capsys.readouterr().err
+    assert f"version 1 holds these bytes but {said}: publishing another" in err
+    assert "as version 2, for python3.13 on arm64" in err
+    assert [v["Version"] for v in _versions(aws, name)] == [2, 1]
+    assert main(argv, env={}) == 0  # and now the latest fits: reused
+    assert f"version 2 of {name} has these bytes already" in capsys.readouterr().err
+
+
 @pytest.mark.network
 def test_a_zip_unfit_for_what_its_manifest_declares_is_refused(
     aws: str, tmp_path: Path, x86_313: list[Path], capsys: pytest.CaptureFixture[str]

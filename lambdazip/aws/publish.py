@@ -13,7 +13,6 @@ points it elsewhere, e.g. at a local test server.
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +37,28 @@ class Published:
 
     @classmethod
     def of(cls, answer: Any, **more: Any) -> Published:
-        """From a layer version as AWS describes it (PublishLayerVersion, GetLayerVersion)."""
+        """From a layer version as AWS describes it (PublishLayerVersion, GetLayerVersion):
+        what it declares is AWS's word, not ours."""
         return cls(
             layer_arn=str(answer["LayerArn"]),
             layer_version_arn=str(answer["LayerVersionArn"]),
             version=int(answer["Version"]),
+            runtimes=tuple(answer.get("CompatibleRuntimes") or ()),
+            architectures=tuple(answer.get("CompatibleArchitectures") or ()),
             **more,
         )
+
+    def declares(self, runtimes: tuple[str, ...], architectures: tuple[str, ...]) -> bool:
+        """Whether the version declares exactly these: reusing one that declares others would say
+        a thing of it that is not so (and leave it unattachable, or attachable where it does not
+        fit)."""
+        return set(self.runtimes) == set(runtimes) and set(self.architectures) == set(architectures)
+
+    @property
+    def declared(self) -> str:
+        """What the version declares, as the commands say it: "python3.13 on arm64"."""
+        runtimes = ", ".join(self.runtimes) or "no runtime"
+        return f"{runtimes} on {', '.join(self.architectures) or 'no architecture'}"
 
 
 def load_manifest(zip_path: Path) -> Manifest:
@@ -109,8 +123,13 @@ def publish(
         session = boto3.session.Session(region_name=region)
         if not new_version:
             latest = _latest_with(session.client("lambda"), layer_name, manifest.sha256)
+            if latest is not None and latest.declares(runtimes, architectures):
+                return latest
             if latest is not None:
-                return dataclasses.replace(latest, runtimes=runtimes, architectures=architectures)
+                status(
+                    f"version {latest.version} holds these bytes but declares "
+                    f"{latest.declared}: publishing another"
+                )
         content: dict[str, Any]
         via_s3 = None
         if s3_bucket:
@@ -150,7 +169,7 @@ def publish(
         raise PublishError(
             f"cannot reach AWS: {one_line(str(exc))}", tip="check the network and region"
         ) from None
-    return Published.of(answer, via_s3=via_s3, runtimes=runtimes, architectures=architectures)
+    return Published.of(answer, via_s3=via_s3)
 
 
 def _fits(zip_path: Path, manifest: Manifest) -> None:

@@ -32,7 +32,7 @@ def run(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
         console.result(json.dumps(dataclasses.asdict(published), indent=2))
     else:
         console.result(published.layer_version_arn)
-    declared = f"for {', '.join(published.runtimes)} on {', '.join(published.architectures)}"
+    declared = f"for {published.declared}"
     if published.reused:
         console.success(
             f"ok: version {published.version} of {args.layer_name} has these bytes already "
