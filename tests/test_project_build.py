@@ -139,7 +139,7 @@ def test_a_layer_s_facts_are_kept_by_its_bytes(tmp_path: Path) -> None:
     import _bz2
     import shutil
 
-    from lambdazip.cli.commands.build_project import _LayerFacts
+    from lambdazip.build.session import LayerFacts
     from lambdazip.judge.facts import gather
     from lambdazip.judge.tree import open_tree
     from lambdazip.oci.store import CACHE_VARIABLE, BlobStore
@@ -165,19 +165,19 @@ def test_a_layer_s_facts_are_kept_by_its_bytes(tmp_path: Path) -> None:
 
     store = BlobStore.of({CACHE_VARIABLE: str(tmp_path / "cache")})
     digest = sha256_file(layer)
-    assert _LayerFacts()(layer, digest, store) == read  # gathered, and kept
+    assert LayerFacts()(layer, digest, store) == read  # gathered, and kept
     notes = list((tmp_path / "cache").rglob(f"facts-*-{digest}.json"))
     assert len(notes) == 1
-    assert _LayerFacts()(layer, digest, store) == read  # the next command: from the note
+    assert LayerFacts()(layer, digest, store) == read  # the next command: from the note
     kept = json.loads(notes[0].read_text())
     kept["facts"]["zipped_size"] = 1  # (a note changed: it is what the next command reads)
     notes[0].write_text(json.dumps(kept))
-    assert _LayerFacts()(layer, digest, store).zipped_size == 1
+    assert LayerFacts()(layer, digest, store).zipped_size == 1
     moved = tmp_path / "elsewhere.zip"
     shutil.copy(layer, moved)
-    assert _LayerFacts()(moved, digest, store).source == str(moved)  # named as it is now
+    assert LayerFacts()(moved, digest, store).source == str(moved)  # named as it is now
     notes[0].write_text('{"facts": {"source": 1}}')
-    assert _LayerFacts()(layer, digest, store) == read
+    assert LayerFacts()(layer, digest, store) == read
     assert json.loads(notes[0].read_text())["facts"]["zipped_size"] == read.zipped_size
 
 

@@ -239,7 +239,7 @@ def test_shard_counts_that_disagree_are_one_line(
 
 
 def test_a_shard_builds_its_functions_layers_too(tmp_path: Path) -> None:
-    from lambdazip.cli.commands.build_project import _in_shard, _shares
+    from lambdazip.cli.commands.project_shards import in_shard, shares
     from lambdazip.inputs.config import load_config
     from lambdazip.targets import RUNTIMES, Arch, Target
 
@@ -248,14 +248,14 @@ def test_a_shard_builds_its_functions_layers_too(tmp_path: Path) -> None:
     target = Target(RUNTIMES["3.13"], Arch.X86_64)
     layers = [(n, s, target) for n, s in config.layers.items()]
     functions = [(n, s, target) for n, s in config.functions.items()]
-    shares = _shares(project, layers, functions, 4)
+    shared = shares(project, layers, functions, 4)
     for index in range(1, 5):
-        own_layers, own_functions = _in_shard(index, shares, layers, functions)
+        own_layers, own_functions = in_shard(index, shared, layers, functions)
         assert {f[0] for f in own_functions} == {
-            n for n, _s, t in functions if shares["function", n, str(t)] == index
+            n for n, _s, t in functions if shared["function", n, str(t)] == index
         }
         used = {layer for _n, spec, _t in own_functions for layer in spec.layers}
-        mine = {n for n, _s, t in layers if shares["layer", n, str(t)] == index}
+        mine = {n for n, _s, t in layers if shared["layer", n, str(t)] == index}
         assert {n for n, _s, _t in own_layers} == used | mine
 
 

@@ -6,10 +6,8 @@ import contextlib
 import dataclasses
 import hashlib
 import itertools
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,8 @@ from lambdazip.build.builder import BuildResult, build
 from lambdazip.build.endpoints import engine_variable
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan, make_plan, output_name
+from lambdazip.build.session import Session
+from lambdazip.cli.commands.project_shards import in_shard, list_artifacts, shard_count, shares
 from lambdazip.cli.commands.shared import (
     base_images,
     read_event,
@@ -32,7 +32,6 @@ from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.project import discover
-from lambdazip.inputs.shards import Unit, assign, weight_of
 from lambdazip.oci.store import BlobStore
 from lambdazip.outputs.archive import source_date_epoch
 from lambdazip.targets import Arch, Kind, Runtime, Target, parse_arch, parse_runtime
@@ -40,7 +39,6 @@ from lambdazip.targets import Arch, Kind, Runtime, Target, parse_arch, parse_run
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     from lambdazip.build.warm import WarmContainers
     from lambdazip.inputs.config import Dependencies, Function, Layer, ProjectConfig
-    from lambdazip.judge.facts import ArtifactFacts
     from lambdazip.outputs.report import BuildDocument
 
 
@@ -88,41 +86,12 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
                 f"--watch builds: it takes no {given[0]}", tip=f"drop {given[0]} or --watch"
             )
         return _watch(args, console, env)
-    with _Session(warm=False) as session:
+    with Session(warm=False) as session:
         return _build_all(args, console, env, session)
 
 
-class _Session:
-    """What one command keeps from one build of the project to the next (--watch): the engines
-    reached, each layer's facts, and (watching) the functions' warm build containers."""
-
-    def __init__(self, warm: bool) -> None:
-        from lambdazip.build.warm import WarmContainers
-
-        self._stack = ExitStack()
-        self._engines: dict[tuple[str, str], Engine] = {}
-        self.warm = WarmContainers() if warm else None  # removed before the engines close
-        self.layer_facts = _LayerFacts()
-
-    def engine(self, env: Mapping[str, str], arch: Arch) -> Engine:
-        key = (arch.value, env.get(engine_variable(arch), ""))
-        if key not in self._engines:
-            self._engines[key] = self._stack.enter_context(Engine.connect(env, arch))
-        return self._engines[key]
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        try:
-            if self.warm is not None:
-                self.warm.close()
-        finally:
-            self._stack.close()
-
-
 def _build_all(
-    args: ProjectOptions, console: Console, env: Mapping[str, str], session: _Session
+    args: ProjectOptions, console: Console, env: Mapping[str, str], session: Session
 ) -> int:
     from lambdazip.inputs.config import load_config
 
@@ -140,9 +109,9 @@ def _build_all(
         for name, spec in functions.items()
         for target in _config_targets(f"functions.{name}", spec, config, args.pythons, args.arches)
     ]
-    count = _shard_count(args)
-    shares = (  # only when asked: every lock is read to weigh the artifacts
-        _shares(project, layer_targets, function_targets, count)
+    count = shard_count(args)
+    shared = (  # only when asked: every lock is read to weigh the artifacts
+        shares(project, layer_targets, function_targets, count)
         if args.shard is not None or args.list
         else {}
     )
@@ -150,11 +119,11 @@ def _build_all(
         layer_targets = [t for t in layer_targets if t[2].arch is args.only_arch]
         function_targets = [t for t in function_targets if t[2].arch is args.only_arch]
     if args.shard is not None:
-        layer_targets, function_targets = _in_shard(
-            args.shard.index, shares, layer_targets, function_targets
+        layer_targets, function_targets = in_shard(
+            args.shard.index, shared, layer_targets, function_targets
         )
     if args.list:
-        _list(layer_targets, function_targets, shares, count, out_dir, args.json, console)
+        list_artifacts(layer_targets, function_targets, shared, count, out_dir, args.json, console)
         return 0
     planner = _Planner(args, project, out_dir, env, config)
     # every plan first: a mistake in the file or an input is said before anything is built
@@ -228,7 +197,7 @@ def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> in
     from lambdazip.inputs.watch import changed, differences, snapshot
 
     project = args.project or Path()
-    with _Session(warm=True) as session:
+    with Session(warm=True) as session:
         seen = snapshot(project, args.output_dir)  # a change during the build: built again
         while True:
             try:
@@ -243,134 +212,6 @@ def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> in
                 return 0
             console.info(f"changed: {differences(seen, now, project)}")
             seen = now
-
-
-_Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
-
-
-_Shares = dict[tuple[str, str, str], int]  # {(kind, name, target): shard}
-
-
-def _shares(project: Path, layers: _Targets, functions: _Targets, count: int) -> _Shares:
-    """Each artifact's shard of ``count`` (inputs/shards.py), weighed by what it installs."""
-    packages: dict[Path | None, int] = {}
-
-    def unit(kind: Kind, name: str, spec: Dependencies, target: Target) -> Unit:
-        file = spec.file(project) or _project_lock(project)
-        if file not in packages:
-            packages[file] = _packages_in(file)
-        return Unit(
-            kind.value,
-            name,
-            str(target),
-            group=target.arch.value,
-            weight=weight_of(packages[file]),
-            layers=tuple(getattr(spec, "layers", ())),
-        )
-
-    return assign(
-        [unit(Kind.LAYER, n, s, t) for n, s, t in layers]
-        + [unit(Kind.FUNCTION, n, s, t) for n, s, t in functions],
-        count,
-    )
-
-
-def _project_lock(project: Path) -> Path | None:
-    """The lock an artifact without one of its own installs from, if there is one."""
-    try:
-        return discover(project, None, Path.cwd())
-    except LambdaZipError:  # said when its plan is made
-        return None
-
-
-def _packages_in(file: Path | None) -> int:
-    """About how many packages a lock or requirements file installs (for the shards' weights
-    only): its [[package]] tables or its requirement lines (what layers provide not deducted);
-    no file or an unreadable one counts as five."""
-    try:
-        if file is None:
-            raise OSError
-        text = file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return 5
-    if file.suffix in (".toml", ".lock"):
-        return text.count("[[package]]")
-    from lambdazip.inputs.requirements import logical_lines
-
-    return sum(1 for _number, line in logical_lines(text) if not line.startswith("-"))
-
-
-def _in_shard(
-    index: int, shares: _Shares, layers: _Targets, functions: _Targets
-) -> tuple[_Targets, _Targets]:
-    """The shard's functions, and its layers with those its functions use (another shard's,
-    taken from the shared cache when it is there, else built here: the same bytes)."""
-    functions = [f for f in functions if shares[Kind.FUNCTION.value, f[0], str(f[2])] == index]
-    used = {(layer, str(t)) for _n, spec, t in functions for layer in spec.layers}
-    layers = [
-        (n, spec, t)
-        for n, spec, t in layers
-        if shares[Kind.LAYER.value, n, str(t)] == index or (n, str(t)) in used
-    ]
-    return layers, functions
-
-
-def _shard_count(args: ProjectOptions) -> int:
-    """N: --shard's, or --list's --shards (which must agree), else 1."""
-    if args.shards is not None and not args.list:
-        raise UsageError("--shards N goes with --list", tip="build a share with --shard I/N")
-    if args.shards is not None and args.shard is not None and args.shards != args.shard.count:
-        raise UsageError(
-            f"--shards {args.shards} and --shard {args.shard} name different counts",
-            tip="give one of them",
-        )
-    return args.shard.count if args.shard else args.shards or 1
-
-
-def _list(
-    layers: _Targets,
-    functions: _Targets,
-    shares: _Shares,
-    count: int,
-    out_dir: Path,
-    as_json: bool,
-    console: Console,
-) -> None:
-    """The artifacts with their shards and outputs (those --shard builds, if given), and the
-    CI matrix that builds them: {"include": [{"shard": "I/N", "arch": ARCH}, ...]}, a job per
-    shard and architecture that has an artifact of its own."""
-    rows = [
-        {
-            "name": name,
-            "kind": kind.value,
-            "target": str(target),
-            "python": target.runtime.version,
-            "arch": target.arch.value,
-            "shard": shares[kind.value, name, str(target)],
-            "zip": str(out_dir / output_name(name, target)),
-            "layers": list(getattr(spec, "layers", [])),
-        }
-        for kind, table in ((Kind.LAYER, layers), (Kind.FUNCTION, functions))
-        for name, spec, target in table
-    ]
-    jobs = sorted({(int(str(r["shard"])), str(r["arch"])) for r in rows})
-    if as_json:
-        document = {
-            "schema_version": 1,
-            "shards": count,
-            "matrix": {"include": [{"shard": f"{i}/{count}", "arch": a} for i, a in jobs]},
-            "artifacts": rows,
-        }
-        console.result(json.dumps(document, indent=2))
-        return
-    console.table(
-        ["artifact", "kind", "target", "shard", "zip"],
-        [
-            [str(r["name"]), str(r["kind"]), str(r["target"]), f"{r['shard']}/{count}",
-             str(r["zip"])]
-            for r in rows
-        ],
-    )  # fmt: skip
 
 
 def _selected(
@@ -532,42 +373,6 @@ def _build_one(
     return row, result
 
 
-class _LayerFacts:
-    """Each layer's facts, gathered once for its bytes: every function on it is checked with them
-    (reading a layer of 3,000 files takes over half a second: once per function otherwise, and
-    again in each command where one function's code changed). Kept for the command, and in the
-    user cache as a note named by the zip's sha256 and the facts' version (facts_schema: the
-    facts are a function of the bytes and of the code that gathers them)."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, ArtifactFacts] = {}
-
-    def __call__(self, path: Path, sha256: str, store: BlobStore) -> ArtifactFacts:
-        if sha256 not in self._known:
-            self._known[sha256] = self._kept(path, sha256, store)
-        return dataclasses.replace(self._known[sha256], source=str(path))
-
-    @staticmethod
-    def _kept(path: Path, sha256: str, store: BlobStore) -> ArtifactFacts:
-        from pydantic import TypeAdapter, ValidationError
-
-        from lambdazip.judge.facts import ArtifactFacts, facts_schema, gather
-        from lambdazip.judge.tree import open_tree
-
-        adapter = TypeAdapter(ArtifactFacts)
-        name = f"facts-{facts_schema()}-{sha256}"
-        kept = store.note(name)
-        if kept is not None:
-            try:
-                return adapter.validate_python(kept["facts"])
-            except (KeyError, ValidationError):
-                pass  # a note of another shape: gathered again, and written over
-        with open_tree(path) as opened:
-            facts = gather(opened)
-        store.write_note(name, {"facts": adapter.dump_python(facts, mode="json")})
-        return facts
-
-
 def _env_files(project: Path, spec: Function) -> list[Path]:
     return [project / spec.env_file] if spec.env_file else []
 
@@ -581,7 +386,7 @@ def _build_function(
     built: Mapping[tuple[str, str], BuildResult],
     plan_of: Callable[..., BuildPlan],
     console: Console,
-    session: _Session,
+    session: Session,
 ) -> _Artifact:
     missing = [layer for layer in spec.layers if (layer, str(target)) not in built]
     if missing:
