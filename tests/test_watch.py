@@ -192,6 +192,38 @@ def test_the_watcher_sees_the_project_s_files_but_not_its_output_or_tools(tmp_pa
     assert differences(now, snapshot(tmp_path), tmp_path) == ".env.api"
 
 
+def test_the_watcher_sees_declared_inputs_outside_the_project(tmp_path: Path) -> None:
+    """A project whose file names inputs in ../ (a shared `src`, a lock, a dotenv file, an
+    event): a change of each is a change; a sibling directory nothing names is not watched."""
+    from lambdazip.inputs.watch import differences, snapshot
+
+    project = tmp_path / "infra"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.lambdazip]\npython = ["3.13"]\n'
+        '[tool.lambdazip.layers.deps]\nrequirements = "../locks/requirements.txt"\n'
+        '[tool.lambdazip.functions.api]\nsrc = "../services/api"\nlayers = ["deps"]\n'
+        'env-file = "../.env.api"\nsmoke-event = "../events/api.json"\n'
+        '[tool.lambdazip.functions.jobs]\nsrc = "../services/api/jobs"\n'
+    )
+    inputs = ["locks/requirements.txt", "services/api/app.py", "services/api/jobs/run.py",
+              ".env.api", "events/api.json"]  # fmt: skip
+    for name in [*inputs, "unrelated/notes.txt", "locks/other.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1")
+    seen = snapshot(project)
+    assert {Path(p).resolve().relative_to(tmp_path).as_posix() for p in seen} == {
+        "infra/pyproject.toml",
+        *inputs,
+    }
+    assert len(seen) == len(inputs) + 1  # a directory under another (jobs in api): walked once
+    for name in inputs:
+        (tmp_path / name).write_text("22")
+        now = snapshot(project)
+        assert differences(seen, now, project) == f"../{name}"
+        seen = now
+
+
 def test_warm_containers_are_kept_a_few_and_all_removed() -> None:
     """WarmContainers (a watching process's): one per key, made once; the least recently used
     removed beyond KEPT; a dropped one removed; at the end every one removed, also when removing

@@ -1,9 +1,10 @@
 """What `build --watch` watches: every file of the project directory (pyproject.toml, locks and
 requirements files, the functions' code, dotenv files, smoke events) but the output directory and
-the directories of tools (version control, virtual environments, caches); files outside it (a
-`src` or lock in `../`) are not watched. Polled (the standard library only, the same on Linux,
-macOS and Windows), at most every POLL seconds and never more than a third of the time: a large
-project is looked at less often, not at the cost of a core.
+the directories of tools (version control, virtual environments, caches), and every input the
+file declares outside it (a `src`, a lock, a dotenv file or an event in `../`). Polled (the
+standard library only, the same on Linux, macOS and Windows), at most every POLL seconds and never
+more than a third of the time: a large project is looked at less often, not at the cost of a
+core.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 POLL = 0.05  # seconds between two looks, at least
@@ -26,20 +28,30 @@ Snapshot = dict[str, tuple[int, int]]  # {path: (mtime in ns, size)}
 
 def snapshot(project: Path, output_dir: Path | None = None) -> Snapshot:
     """Each watched file's modification time and size."""
-    skipped = {_output_dir(project, output_dir)}
+    declared = _declared(project, output_dir)
     seen: Snapshot = {}
-    for top, directories, files in os.walk(project):
-        here = Path(top)
-        directories[:] = [
-            d for d in directories if d not in SKIPPED and (here / d).resolve() not in skipped
-        ]
-        for name in files:
-            try:
-                stat = (here / name).stat()
-            except OSError:  # gone meanwhile
-                continue
-            seen[str(here / name)] = (stat.st_mtime_ns, stat.st_size)
+    for root in (project, *declared.outside):
+        if not root.is_dir():  # a file (or nothing yet: its appearing is a change)
+            _stat_into(seen, root)
+            continue
+        for top, directories, files in os.walk(root):
+            here = Path(top)
+            directories[:] = [
+                d
+                for d in directories
+                if d not in SKIPPED and (here / d).resolve() != declared.output_dir
+            ]
+            for name in files:
+                _stat_into(seen, here / name)
     return seen
+
+
+def _stat_into(seen: Snapshot, path: Path) -> None:
+    try:
+        stat = path.stat()
+    except OSError:  # gone meanwhile, or not there
+        return
+    seen[str(path)] = (stat.st_mtime_ns, stat.st_size)
 
 
 def changed(project: Path, output_dir: Path | None, seen: Snapshot) -> Snapshot:
@@ -66,33 +78,59 @@ def differences(before: Snapshot, after: Snapshot, project: Path) -> str:
     if not paths:
         return "nothing"
     first = Path(paths[0])
-    with contextlib.suppress(ValueError):
-        first = first.relative_to(project)
+    with contextlib.suppress(ValueError):  # (another drive, on Windows: named as it is)
+        first = Path(os.path.relpath(first, project))
     more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
     return f"{first.as_posix()}{more}"
 
 
-def _output_dir(project: Path, output_dir: Path | None) -> Path:
-    """The output directory (its builds' writes are no change): -o's, else the file's (read
-    again only when pyproject.toml changed)."""
-    if output_dir is not None:
-        return output_dir.resolve()
+@dataclass(frozen=True)
+class _Declared:
+    output_dir: Path  # resolved: its builds' writes are no change
+    outside: tuple[Path, ...]  # declared inputs outside the project directory
+
+
+def _declared(project: Path, output_dir: Path | None) -> _Declared:
+    """What the project's file declares that watching needs: the output directory (-o's, else the
+    file's) and the inputs outside the project; read again only when pyproject.toml changed."""
     pyproject = project / "pyproject.toml"
     try:
         stat = pyproject.stat()
-        key = (str(pyproject), stat.st_mtime_ns, stat.st_size)
+        key = (str(pyproject), str(output_dir), stat.st_mtime_ns, stat.st_size)
     except OSError:
-        key = (str(pyproject), 0, 0)
-    if key not in _OUTPUT_DIRS:
-        try:
-            from lambdazip.inputs.config import load_config
-
-            found = project / load_config(project).output_dir
-        except Exception:  # noqa: BLE001 - a broken file is the build's to say; dist/ meanwhile
-            found = project / "dist"
-        _OUTPUT_DIRS.clear()
-        _OUTPUT_DIRS[key] = found.resolve()
-    return _OUTPUT_DIRS[key]
+        key = (str(pyproject), str(output_dir), 0, 0)
+    if key not in _DECLARED:
+        _DECLARED.clear()
+        _DECLARED[key] = _read_declared(project, output_dir)
+    return _DECLARED[key]
 
 
-_OUTPUT_DIRS: dict[tuple[str, int, int], Path] = {}
+def _read_declared(project: Path, output_dir: Path | None) -> _Declared:
+    try:
+        from lambdazip.inputs.config import load_config
+
+        config = load_config(project)
+    except Exception:  # noqa: BLE001 - a broken file is the build's to say; dist/ meanwhile
+        return _Declared((output_dir or project / "dist").resolve(), ())
+    specs = [*config.layers.values(), *config.functions.values()]
+    inputs = [spec.file(project) for spec in specs]
+    for function in config.functions.values():
+        named = (function.src, function.env_file, function.smoke_event)
+        inputs += [project / name for name in named if name]
+    inside = project.resolve()
+    outside = {p for p in inputs if p is not None and not p.resolve().is_relative_to(inside)}
+    found = output_dir if output_dir is not None else project / config.output_dir
+    return _Declared(found.resolve(), tuple(sorted(_outermost(outside))))
+
+
+def _outermost(paths: set[Path]) -> set[Path]:
+    """Each path not under another of them (a dir and a file in it: the dir, walked once)."""
+    resolved = {p: p.resolve() for p in paths}
+    return {
+        p
+        for p in paths
+        if not any(q != p and resolved[p].is_relative_to(resolved[q]) for q in paths)
+    }
+
+
+_DECLARED: dict[tuple[str, str, int, int], _Declared] = {}
