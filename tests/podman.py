@@ -14,13 +14,14 @@ import os
 import resource
 import shutil
 import subprocess
-import time
 import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.serving import serving
 
 BINARY = Path("/usr/bin/podman")
 NPROC_CEILING = 32768  # podman lowers its own process limit to this
@@ -88,28 +89,14 @@ def running_podman(root: Path) -> Iterator[Podman]:
     root.mkdir(parents=True, exist_ok=True)
     env = _configure(root)
     socket_path = root / "podman.sock"
-    log = (root / "service.log").open("wb")
-    process = subprocess.Popen(
-        [str(BINARY), "system", "service", "--time=0", f"unix://{socket_path}"],
-        env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    podman = Podman(f"unix://{socket_path}", env)
+    argv = [str(BINARY), "system", "service", "--time=0", f"unix://{socket_path}"]
     try:
-        deadline = time.monotonic() + 30
-        while not _answers(socket_path):
-            if process.poll() is not None or time.monotonic() > deadline:
-                said = (root / "service.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"podman system service did not start: {said}")
-            time.sleep(0.1)
-        yield podman
+        with serving(
+            "podman system service", argv, root / "service.log",
+            lambda: _answers(socket_path), startup=30, stop=20, env={**os.environ, **env},
+        ):  # fmt: skip
+            yield Podman(f"unix://{socket_path}", env)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
         subprocess.run(
             [str(BINARY), "system", "reset", "--force"], env={**os.environ, **env},
             capture_output=True, check=False, timeout=120,

@@ -14,7 +14,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.serving import serving
 
 BINARY = Path("/usr/bin/docker-registry")
 STARTUP = 20.0  # seconds: it answers in well under one
@@ -89,27 +90,10 @@ def running_registry(root: Path, htpasswd: str | None = None) -> Iterator[str]:
         (root / "htpasswd").write_text(htpasswd + "\n")
         config["auth"] = {"htpasswd": {"realm": "lambdazip-tests", "path": str(root / "htpasswd")}}
     (root / "config.yml").write_text(json.dumps(config, indent=1))  # JSON is YAML
-    log = (root / "registry.log").open("wb")
-    process = subprocess.Popen(
-        [str(BINARY), "serve", str(root / "config.yml")],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + STARTUP
-        while not _answers(host):
-            if process.poll() is not None or time.monotonic() > deadline:
-                said = (root / "registry.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"docker-registry did not start on {host}: {said}")
-            time.sleep(0.05)
+    argv = [str(BINARY), "serve", str(root / "config.yml")]
+    with serving(f"docker-registry on {host}", argv, root / "registry.log",
+                 lambda: _answers(host), startup=STARTUP):  # fmt: skip
         yield host
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def _need_binary() -> None:
