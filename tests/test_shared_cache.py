@@ -109,33 +109,41 @@ def test_a_damaged_blob_is_refused_by_its_digest(tmp_path: Path) -> None:
             pull_set(f"{host}/team/cache", KEY, WANTED, into, {})
 
 
-def test_two_runners_pushing_one_key_both_succeed_and_the_set_is_whole(
+def _push_into(results: list[Any], i: int, repository: str, files: list[SetFile]) -> None:
+    try:
+        results[i] = push_set(repository, KEY, files, {})
+    except Exception as exc:  # noqa: BLE001 - said by the test's assertion
+        results[i] = exc
+
+
+def test_runners_pushing_one_key_at_once_all_succeed_and_the_set_is_whole(
     registry: str, tmp_path: Path
 ) -> None:
-    """Two pushes of one key at once, their manifests differing (as two runners' records do):
-    both succeed, and what the key names then is one of the two sets, whole."""
-    sets = [_files(tmp_path / f"runner{i}") for i in range(2)]
-    sets[1][1].path.write_bytes(b'{"manifest": 2}\n')
-    results: list[Any] = [None, None]
-
-    def push(i: int) -> None:
-        try:
-            results[i] = push_set(f"{registry}/team/race", KEY, sets[i], {})
-        except Exception as exc:  # noqa: BLE001 - said by the assertion below
-            results[i] = exc
-
-    threads = [threading.Thread(target=push, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert all(isinstance(r, artifact_cache.Stored) for r in results), results
-    into = tmp_path / "pulled"
-    into.mkdir()
-    pulled = pull_set(f"{registry}/team/race", KEY, WANTED, into, {})
-    assert pulled.digest in {r.digest for r in results}
-    manifest = (into / "a.manifest.json").read_bytes()
-    assert manifest in (b'{"manifest": 1}\n', b'{"manifest": 2}\n')
+    """Pushes of one key at once, their manifests differing (as runners' records do): every one
+    succeeds, and what the key names then is one of the sets, whole. The registry counts a blob
+    absent, or fails reading it, while another push of it is written (rounds of four pushers made
+    that happen every run before push_set tried again)."""
+    for round_ in range(6):
+        sets = [_files(tmp_path / f"round{round_}" / f"runner{i}") for i in range(4)]
+        for i, files in enumerate(sets):
+            files[1].path.write_bytes(b'{"manifest": %d}\n' % i)
+        results: list[Any] = [None] * len(sets)
+        repository = f"{registry}/team/race{round_}"
+        threads = [
+            threading.Thread(target=_push_into, args=(results, i, repository, files))
+            for i, files in enumerate(sets)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert all(isinstance(r, artifact_cache.Stored) for r in results), results
+        into = tmp_path / f"pulled{round_}"
+        into.mkdir()
+        pulled = pull_set(repository, KEY, WANTED, into, {})
+        assert pulled.digest in {r.digest for r in results}
+        manifest = (into / "a.manifest.json").read_bytes()
+        assert manifest in {b'{"manifest": %d}\n' % i for i in range(len(sets))}
 
 
 # -- builds: the engine, the stand-ins, the real lock --------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from lambdazip.oci.registry import Registry
 EMPTY = b"{}"  # the OCI empty descriptor's content
 TITLE = "org.opencontainers.image.title"
 KEY = "io.lambdazip.cache-key"
+PUSH_ATTEMPTS = 4  # a manifest refused for a blob another pusher is writing: tried again
 MAX_FILE = 10 * 1024**3  # no set's file is bigger than Lambda's largest artifact (an image)
 
 
@@ -85,18 +87,40 @@ def push_set(repository: str, key: str, files: Sequence[SetFile], env: Mapping[s
     described = [(f, *_sha256(f.path)) for f in files]
     manifest = set_manifest(key, described)
     with Registry.for_reference(reference, env) as registry:
-        registry.push_blob(
-            reference.repository, digest_of(EMPTY), len(EMPTY), lambda: _bytes_stream(EMPTY)
-        )
-        for file, digest, size in described:
-            registry.push_blob(
-                reference.repository,
-                digest,
-                size,
-                lambda path=file.path: path.open("rb"),  # type: ignore[misc]
-            )
-        pushed = registry.put_manifest(reference.repository, key, OCI_MANIFEST, manifest)
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                pushed = _push_once(registry, reference.repository, key, described, manifest)
+                break
+            except RegistryError as exc:
+                if attempt == PUSH_ATTEMPTS or not _transient(exc):
+                    raise
+                time.sleep(0.2 * attempt)
     return Stored(f"{reference.registry}/{reference.repository}@{pushed}", pushed)
+
+
+def _push_once(
+    registry: Registry,
+    repository: str,
+    key: str,
+    described: Sequence[tuple[SetFile, str, int]],
+    manifest: bytes,
+) -> str:
+    registry.push_blob(repository, digest_of(EMPTY), len(EMPTY), lambda: _bytes_stream(EMPTY))
+    for file, digest, size in described:
+        registry.push_blob(
+            repository,
+            digest,
+            size,
+            lambda path=file.path: path.open("rb"),  # type: ignore[misc]
+        )
+    return registry.put_manifest(repository, key, OCI_MANIFEST, manifest)
+
+
+def _transient(exc: RegistryError) -> bool:
+    """A refusal that another runner pushing the same blobs at this moment can cause: the registry
+    (CNCF distribution's storage) counts a blob absent, or fails reading it, while another upload
+    of it is being written. Pushed again, a blob the registry has is not sent."""
+    return (exc.status or 0) >= 500 or "MANIFEST_BLOB_UNKNOWN" in exc.message
 
 
 def _bytes_stream(data: bytes) -> BinaryIO:
