@@ -39,7 +39,7 @@ from lambdazip.inputs.configuration import configuration_json
 from lambdazip.inside import lambdazip_contract as contract
 from lambdazip.inside import lambdazip_results as results
 from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
-from lambdazip.outputs.claims import installed
+from lambdazip.outputs.claims import disagreement
 from lambdazip.outputs.manifest import manifest_of, put_set_in_place, sbom_names, write_sbom
 from lambdazip.targets import RUNTIME_PROVIDED, Kind
 
@@ -121,11 +121,7 @@ def up_to_date(plan: BuildPlan, key: str) -> BuildResult | None:
     try:
         document = plan.manifest_path.read_bytes()
         recorded = json.loads(document)
-        if recorded["cache_key"] != key or sha256_file(plan.output) != recorded["sha256"]:
-            return None
-        # a manifest is trusted only as far as it was just checked: its distributions are the zip's
-        claimed = {(str(d["name"]), str(d["version"])) for d in recorded["distributions"]}
-        if installed(plan.output) != claimed:
+        if disagreement(recorded, plan.output, key) is not None:
             return None
         result = ZipResult(
             plan.output,

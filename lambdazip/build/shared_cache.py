@@ -15,6 +15,7 @@ succeed: the zip and SBOM are the same bytes, and either manifest is a true reco
 
 from __future__ import annotations
 
+import json
 import secrets
 import tempfile
 import threading
@@ -173,8 +174,8 @@ def _put_in_place(
 ) -> Taken:
     """The fetched set checked against itself and the plan, then moved into the output
     directory as a build's is (put_files_in_place: atomically, the manifest last)."""
-    from lambdazip.outputs.archive import ZipResult, output_lock, sha256_file
-    from lambdazip.outputs.claims import installed
+    from lambdazip.outputs.archive import ZipResult, output_lock
+    from lambdazip.outputs.claims import disagreement
     from lambdazip.outputs.manifest import put_files_in_place
     from lambdazip.outputs.report import Manifest
     from lambdazip.outputs.sbom import sbom_json
@@ -186,21 +187,11 @@ def _put_in_place(
         manifest = Manifest.model_validate_json(manifest_bytes)
     except ValueError as exc:
         raise _Refused(f"its manifest is not one: {str(exc).splitlines()[0]}") from None
-    sha256 = sha256_file(zip_path)
-    checks = [
-        (manifest.cache_key == key, f"its manifest's key is {manifest.cache_key[:12]}"),
-        (manifest.artifact == plan.output.name, f"its manifest is of {manifest.artifact}"),
-        (manifest.sha256 == sha256, f"the zip's sha256 is {sha256}, not its manifest's"),
-        (manifest.zipped_size == zip_path.stat().st_size, "the zip's size is not its manifest's"),
-        (
-            installed(zip_path) == {(d.name, d.version) for d in manifest.distributions},
-            "the zip's distributions are not its manifest's",
-        ),
-        (sbom_bytes == sbom_json(manifest).encode(), "its SBOM is not its manifest's"),
-    ]
-    for ok, why in checks:
-        if not ok:
-            raise _Refused(why)
+    why = disagreement(json.loads(manifest_bytes), zip_path, key)
+    if why is None and sbom_bytes != sbom_json(manifest).encode():
+        why = "its SBOM is not its manifest's"
+    if why is not None:
+        raise _Refused(why)
     taken = manifest.model_copy(update={"cached_from": stored.reference})
     progress.step(f"pulled from the shared cache: {stored.reference}")
     staged = plan.output.with_name(f".{plan.output.name}.{secrets.token_hex(6)}.staged")
@@ -218,7 +209,7 @@ def _put_in_place(
     finally:
         staged.unlink(missing_ok=True)
     result = ZipResult(
-        plan.output, sha256, manifest.zipped_size, manifest.unzipped_size, manifest.files
+        plan.output, manifest.sha256, manifest.zipped_size, manifest.unzipped_size, manifest.files
     )
     return Taken(result, taken, stored)
 

@@ -1,15 +1,17 @@
 """What a manifest (and the SBOM made from it) claims about its zip, held against the zip itself:
 the distributions and their versions and wheel tags (the dist-info inside), the file count and
 sizes, and the SBOM beside it. `verify` reports every false claim before it rebuilds anything;
-a no-op build reuses a zip only if its manifest's distributions are the zip's (``installed``).
-Pure over facts, but for ``installed``, which reads the zip's METADATA files alone."""
+a no-op build reuses a zip, and a set taken from the shared cache is put in place, only if the set
+holds together (``disagreement``). Pure over facts, but for ``disagreement`` and ``installed``,
+which read the zip (its sha256, its METADATA files)."""
 
 from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lambdazip.judge.facts import ArtifactFacts
@@ -65,6 +67,28 @@ def false_sbom(manifest: Manifest, sbom: Path) -> str | None:
         return f"the SBOM {sbom.name} cannot be read: {exc.strerror}"
     if text != sbom_json(manifest):
         return f"the SBOM {sbom.name} is not the one its manifest makes (its components or hashes)"
+    return None
+
+
+def disagreement(recorded: Mapping[str, Any], zip_path: Path, key: str) -> str | None:
+    """Why a zip and the manifest ``recorded`` beside it (its JSON) are not the set a build of
+    ``key`` writes, the first reason found (None: they are): the key, the zip's name, sha256 and
+    size, and the distributions it holds. A manifest is trusted only as far as it was just
+    checked: what a no-op build reuses and what the shared cache gives are held to this."""
+    from lambdazip.outputs.archive import sha256_file
+
+    if recorded["cache_key"] != key:
+        return f"its manifest's key is {str(recorded['cache_key'])[:12]}"
+    if recorded["artifact"] != zip_path.name:
+        return f"its manifest is of {recorded['artifact']}"
+    sha256 = sha256_file(zip_path)
+    if recorded["sha256"] != sha256:
+        return f"the zip's sha256 is {sha256}, not its manifest's"
+    if recorded["zipped_size"] != zip_path.stat().st_size:
+        return "the zip's size is not its manifest's"
+    claimed = {(str(d["name"]), str(d["version"])) for d in recorded["distributions"]}
+    if installed(zip_path) != claimed:
+        return "the zip's distributions are not its manifest's"
     return None
 
 
