@@ -194,7 +194,6 @@ def _remove_undeclared(
 def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
     """Build, then build again whenever an input changes (what is unchanged is reused, a
     function's container is kept warm) until Ctrl-C; a failed build is said and waited out."""
-    from lambdazip.build.shared_cache import forget_failures
     from lambdazip.inputs.watch import changed, differences, snapshot
 
     project = args.project or Path()
@@ -202,7 +201,6 @@ def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> in
         seen = snapshot(project, args.output_dir)  # a change during the build: built again
         while True:
             try:
-                forget_failures()  # each build asks a registry that failed before again
                 _build_all(args, console, env, session)
             except LambdaZipError as exc:
                 console.error(exc.message, exc.tip)
