@@ -194,34 +194,53 @@ def test_the_watcher_sees_the_project_s_files_but_not_its_output_or_tools(tmp_pa
 
 def test_the_watcher_sees_declared_inputs_outside_the_project(tmp_path: Path) -> None:
     """A project whose file names inputs in ../ (a shared `src`, a lock, a dotenv file, an
-    event): a change of each is a change; a sibling directory nothing names is not watched."""
-    from lambdazip.inputs.watch import differences, snapshot
+    event): a change of each is a change; a sibling directory nothing names is not watched; a
+    directory inside another declared one, or named twice (a symlink), is walked once."""
+    from lambdazip.inputs.watch import differences, snapshot, watched
 
     project = tmp_path / "infra"
     project.mkdir()
+    (project / "lib").symlink_to(tmp_path / "services" / "api")  # ../services/api by another name
     (project / "pyproject.toml").write_text(
         '[tool.lambdazip]\npython = ["3.13"]\n'
         '[tool.lambdazip.layers.deps]\nrequirements = "../locks/requirements.txt"\n'
         '[tool.lambdazip.functions.api]\nsrc = "../services/api"\nlayers = ["deps"]\n'
         'env-file = "../.env.api"\nsmoke-event = "../events/api.json"\n'
         '[tool.lambdazip.functions.jobs]\nsrc = "../services/api/jobs"\n'
+        '[tool.lambdazip.functions.same]\nsrc = "lib"\n'
     )
     inputs = ["locks/requirements.txt", "services/api/app.py", "services/api/jobs/run.py",
               ".env.api", "events/api.json"]  # fmt: skip
     for name in [*inputs, "unrelated/notes.txt", "locks/other.txt"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("1")
+    assert sorted(p.resolve().relative_to(tmp_path).as_posix() for p in watched(project)) == [
+        ".env.api", "events/api.json", "infra", "locks/requirements.txt", "services/api",
+    ]  # fmt: skip
     seen = snapshot(project)
     assert {Path(p).resolve().relative_to(tmp_path).as_posix() for p in seen} == {
         "infra/pyproject.toml",
         *inputs,
     }
-    assert len(seen) == len(inputs) + 1  # a directory under another (jobs in api): walked once
     for name in inputs:
         (tmp_path / name).write_text("22")
         now = snapshot(project)
         assert differences(seen, now, project) == f"../{name}"
         seen = now
+
+
+def test_a_declared_input_that_holds_the_project_walks_it_once(tmp_path: Path) -> None:
+    """`src = ".."`: the project's own files are not seen twice (a change of one is one)."""
+    from lambdazip.inputs.watch import differences, snapshot
+
+    project = tmp_path / "infra"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.lambdazip.functions.api]\nsrc = ".."\n')
+    (tmp_path / "app.py").write_text("1")
+    seen = snapshot(project)
+    assert len(seen) == 2
+    (project / "pyproject.toml").write_text('[tool.lambdazip.functions.api]\nsrc = "../"\n')
+    assert differences(seen, snapshot(project), project) == "pyproject.toml"
 
 
 def test_warm_containers_are_kept_a_few_and_all_removed() -> None:

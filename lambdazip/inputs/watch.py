@@ -29,21 +29,27 @@ Snapshot = dict[str, tuple[int, int]]  # {path: (mtime in ns, size)}
 def snapshot(project: Path, output_dir: Path | None = None) -> Snapshot:
     """Each watched file's modification time and size."""
     declared = _declared(project, output_dir)
+    # the project once, also when a root outside contains it (a `src = ".."`)
+    skipped = {declared.output_dir, project.resolve()}
     seen: Snapshot = {}
-    for root in (project, *declared.outside):
+    for root in watched(project, output_dir):
         if not root.is_dir():  # a file (or nothing yet: its appearing is a change)
             _stat_into(seen, root)
             continue
         for top, directories, files in os.walk(root):
             here = Path(top)
             directories[:] = [
-                d
-                for d in directories
-                if d not in SKIPPED and (here / d).resolve() != declared.output_dir
+                d for d in directories if d not in SKIPPED and (here / d).resolve() not in skipped
             ]
             for name in files:
                 _stat_into(seen, here / name)
     return seen
+
+
+def watched(project: Path, output_dir: Path | None = None) -> tuple[Path, ...]:
+    """The places walked: the project directory, then each declared input outside it that is
+    not inside another (a directory, or a file)."""
+    return (project, *_declared(project, output_dir).outside)
 
 
 def _stat_into(seen: Snapshot, path: Path) -> None:
@@ -124,12 +130,13 @@ def _read_declared(project: Path, output_dir: Path | None) -> _Declared:
 
 
 def _outermost(paths: set[Path]) -> set[Path]:
-    """Each path not under another of them (a dir and a file in it: the dir, walked once)."""
-    resolved = {p: p.resolve() for p in paths}
+    """The paths not under another of them, one for each place (a directory and a file in it:
+    the directory, walked once; two names of one directory, by a symlink: one of them)."""
+    by_place = {p.resolve(): p for p in sorted(paths, reverse=True)}  # (the first name kept)
     return {
-        p
-        for p in paths
-        if not any(q != p and resolved[p].is_relative_to(resolved[q]) for q in paths)
+        path
+        for place, path in by_place.items()
+        if not any(other != place and place.is_relative_to(other) for other in by_place)
     }
 
 
