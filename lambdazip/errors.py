@@ -149,10 +149,20 @@ class RegistryError(LambdaZipError):
 
     exit_code = 17
 
-    def __init__(self, message: str, *, tip: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        tip: str | None = None,
+        status: int | None = None,
+        racing: bool = False,
+    ) -> None:
         super().__init__(message, tip=tip)
         # the HTTP status of the registry's refusal; 0: it did not answer; None: not a refusal
         self.status = status
+        # a refusal that another client writing the same content at this moment can cause
+        # (asked again, it may succeed): see Registry.blob_exists and put_manifest
+        self.racing = racing
 
 
 class DamagedBlob(RegistryError):

@@ -9,8 +9,10 @@ atomically, the manifest saying where the set came from. Anything short of that 
 build goes on here, and says why.
 
 The cache is an accelerator, never a dependency: a registry that cannot be reached or refuses
-(login, quota) costs one warning and the build goes on (exit 0). Two runners pushing one key both
-succeed: the zip and SBOM are the same bytes, and either manifest is a true record of its build.
+(login, quota) costs one warning and the build goes on (exit 0). Runners pushing one key at once
+all succeed (a push the registry refuses while another writes the same blobs is tried again: see
+oci/artifact_cache.push_set): the zip and SBOM are the same bytes, and either manifest is a true
+record of its build.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,9 +93,12 @@ def push_set(repository: str, key: str, files: Sequence[SetFile], env: Mapping[s
                 pushed = _push_once(registry, reference.repository, key, described, manifest)
                 break
             except RegistryError as exc:
-                if attempt == PUSH_ATTEMPTS or not _transient(exc):
+                # another runner pushing the same blobs at this moment: the registry (CNCF
+                # distribution's storage) counts one absent, or fails reading it, while it is
+                # written; pushed again, a blob the registry has is not sent
+                if attempt == PUSH_ATTEMPTS or not exc.racing:
                     raise
-                time.sleep(0.2 * attempt)
+                time.sleep(random.uniform(0.1, 0.3) * attempt)  # noqa: S311 - apart, not in step
     return Stored(f"{reference.registry}/{reference.repository}@{pushed}", pushed)
 
 
@@ -114,13 +118,6 @@ def _push_once(
             lambda path=file.path: path.open("rb"),  # type: ignore[misc]
         )
     return registry.put_manifest(repository, key, OCI_MANIFEST, manifest)
-
-
-def _transient(exc: RegistryError) -> bool:
-    """A refusal that another runner pushing the same blobs at this moment can cause: the registry
-    (CNCF distribution's storage) counts a blob absent, or fails reading it, while another upload
-    of it is being written. Pushed again, a blob the registry has is not sent."""
-    return (exc.status or 0) >= 500 or "MANIFEST_BLOB_UNKNOWN" in exc.message
 
 
 def _bytes_stream(data: bytes) -> BinaryIO:

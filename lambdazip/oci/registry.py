@@ -62,6 +62,14 @@ def _registry_errors(response: requests.Response) -> str:
     return one_line(f"{response.status_code} {text or response.reason or ''}".strip())
 
 
+def _error_codes(response: requests.Response) -> set[str]:
+    """The codes of the registry's JSON error body."""
+    try:
+        return {str(e["code"]) for e in json.loads(response.content)["errors"]}
+    except (ValueError, KeyError, TypeError):
+        return set()
+
+
 def _reason(exc: Exception) -> str:
     """A network failure's cause without its URL (an upload's URL may carry a signature)."""
     for pattern in (r"\[Errno -?\d+\] ([^'\")\]]+)", r"\[SSL: [A-Z_]+\] ([^(']+)"):
@@ -267,7 +275,9 @@ class Registry:
             )
         return token
 
-    def _failed(self, response: requests.Response, what: str) -> RegistryError:
+    def _failed(
+        self, response: requests.Response, what: str, racing: bool = False
+    ) -> RegistryError:
         """A refusal as one line: what failed, where, the registry's words, and what to do."""
         status = response.status_code
         detail = _registry_errors(response)
@@ -281,7 +291,7 @@ class Registry:
             404: ("check the repository's name and the tag or digest", "not found"),
             429: (f"wait, or {login_tip(self.registry)} for a higher limit", "too many requests"),
         }.get(status, ("try again later" if status >= 500 else "check the request", "failed"))
-        return RegistryError(f"{what}: {said} ({detail})", tip=tip, status=status)
+        return RegistryError(f"{what}: {said} ({detail})", tip=tip, status=status, racing=racing)
 
     def _chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
         import requests
@@ -354,8 +364,8 @@ class Registry:
         with self._send("HEAD", f"/v2/{repository}/blobs/{digest}", scopes, what) as response:
             if response.status_code == 404:
                 return False
-            if not response.ok:
-                raise self._failed(response, what)
+            if not response.ok:  # a 5xx: CNCF distribution's, while another push writes it
+                raise self._failed(response, what, racing=response.status_code >= 500)
             return True
 
     def get_blob(
@@ -466,8 +476,9 @@ class Registry:
         with self._send(
             "PUT", url, self._push(repository), what, headers=headers, body=lambda: data
         ) as response:
-            if response.status_code != 201:
-                raise self._failed(response, what)
+            if response.status_code != 201:  # a blob another push is writing counts as absent
+                unknown = "MANIFEST_BLOB_UNKNOWN" in _error_codes(response)
+                raise self._failed(response, what, racing=unknown)
             claimed = response.headers.get("Docker-Content-Digest") or digest
         if claimed != digest:
             raise RegistryError(
