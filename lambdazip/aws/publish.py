@@ -4,15 +4,16 @@ The zip's sha256 is checked against its manifest first (a zip changed after it w
 refused), then the zip itself, as `check` judges it, against the runtime and architecture it
 will be declared for (CompatibleRuntimes and CompatibleArchitectures, from the manifest): an
 unfit zip is refused with the findings. When the layer's latest version holds the same bytes
-(its CodeSha256), that version is reused unless a new one is asked for; zips over the
-direct-upload limit go through S3. Credentials come from boto3's usual chain (environment,
-profiles, SSO, instance roles) and are never printed. AWS_ENDPOINT_URL (boto3's own setting)
-points it elsewhere, e.g. at a local test server.
+(its CodeSha256) and declares the same runtimes and architectures, that version is reused unless
+a new one is asked for; zips over the direct-upload limit go through S3. Credentials come from
+boto3's usual chain (environment, profiles, SSO, instance roles) and are never printed.
+AWS_ENDPOINT_URL (boto3's own setting) points it elsewhere, e.g. at a local test server.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +170,12 @@ def publish(
         raise PublishError(
             f"cannot reach AWS: {one_line(str(exc))}", tip="check the network and region"
         ) from None
-    return Published.of(answer, via_s3=via_s3)
+    published = Published.of(answer, via_s3=via_s3)
+    return dataclasses.replace(  # an endpoint that leaves them out of its answer: what was sent
+        published,
+        runtimes=published.runtimes or runtimes,
+        architectures=published.architectures or architectures,
+    )
 
 
 def _fits(zip_path: Path, manifest: Manifest) -> None:
