@@ -239,8 +239,8 @@ def test_shard_counts_that_disagree_are_one_line(
 
 
 def test_a_shard_builds_its_functions_layers_too(tmp_path: Path) -> None:
-    from lambdazip.cli.commands.project_shards import in_shard, shares
     from lambdazip.inputs.config import load_config
+    from lambdazip.inputs.shards import in_shard, share_out
     from lambdazip.targets import RUNTIMES, Arch, Target
 
     project = _project(tmp_path, 12)
@@ -248,7 +248,7 @@ def test_a_shard_builds_its_functions_layers_too(tmp_path: Path) -> None:
     target = Target(RUNTIMES["3.13"], Arch.X86_64)
     layers = [(n, s, target) for n, s in config.layers.items()]
     functions = [(n, s, target) for n, s in config.functions.items()]
-    shared = shares(project, layers, functions, 4)
+    shared = share_out(project, layers, functions, 4)
     for index in range(1, 5):
         own_layers, own_functions = in_shard(index, shared, layers, functions)
         assert {f[0] for f in own_functions} == {

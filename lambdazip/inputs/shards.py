@@ -24,8 +24,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lambdazip.errors import UsageError
+from lambdazip.errors import LambdaZipError, UsageError
+from lambdazip.inputs.project import discover
+from lambdazip.targets import Kind, Target
+
+if TYPE_CHECKING:
+    from lambdazip.inputs.config import Dependencies
 
 MAX_SHARDS = 256
 SLACK = (5, 4)  # a shard's load may exceed the even share by a quarter before others are preferred
@@ -144,3 +151,76 @@ def _assign_group(units: Sequence[Unit], count: int) -> dict[tuple[str, str, str
 
 def _digest(index: int, unit: Unit) -> bytes:
     return hashlib.sha256(f"{index}\0{unit.kind}\0{unit.name}\0{unit.target}".encode()).digest()
+
+
+# -- the project's artifacts, weighed and shared out ---------------------------------------------
+
+Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
+
+
+Shares = dict[tuple[str, str, str], int]  # {(kind, name, target): shard}
+
+
+def share_out(project: Path, layers: Targets, functions: Targets, count: int) -> Shares:
+    """Each artifact's shard of ``count`` (``assign``), weighed by what it installs: the one
+    function here that reads the project (its locks)."""
+    packages: dict[Path | None, int] = {}
+
+    def unit(kind: Kind, name: str, spec: Dependencies, target: Target) -> Unit:
+        file = spec.file(project) or _project_lock(project)
+        if file not in packages:
+            packages[file] = _packages_in(file)
+        return Unit(
+            kind.value,
+            name,
+            str(target),
+            group=target.arch.value,
+            weight=weight_of(packages[file]),
+            layers=tuple(getattr(spec, "layers", ())),
+        )
+
+    return assign(
+        [unit(Kind.LAYER, n, s, t) for n, s, t in layers]
+        + [unit(Kind.FUNCTION, n, s, t) for n, s, t in functions],
+        count,
+    )
+
+
+def _project_lock(project: Path) -> Path | None:
+    """The lock an artifact without one of its own installs from, if there is one."""
+    try:
+        return discover(project, None, Path.cwd())
+    except LambdaZipError:  # said when its plan is made
+        return None
+
+
+def _packages_in(file: Path | None) -> int:
+    """About how many packages a lock or requirements file installs (for the shards' weights
+    only): its [[package]] tables or its requirement lines (what layers provide not deducted);
+    no file or an unreadable one counts as five."""
+    try:
+        if file is None:
+            raise OSError
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 5
+    if file.suffix in (".toml", ".lock"):
+        return text.count("[[package]]")
+    from lambdazip.inputs.requirements import logical_lines
+
+    return sum(1 for _number, line in logical_lines(text) if not line.startswith("-"))
+
+
+def in_shard(
+    index: int, shared: Shares, layers: Targets, functions: Targets
+) -> tuple[Targets, Targets]:
+    """The shard's functions, and its layers with those its functions use (another shard's,
+    taken from the shared cache when it is there, else built here: the same bytes)."""
+    functions = [f for f in functions if shared[Kind.FUNCTION.value, f[0], str(f[2])] == index]
+    used = {(layer, str(t)) for _n, spec, t in functions for layer in spec.layers}
+    layers = [
+        (n, spec, t)
+        for n, spec, t in layers
+        if shared[Kind.LAYER.value, n, str(t)] == index or (n, str(t)) in used
+    ]
+    return layers, functions

@@ -18,7 +18,8 @@ from lambdazip.build.endpoints import engine_variable
 from lambdazip.build.engine import Engine
 from lambdazip.build.plan import BuildPlan, make_plan, output_name
 from lambdazip.build.session import Session
-from lambdazip.cli.commands.project_shards import in_shard, list_artifacts, shard_count, shares
+from lambdazip.cli.commands.project_shards import list_artifacts, shard_count
+from lambdazip.cli.commands.project_summary import Artifact, summary
 from lambdazip.cli.commands.shared import (
     base_images,
     read_event,
@@ -32,6 +33,7 @@ from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.project import discover
+from lambdazip.inputs.shards import in_shard, share_out
 from lambdazip.oci.store import BlobStore
 from lambdazip.outputs.archive import source_date_epoch
 from lambdazip.targets import Arch, Kind, Runtime, Target, parse_arch, parse_runtime
@@ -39,22 +41,6 @@ from lambdazip.targets import Arch, Kind, Runtime, Target, parse_arch, parse_run
 if TYPE_CHECKING:  # imported where used: a no-op build loads neither pydantic nor pyelftools
     from lambdazip.build.warm import WarmContainers
     from lambdazip.inputs.config import Dependencies, Function, Layer, ProjectConfig
-    from lambdazip.outputs.report import BuildDocument
-
-
-@dataclass(frozen=True)
-class _Artifact:
-    name: str
-    kind: Kind
-    target: Target
-    status: str
-    seconds: float
-    detail: str  # the zip, or the error
-    size: int | None = None
-    result: BuildResult | None = None  # (none: it failed)
-    plan: BuildPlan | None = None
-    layers: tuple[str, ...] = ()
-    handler: str | None = None
 
 
 def _config_targets(
@@ -111,7 +97,7 @@ def _build_all(
     ]
     count = shard_count(args)
     shared = (  # only when asked: every lock is read to weigh the artifacts
-        shares(project, layer_targets, function_targets, count)
+        share_out(project, layer_targets, function_targets, count)
         if args.shard is not None or args.list
         else {}
     )
@@ -135,7 +121,7 @@ def _build_all(
     # each architecture to its engine: --engine or the environment, else the file's [engines]
     env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
-    rows: list[_Artifact] = []
+    rows: list[Artifact] = []
     built: dict[tuple[str, str], BuildResult] = {}
     # every engine reached (and checked) once, before anything is built
     engines = {a: session.engine(env, a) for a in dict.fromkeys(arches)}
@@ -159,7 +145,7 @@ def _build_all(
             )
         )
     _remove_undeclared(config, project, planner.out_dir, rows, console)
-    _summary(rows, args.json, console, planner.out_dir, changed_only=args.watch)
+    summary(rows, args.json, console, planner.out_dir, changed_only=args.watch)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
     if failed:
         names = ", ".join(f"{r.name} ({r.target})" for r in failed)
@@ -173,7 +159,7 @@ def _build_all(
 
 
 def _remove_undeclared(
-    config: ProjectConfig, project: Path, out_dir: Path, rows: Sequence[_Artifact], console: Console
+    config: ProjectConfig, project: Path, out_dir: Path, rows: Sequence[Artifact], console: Console
 ) -> None:
     """What an earlier build of this project wrote and the project no longer declares (a function
     renamed or removed, a target dropped) is removed, and said; nothing else (outputs/ledger.py).
@@ -266,74 +252,6 @@ class _Planner:
         )
 
 
-def _document(rows: Sequence[_Artifact], out_dir: Path) -> BuildDocument:
-    """`build --json`: what the tools teams deploy with read (outputs/report.py's versioned
-    BuildDocument)."""
-    import base64
-
-    from lambdazip.outputs.report import BuildDocument, BuiltArtifact
-
-    def row(r: _Artifact) -> BuiltArtifact:
-        zipped = r.result.zip if r.result is not None else None
-        return BuiltArtifact(
-            name=r.name,
-            kind=r.kind,
-            target=str(r.target),
-            runtime=r.target.runtime.name,
-            architecture=r.target.arch.value,
-            status=r.status,
-            seconds=round(r.seconds, 3),
-            zip=str(zipped.path) if zipped else None,
-            manifest=str(r.plan.manifest_path) if zipped and r.plan else None,
-            sbom=str(r.plan.sbom_path) if zipped and r.plan else None,
-            sha256=zipped.sha256 if zipped else None,
-            code_sha256=base64.b64encode(bytes.fromhex(zipped.sha256)).decode() if zipped else None,
-            size=zipped.zipped_size if zipped else None,
-            unzipped_size=zipped.unzipped_size if zipped else None,
-            layers=list(r.layers),
-            handler=r.handler,
-            error=r.detail if r.status in ("FAILED", "SKIPPED") else None,
-        )
-
-    return BuildDocument(
-        ok=all(r.result is not None and r.status not in ("FAILED", "SKIPPED") for r in rows),
-        output_dir=str(out_dir),
-        artifacts=[row(r) for r in rows],
-    )
-
-
-def _summary(
-    rows: Sequence[_Artifact],
-    as_json: bool,
-    console: Console,
-    out_dir: Path,
-    changed_only: bool = False,
-) -> None:
-    """The table of every artifact (``changed_only``, watching: of those not reused)."""
-    if changed_only:
-        rows = [r for r in rows if r.status != "reused"]
-        if not rows:
-            return
-    if as_json:
-        console.result(_document(rows, out_dir).model_dump_json(indent=2))
-        return
-    console.table(
-        ["artifact", "kind", "target", "status", ">bytes", ">seconds", "zip or error"],
-        [
-            [
-                r.name,
-                r.kind.value,
-                str(r.target),
-                r.status,
-                f"{r.size:,}" if r.size is not None else "-",
-                f"{r.seconds:.1f}",
-                r.detail,
-            ]
-            for r in rows
-        ],
-    )
-
-
 def _build_one(
     engine: Engine,
     name: str,
@@ -341,7 +259,7 @@ def _build_one(
     console: Console,
     before_writing: Callable[[Path], None] | None = None,
     warm: WarmContainers | None = None,
-) -> tuple[_Artifact, BuildResult | None]:
+) -> tuple[Artifact, BuildResult | None]:
     started = time.monotonic()
     progress = Prefixed(console, f"{name} {plan.target}")
     try:
@@ -349,7 +267,7 @@ def _build_one(
     except LambdaZipError as exc:
         report_build_failure(exc, console)
         console.error(f"[{name} {plan.target}] {exc.message}", exc.tip)
-        row = _Artifact(
+        row = Artifact(
             name, plan.kind, plan.target, "FAILED", time.monotonic() - started, exc.message,
             plan=plan, handler=plan.handler,
         )  # fmt: skip
@@ -358,7 +276,7 @@ def _build_one(
     for warning in result.warnings:
         console.finding(warning)
     status = result.status
-    row = _Artifact(
+    row = Artifact(
         name,
         plan.kind,
         plan.target,
@@ -387,10 +305,10 @@ def _build_function(
     plan_of: Callable[..., BuildPlan],
     console: Console,
     session: Session,
-) -> _Artifact:
+) -> Artifact:
     missing = [layer for layer in spec.layers if (layer, str(target)) not in built]
     if missing:
-        return _Artifact(
+        return Artifact(
             name,
             Kind.FUNCTION,
             target,

@@ -6,88 +6,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lambdazip.build.plan import output_name
 from lambdazip.cli.console import Console
-from lambdazip.errors import LambdaZipError, UsageError
+from lambdazip.errors import UsageError
 from lambdazip.inputs.options import ProjectOptions
-from lambdazip.inputs.project import discover
-from lambdazip.inputs.shards import Unit, assign, weight_of
-from lambdazip.targets import Kind, Target
+from lambdazip.inputs.shards import Shares, Targets
+from lambdazip.targets import Kind
 
 if TYPE_CHECKING:
-    from lambdazip.inputs.config import Dependencies
-
-
-Targets = list[tuple[str, Any, Target]]  # (name, its table, target)
-
-
-Shares = dict[tuple[str, str, str], int]  # {(kind, name, target): shard}
-
-
-def shares(project: Path, layers: Targets, functions: Targets, count: int) -> Shares:
-    """Each artifact's shard of ``count`` (inputs/shards.py), weighed by what it installs."""
-    packages: dict[Path | None, int] = {}
-
-    def unit(kind: Kind, name: str, spec: Dependencies, target: Target) -> Unit:
-        file = spec.file(project) or _project_lock(project)
-        if file not in packages:
-            packages[file] = _packages_in(file)
-        return Unit(
-            kind.value,
-            name,
-            str(target),
-            group=target.arch.value,
-            weight=weight_of(packages[file]),
-            layers=tuple(getattr(spec, "layers", ())),
-        )
-
-    return assign(
-        [unit(Kind.LAYER, n, s, t) for n, s, t in layers]
-        + [unit(Kind.FUNCTION, n, s, t) for n, s, t in functions],
-        count,
-    )
-
-
-def _project_lock(project: Path) -> Path | None:
-    """The lock an artifact without one of its own installs from, if there is one."""
-    try:
-        return discover(project, None, Path.cwd())
-    except LambdaZipError:  # said when its plan is made
-        return None
-
-
-def _packages_in(file: Path | None) -> int:
-    """About how many packages a lock or requirements file installs (for the shards' weights
-    only): its [[package]] tables or its requirement lines (what layers provide not deducted);
-    no file or an unreadable one counts as five."""
-    try:
-        if file is None:
-            raise OSError
-        text = file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return 5
-    if file.suffix in (".toml", ".lock"):
-        return text.count("[[package]]")
-    from lambdazip.inputs.requirements import logical_lines
-
-    return sum(1 for _number, line in logical_lines(text) if not line.startswith("-"))
-
-
-def in_shard(
-    index: int, shares: Shares, layers: Targets, functions: Targets
-) -> tuple[Targets, Targets]:
-    """The shard's functions, and its layers with those its functions use (another shard's,
-    taken from the shared cache when it is there, else built here: the same bytes)."""
-    functions = [f for f in functions if shares[Kind.FUNCTION.value, f[0], str(f[2])] == index]
-    used = {(layer, str(t)) for _n, spec, t in functions for layer in spec.layers}
-    layers = [
-        (n, spec, t)
-        for n, spec, t in layers
-        if shares[Kind.LAYER.value, n, str(t)] == index or (n, str(t)) in used
-    ]
-    return layers, functions
+    pass
 
 
 def shard_count(args: ProjectOptions) -> int:
@@ -105,7 +34,7 @@ def shard_count(args: ProjectOptions) -> int:
 def list_artifacts(
     layers: Targets,
     functions: Targets,
-    shares: Shares,
+    shared: Shares,
     count: int,
     out_dir: Path,
     as_json: bool,
@@ -121,7 +50,7 @@ def list_artifacts(
             "target": str(target),
             "python": target.runtime.version,
             "arch": target.arch.value,
-            "shard": shares[kind.value, name, str(target)],
+            "shard": shared[kind.value, name, str(target)],
             "zip": str(out_dir / output_name(name, target)),
             "layers": list(getattr(spec, "layers", [])),
         }
