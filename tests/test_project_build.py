@@ -109,7 +109,7 @@ def test_layers_first_then_functions_without_what_the_layers_hold(
     # the function rebuilt from its manifest alone (its lock, extra and layers): the same bytes
     assert main(["verify", str(dist / "api-python3.11-x86_64.zip")], env=host_env()) == 0
     assert "reproduced: " in capsys.readouterr().err
-    # nothing changed: every artifact is reused, no container
+    # nothing changed: every artifact is reused (api's smoke event runs again, in a container)
     assert main(["build", "--project", str(project), "--base-image", image], env=host_env()) == 0
     out = capsys.readouterr().out
     assert out.count(" reused ") == 3
@@ -262,3 +262,48 @@ def test_a_renamed_function_s_zip_is_removed_by_the_next_build(
         "notes.txt", *(f"{n}-python3.11-x86_64.{s}" for n in ("keep", "new")
                        for s in ("zip", "manifest.json", "cdx.json")),
     ])  # fmt: skip
+
+
+@pytest.mark.integration
+def test_findings_and_errors_of_several_lines_keep_the_reports_whole(
+    tmp_path: Path, images: dict[tuple[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A build with a finding (python3.15, a preview runtime) and an error of two lines (a smoke
+    event's exception): --json's stdout is the document alone (the findings on stderr), and
+    each row of the table is one line."""
+    project = tmp_path / "preview"
+    (project / "code").mkdir(parents=True)
+    (project / "code" / "h.py").write_text(
+        "def ok(event, context):\n    return 1\n\n\n"
+        "def bad(event, context):\n    raise ValueError('boom\\nsecond line')\n"
+    )
+    (project / "none.txt").write_text("# nothing to install\n")
+    (project / "event.json").write_text("{}")
+    function = (
+        '\n[tool.lambdazip.functions.{0}]\nsrc = "code"\nhandler = "h.{0}"\n'
+        'requirements = "none.txt"\n'
+    )
+    (project / "pyproject.toml").write_text(
+        '[tool.lambdazip]\npython = ["3.15"]\n'
+        + function.format("ok")
+        + function.format("bad")
+        + 'smoke-event = "event.json"\n'
+    )
+    image = f"3.15/x86_64={images['3.15', 'x86_64']}"
+    argv = ["build", "--project", str(project), "--base-image", image]
+    assert main([*argv, "--json"], env=host_env()) == 11
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)  # the document, and nothing else
+    assert [(a["name"], a["status"]) for a in document["artifacts"]] == [
+        ("ok", "built"), ("bad", "FAILED"),
+    ]  # fmt: skip
+    assert "warning: python3.15: " in captured.err
+    assert "ValueError: boom" in document["artifacts"][1]["error"]
+    assert main(argv, env=host_env()) == 11
+    out = capsys.readouterr().out.splitlines()
+    table = out[[line.split()[:1] for line in out].index(["artifact"]) :]
+    assert [line.split()[:4] for line in table[1:]] == [
+        ["ok", "function", "python3.15-x86_64", "reused"],
+        ["bad", "function", "python3.15-x86_64", "FAILED"],
+    ]
+    assert "ValueError: boom second line" in table[2]

@@ -76,6 +76,7 @@ def main(
     with _errors_to_exit_codes(console, "--debug" in argv) as code:
         args = build_parser(prog, command_of(argv)).parse_args(argv)
         console.verbosity = args.verbosity
+        console.json = bool(getattr(args, "json", False))
         if getattr(args, "engines", None):  # --engine wins over LAMBDAZIP_ENGINE_* and the file
             env = with_engines(env, dict(args.engines))
         forget_failures()  # what a registry did in an earlier main() (a test's) is not this run's

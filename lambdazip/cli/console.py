@@ -76,6 +76,7 @@ class Console:
     color: bool = False
     verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
     mode: Mode = Mode.PLAIN
+    json: bool = False  # stdout is one JSON document (--json): findings go to stderr
     _step: tuple[str, float] | None = None
     _live: bool = False  # a progress line is on the terminal, to be overwritten
     _heartbeat: float = 0.0  # when the last heartbeat line was written (CI)
@@ -117,8 +118,10 @@ class Console:
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """A summary table on stdout: each column as wide as its widest cell; a column whose
-        name starts with ">" is right-aligned (numbers); the last one is not padded."""
+        name starts with ">" is right-aligned (numbers); the last one is not padded; a cell of
+        several lines (an error's) folded into one."""
         names = [c.removeprefix(">") for c in columns]
+        rows = [[" ".join(cell.split()) for cell in row] for row in rows]  # a row is one line
         widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
         for cells in [names, *rows]:
             parts = [
@@ -128,15 +131,18 @@ class Console:
             self.result("  ".join([*parts[:-1], cells[-1]]))
 
     def finding(self, finding: Finding) -> None:
+        """A finding, part of the report on stdout; on stderr when stdout is a JSON document
+        (which carries the findings itself, or the manifests it names do)."""
+        stream = self.err if self.json else self.out
         if self.mode is Mode.GITHUB:
             kind = "error" if finding.severity == "error" else "warning"
             self.write_line(
-                f"::{kind} title=lambdazip {finding.code}::{_escape(finding.line())}", self.out
+                f"::{kind} title=lambdazip {finding.code}::{_escape(finding.line())}", stream
             )
             return
         color = "red" if finding.severity == "error" else "yellow"
         label = self.paint(f"{finding.severity.value}:", color, "bold")
-        self.write_line(f"{label}{finding.line().split(':', 1)[1]}", self.out)
+        self.write_line(f"{label}{finding.line().split(':', 1)[1]}", stream)
 
     def success(self, message: str) -> None:
         """The result line (the zip, its sha256): kept also with -q, which drops progress."""

@@ -71,7 +71,7 @@ def project_summary(document: BuildDocument) -> str:
     for a in document.artifacts:
         digest = f"`{a.sha256}`" if a.sha256 else "-"
         size = f"{a.size:,}" if a.size is not None else "-"
-        where = f"`{a.zip}`" if a.error is None else a.error.replace("|", "\\|")
+        where = f"`{a.zip}`" if a.error is None else " ".join(a.error.split()).replace("|", "\\|")
         lines.append(
             f"| {a.name} | {a.kind.value} | {a.target} | {a.status} | {digest} | {size} | {where} |"
         )
