@@ -69,6 +69,68 @@ def test_a_wrong_table_is_one_line_naming_the_key(
     assert words in err[0]
 
 
+_LAID_OUT = """
+[tool.lambdazip]
+python = ["3.13"]
+[tool.lambdazip.layers.deps]
+requirements = "locks/deps.txt"
+[tool.lambdazip.functions.api]
+src = "../services/api"
+handler = "app.handler"
+layers = ["deps"]
+requirements = "locks/none.txt"
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words", "tip"),
+    [
+        ('requirements = "locks/deps.txt"', 'requirements = "locks/gone.txt"',
+         "[tool.lambdazip.layers.deps] requirements = 'locks/gone.txt': ",
+         "fix the path (relative to pyproject.toml), or make the file: `uv pip compile"),
+        ('requirements = "locks/deps.txt"', "",
+         "[tool.lambdazip.layers.deps] names no lock or requirements file, and ",
+         'lock the project (`uv lock`), or set requirements = "FILE" in '
+         "[tool.lambdazip.layers.deps]"),
+        ('requirements = "locks/deps.txt"', 'requirements = "locks/deps.txt"\ngroup = ["a"]',
+         "[tool.lambdazip.layers.deps] installs from deps.txt, a requirements file, but chooses a "
+         "group", 'remove group from the file\'s table, or set lock = "uv.lock" in'),
+        ('src = "../services/api"', 'src = "../services/gone"',
+         "[tool.lambdazip.functions.api] src = '../services/gone': ",
+         "point src at the directory of the function's code"),
+        ('handler = "app.handler"', 'handler = "application"',
+         "[tool.lambdazip.functions.api] handler = 'application' is not MODULE.FUNCTION",
+         'e.g. handler = "app.handler" in [tool.lambdazip.functions.api]'),
+        ('handler = "app.handler"', 'handler = "orders.app.handler"',
+         "[tool.lambdazip.functions.api] handler = 'orders.app.handler': ",
+         "add orders/app.py to "),
+        ('handler = "app.handler"', 'handler = "app.handler"\nsmoke-event = "event.json"',
+         "[tool.lambdazip.functions.api] smoke-event = 'event.json': ",
+         "point smoke-event at a JSON event file"),
+    ],
+)  # fmt: skip
+def test_a_project_s_missing_input_is_said_in_the_file_s_terms_before_any_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, words: str, tip: str
+) -> None:
+    """Infra in a directory of its own, the code in ../services: every mistake names the table
+    and key to fix (never -r, --src or --handler, which `build` has not), before any container
+    (the unit tier has no engine)."""
+    project = tmp_path / "infra"
+    (project / "locks").mkdir(parents=True)
+    (project / "locks" / "deps.txt").write_text("# nothing\n")
+    (project / "locks" / "none.txt").write_text("# nothing\n")
+    (tmp_path / "services" / "api").mkdir(parents=True)
+    (tmp_path / "services" / "api" / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    (project / "pyproject.toml").write_text(_LAID_OUT.replace(old, new, 1))
+    assert main(["build", "--project", str(project)], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert words in err[0]
+    assert tip in err[0]
+    for flag in (" -r", "--src", "--handler", "--project", "--group"):
+        assert flag not in err[0]
+
+
 @pytest.mark.integration
 @pytest.mark.network
 def test_layers_first_then_functions_without_what_the_layers_hold(
@@ -203,6 +265,9 @@ def test_build_removes_only_its_own_artifacts_the_project_no_longer_declares(
 
     out, project, other = tmp_path / "dist", tmp_path / "p", tmp_path / "q"
     out.mkdir()
+    for directory in (project, other):
+        directory.mkdir()
+        (directory / "pyproject.toml").write_text("[tool.lambdazip.functions.api]\nsrc = '.'\n")
     for name in ("api-python3.13-x86_64.zip", "old-python3.13-x86_64.zip", "edited-x.zip"):
         _fake_output(out, name)
     _fake_output(out, "theirs-python3.13-x86_64.zip")
@@ -224,6 +289,45 @@ def test_build_removes_only_its_own_artifacts_the_project_no_longer_declares(
     ledger = json.loads((out / LEDGER).read_text())["projects"]
     assert ledger[str(project.resolve())] == ["api-python3.13-x86_64.zip"]
     assert ledger[str(other.resolve())] == ["theirs-python3.13-x86_64.zip"]
+
+
+def test_two_projects_in_one_output_directory_never_share_an_artifact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Project q's last build wrote api-...zip into the shared directory: p, declaring an api too,
+    is refused before anything is built (it would write over q's zip, and remove it once
+    renamed), in one line naming q; p's own ledger listing the name does not let p remove it;
+    once q is gone (its pyproject.toml), its entries are dropped."""
+    from lambdazip.outputs.ledger import LEDGER, settle, theirs
+
+    out, project, other = tmp_path / "build" / "out", tmp_path / "p", tmp_path / "q"
+    out.mkdir(parents=True)
+    table = '[tool.lambdazip]\npython = ["3.13"]\noutput-dir = "../build/out"\n'
+    function = '[tool.lambdazip.functions.{0}]\nsrc = "."\nrequirements = "none.txt"\n'
+    for directory in (project, other):
+        directory.mkdir()
+        (directory / "none.txt").write_text("# nothing\n")
+        (directory / "pyproject.toml").write_text(table + function.format("api"))
+    name = "api-python3.13-x86_64.zip"
+    _fake_output(out, name)
+    assert settle(out, other, {name}, [name]) == []
+    assert main(["build", "--project", str(project)], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {project / '../build/out' / name} is the project {other.resolve()}'s (its last build wrote it "
+        "there): two projects' artifacts of one name in one output directory overwrite each "
+        "other; give the artifact another name, or this project another output-dir"
+    ]
+    # p listed it once too (before this check was made): p declares it no more, q still does
+    ledger = json.loads((out / LEDGER).read_text())
+    ledger["projects"][str(project.resolve())] = [name]
+    (out / LEDGER).write_text(json.dumps(ledger))
+    assert settle(out, project, set(), []) == []
+    assert (out / name).is_file()
+    (other / "pyproject.toml").unlink()  # q is gone: its entry is no one's
+    assert theirs(out, project, [name]) == {}
+    assert settle(out, project, set(), []) == []
+    assert str(other.resolve()) not in json.loads((out / LEDGER).read_text())["projects"]
 
 
 @pytest.mark.integration

@@ -304,7 +304,7 @@ def make_plan(
             tip="point --src at the directory that holds your function's code",
         )
     if kind is Kind.FUNCTION and src is not None and handler is not None:
-        _check_handler(src, handler)
+        check_handler(src, handler)
     _check_output_dir(out_dir)
     if name is None:
         name = (
@@ -412,7 +412,7 @@ def _check_output_dir(out_dir: Path) -> None:
         raise OutputError(f"cannot write in {existing}", tip="pass -o a directory you can write to")
 
 
-def _check_handler(src: Path, handler: str) -> None:
+def check_handler(src: Path, handler: str) -> None:
     module, _, function = handler.rpartition(".")
     if not module or not function:
         raise UsageError(

@@ -6,7 +6,10 @@ file put there by hand, a zip changed since).
 The ledger is `.lambdazip-outputs.json` in the output directory: {"schema_version": 1,
 "projects": {"/abs/project": ["api-python3.13-x86_64.zip", ...]}}. A zip is removed, with its
 manifest and SBOM, only if this project's ledger lists it, the project declares it no more, and
-its manifest still names its bytes (its sha256): a zip changed by anyone else is left alone.
+its manifest still names its bytes (its sha256): a zip changed by anyone else is left alone, and
+one another project's ledger lists too is left to that project. Two projects may share an output
+directory but not an artifact's name: a build refuses to write a zip another project's last build
+recorded (``theirs``), as long as that project is there (a directory with its pyproject.toml).
 """
 
 from __future__ import annotations
@@ -32,6 +35,23 @@ def _read(out_dir: Path) -> dict[str, list[str]]:
         return {}  # none yet, or unreadable: nothing is known to be ours
 
 
+def _live(projects: dict[str, list[str]], key: str) -> dict[str, list[str]]:
+    """The other projects still there (their entries outlive them otherwise)."""
+    return {
+        other: names
+        for other, names in projects.items()
+        if other != key and (Path(other) / "pyproject.toml").is_file()
+    }
+
+
+def theirs(out_dir: Path, project: Path, names: Iterable[str]) -> dict[str, str]:
+    """{zip name: the other project's directory} for each of ``names`` another project's last
+    build in ``out_dir`` wrote and its ledger lists."""
+    others = _live(_read(out_dir), str(project.resolve()))
+    owner = {name: other for other, listed in sorted(others.items()) for name in listed}
+    return {name: owner[name] for name in names if name in owner}
+
+
 def settle(out_dir: Path, project: Path, declared: set[str], written: Iterable[str]) -> list[Path]:
     """Remove this project's artifacts it no longer declares (zip names not in ``declared``),
     record what it holds now (those kept and ``written``); the zips removed."""
@@ -43,11 +63,13 @@ def settle(out_dir: Path, project: Path, declared: set[str], written: Iterable[s
     with output_lock(ledger):
         projects = _read(out_dir)
         before = set(projects.get(key, []))
-        for name in sorted(before - declared):
+        others = _live(projects, key)
+        shared = {name for listed in others.values() for name in listed}
+        for name in sorted(before - declared - shared):
             if _remove_if_ours(out_dir / name):
                 removed.append(out_dir / name)
         kept = {n for n in before & declared if (out_dir / n).is_file()}
-        projects[key] = sorted(kept | set(written))
+        projects = {**others, key: sorted(kept | set(written))}  # (those gone: dropped)
         staged = ledger.with_name(f".{LEDGER}.{secrets.token_hex(6)}")
         try:
             document = {"schema_version": SCHEMA_VERSION, "projects": projects}

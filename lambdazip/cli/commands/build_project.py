@@ -32,8 +32,9 @@ from lambdazip.errors import LambdaZipError, MatrixFailed, UsageError
 from lambdazip.inputs.build_inputs import resolve
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
+from lambdazip.inputs.preflight import preflight
 from lambdazip.inputs.project import discover
-from lambdazip.inputs.shards import in_shard, share_out
+from lambdazip.inputs.shards import Targets, in_shard, share_out
 from lambdazip.oci.store import BlobStore
 from lambdazip.outputs.archive import source_date_epoch
 from lambdazip.targets import Arch, Kind, Runtime, Target, parse_arch, parse_runtime
@@ -111,13 +112,16 @@ def _build_all(
     if args.list:
         list_artifacts(layer_targets, function_targets, shared, count, out_dir, args.json, console)
         return 0
+    # every input and plan first: a mistake in the file or an input is said before anything is
+    # built, in the file's terms
+    for spec in functions.values():  # Lambda's rules
+        configuration(spec.environment, _env_files(project, spec))
+    preflight(project, layers, functions, config.options)
+    _not_theirs(out_dir, project, layer_targets, function_targets)
     planner = _Planner(args, project, out_dir, env, config)
-    # every plan first: a mistake in the file or an input is said before anything is built
     layer_plans = [
         (n, planner.plan(n, Kind.LAYER, spec, t, src=None)) for n, spec, t in layer_targets
     ]
-    for spec in functions.values():  # Lambda's rules, said before anything is built
-        configuration(spec.environment, _env_files(project, spec))
     # each architecture to its engine: --engine or the environment, else the file's [engines]
     env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
@@ -156,6 +160,22 @@ def _build_all(
     shard = f" (shard {args.shard})" if args.shard else ""
     console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}{shard}")
     return 0
+
+
+def _not_theirs(out_dir: Path, project: Path, *tables: Targets) -> None:
+    """Two projects may share an output directory, never an artifact's name: one would write
+    over the other's zip, and remove it once renamed (outputs/ledger.py)."""
+    from lambdazip.outputs.ledger import theirs
+
+    names = [output_name(name, target) for table in tables for name, _spec, target in table]
+    taken = theirs(out_dir, project, names)
+    if taken:
+        name, other = next(iter(taken.items()))
+        raise UsageError(
+            f"{out_dir / name} is the project {other}'s (its last build wrote it there): two "
+            "projects' artifacts of one name in one output directory overwrite each other",
+            tip="give the artifact another name, or this project another output-dir",
+        )
 
 
 def _remove_undeclared(
