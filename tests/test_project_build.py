@@ -54,6 +54,12 @@ layers = ["deps"]
         ('[tool.lambdazip.layers.http]\n[tool.lambdazip.functions.http]\nsrc = "."\n',
          "layers.http and functions.http would write the same files (http-python3.X-ARCH.zip "
          "and its manifest): give one another name"),
+        ('[tool.lambdazip.layers.Deps]\n[tool.lambdazip.functions.deps]\nsrc = "."\n',
+         "layers.Deps and functions.deps would write the same files (deps-python3.X-ARCH.zip "
+         "and its manifest, one on a case-insensitive file system): give one another name"),
+        ('[tool.lambdazip.layers.api]\n[tool.lambdazip.layers.API]\n',
+         "layers.api and layers.API would write the same files (API-python3.X-ARCH.zip and its "
+         "manifest, one on a case-insensitive file system)"),
         ('[tool.lambdazip.layers.deps]\n[tool.lambdazip.functions.api]\nsrc = "."\n'
          'layers = ["deps", "deps"]\n',
          "functions.api names layer 'deps' twice: Lambda takes each once"),
@@ -314,9 +320,9 @@ def test_two_projects_in_one_output_directory_never_share_an_artifact(
     assert main(["build", "--project", str(project)], env={}) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"error: {project / '../build/out' / name} is the project {other.resolve()}'s (its last build wrote it "
-        "there): two projects' artifacts of one name in one output directory overwrite each "
-        "other; give the artifact another name, or this project another output-dir"
+        f"error: {project / '../build/out' / name} is the project {other.resolve()}'s (its last "
+        "build wrote it there): two projects' artifacts of one name in one output directory "
+        "overwrite each other; give the artifact another name, or this project another output-dir"
     ]
     # p listed it once too (before this check was made): p declares it no more, q still does
     ledger = json.loads((out / LEDGER).read_text())
@@ -411,3 +417,22 @@ def test_findings_and_errors_of_several_lines_keep_the_reports_whole(
         ["bad", "function", "python3.15-x86_64", "FAILED"],
     ]
     assert "ValueError: boom second line" in table[2]
+
+
+def test_a_target_named_twice_is_one_artifact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "3.11" and "python3.11", "x86_64" and "amd64" name one target: one zip, one row (it was
+    built twice and listed twice)."""
+    (tmp_path / "none.txt").write_text("# nothing\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.lambdazip]\npython = ["3.11", "python3.11"]\narch = ["x86_64", "amd64"]\n'
+        '[tool.lambdazip.functions.api]\nsrc = "."\nrequirements = "none.txt"\n'
+    )
+    argv = ["build", "--project", str(tmp_path), "--list", "--json"]
+    assert main(argv, env={}) == 0
+    rows = json.loads(capsys.readouterr().out)["artifacts"]
+    assert [(r["name"], r["target"]) for r in rows] == [("api", "python3.11-x86_64")]
+    assert main([*argv, "--python", "3.13", "--python", "python3.13"], env={}) == 0
+    rows = json.loads(capsys.readouterr().out)["artifacts"]
+    assert [(r["name"], r["target"]) for r in rows] == [("api", "python3.13-x86_64")]

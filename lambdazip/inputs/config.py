@@ -100,12 +100,17 @@ class ProjectConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_layers(self) -> ProjectConfig:
-        both = sorted(set(self.layers) & set(self.functions))
-        if both:  # NAME-python3.X-ARCH.zip: one file for two artifacts, the last one's
-            raise ValueError(
-                f"layers.{both[0]} and functions.{both[0]} would write the same files "
-                f"({both[0]}-python3.X-ARCH.zip and its manifest): give one another name"
-            )
+        seen: dict[str, tuple[str, str]] = {}  # NAME-python3.X-ARCH.zip: one file for two
+        for kind, names in (("layers", self.layers), ("functions", self.functions)):
+            for name in names:
+                first = seen.setdefault(name.casefold(), (kind, name))
+                if first == (kind, name):
+                    continue
+                where = "" if first[1] == name else ", one on a case-insensitive file system"
+                raise ValueError(
+                    f"{first[0]}.{first[1]} and {kind}.{name} would write the same files "
+                    f"({name}-python3.X-ARCH.zip and its manifest{where}): give one another name"
+                )
         for name, function in self.functions.items():
             if len(function.layers) > MAX_LAYERS:
                 raise ValueError(
@@ -154,11 +159,14 @@ def load_config(project: Path) -> ProjectConfig:
             else error["msg"].removeprefix("Value error, ")
         )
         key = f"tool.lambdazip.{where}" if where else "tool.lambdazip"
+        keys = (
+            "see docs/projects.md for the [tool.lambdazip] keys: python, arch, output-dir, "
+            "engines, layers, functions (src, handler, layers, smoke-event, environment, env-file, "
+            f"lock, requirements) and the build options ({', '.join(config_keys())})"
+        )
         raise UsageError(
             f"{path}: [{key}] {what}",
-            tip="see docs/projects.md for the [tool.lambdazip] keys: python, arch, output-dir, "
-            "engines, layers, functions (src, handler, layers, smoke-event, environment, env-file, "
-            f"lock, requirements) and the build options ({', '.join(config_keys())})",
+            tip=keys if error["type"] == "extra_forbidden" else f"fix it in {path}",
         ) from None
     _check_options(path, "tool.lambdazip", config)
     for kind, tables in (("layers", config.layers), ("functions", config.functions)):

@@ -59,7 +59,8 @@ def _config_targets(
             f"no Python for {what}",
             tip='set python = ["3.13"] in [tool.lambdazip] (or in the artifact), or pass --python',
         )
-    return [Target(p, a) for p, a in itertools.product(pythons, arches)]
+    # each once ("3.13" and "python3.13", "x86_64" and "amd64" name one target: one zip)
+    return list(dict.fromkeys(Target(p, a) for p, a in itertools.product(pythons, arches)))
 
 
 def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
