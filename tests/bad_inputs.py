@@ -16,7 +16,7 @@ import os
 import subprocess
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -223,6 +223,10 @@ CASES: list[Case] = [
     Case("aws-answers-html", "an AWS endpoint that answers a page of HTML (a broken proxy)",
          ("check", "--function", "orders"), 15,
          "AWS refused to show function orders: 502: Bad Gateway", context="html_endpoint"),
+    Case("aws-answers-html-200", "an AWS endpoint that answers a page of HTML with 200",
+         ("check", "--function", "orders"), 15,
+         "the answer for function orders has no Configuration: it is not AWS Lambda's",
+         context="html_ok_endpoint"),
     Case("image-bad-push", "image: a malformed --push reference",
          ("image", *T, "-o", "{w}/dist", "-r", "{lock}", "--src", "{w}/src", "--handler",
           "app.handler", "--push", "Registry.example/UPPER:tag"), 2,
@@ -380,10 +384,20 @@ def old_engine(w: Path) -> Iterator[dict[str, str]]:
         server.server_close()
 
 
-@contextmanager
-def html_endpoint(w: Path) -> Iterator[dict[str, str]]:
+def html_endpoint(w: Path) -> AbstractContextManager[dict[str, str]]:
     """An AWS endpoint on loopback that answers every call as a broken proxy does: 502 and a page
     of HTML over many lines (AWS_ENDPOINT_URL; no retries)."""
+    return _page_endpoint(502)
+
+
+def html_ok_endpoint(w: Path) -> AbstractContextManager[dict[str, str]]:
+    """The same page with 200 (a captive portal, a misconfigured endpoint): boto3 parses it as
+    an answer without any of the fields asked for."""
+    return _page_endpoint(200)
+
+
+@contextmanager
+def _page_endpoint(status: int) -> Iterator[dict[str, str]]:
 
     class Handler(BaseHTTPRequestHandler):
         def answer(self) -> None:
@@ -391,7 +405,7 @@ def html_endpoint(w: Path) -> Iterator[dict[str, str]]:
             body += (
                 b"<h1>502 Bad Gateway</h1></center>\n<hr><center>proxy</center>\n</body>\n</html>\n"
             )
-            self.send_response(502)
+            self.send_response(status)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -448,7 +462,7 @@ def full_disk(w: Path) -> Iterator[dict[str, str]]:
 
 
 SCENES = {"old_engine": old_engine, "no_emulation": no_emulation, "full_disk": full_disk,
-          "html_endpoint": html_endpoint}  # fmt: skip
+          "html_endpoint": html_endpoint, "html_ok_endpoint": html_ok_endpoint}  # fmt: skip
 
 
 def markdown() -> str:

@@ -234,3 +234,18 @@ def test_a_download_that_does_not_match_codesha256_is_refused(tmp_path: Path) ->
 
     with pytest.raises(DeployedError, match="does not match the CodeSha256"):
         deployed._download("https://x", tmp_path / "f.zip", "AAAA", "function f", opener)
+
+
+def test_a_code_location_is_said_without_its_signature() -> None:
+    """A presigned URL's query is its credential: a location that is not HTTPS is named without
+    it."""
+    from lambdazip.aws.deployed import _open_url
+    from lambdazip.errors import DeployedError
+
+    url = "http://bucket.example/code.zip?X-Amz-Credential=AKIA&X-Amz-Signature=5ec12e7"
+    with pytest.raises(DeployedError) as raised:
+        _open_url(url)
+    said = raised.value.message
+    assert "'http://bucket.example/code.zip' (http scheme), not an HTTPS URL" in said
+    assert "Signature" not in said
+    assert "AKIA" not in said

@@ -200,3 +200,21 @@ def test_a_zip_unfit_for_what_its_manifest_declares_is_refused(
     assert "nothing was published" in err.err
     assert "error:" in err.out  # the findings, as check prints them
     assert _versions(aws, "unfit") == []
+
+
+def test_an_answer_that_is_not_aws_s_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An endpoint answering a page of HTML with 200: boto3 parses it as an answer without a
+    field; one line, no traceback, whether the latest version is asked for or not."""
+    from tests.bad_inputs import html_ok_endpoint
+
+    layer = _layer(tmp_path)
+    argv = ["publish", str(layer), "--layer-name", "x", "--region", "us-east-1"]
+    with html_ok_endpoint(tmp_path):
+        for extra in ([], ["--new-version"]):
+            assert main([*argv, *extra], env={}) == 12
+            err = capsys.readouterr().err
+            assert "Traceback" not in err
+            [line] = [x for x in err.splitlines() if x.startswith("error:")]
+            assert "has no LayerArn: it is not AWS Lambda's; check AWS_ENDPOINT_URL" in line

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lambdazip.errors import DeployedError, UsageError, one_line
+from lambdazip.errors import DeployedError, LambdaZipError, UsageError, one_line
 from lambdazip.targets import Kind, Target, parse_arch, parse_runtime
 
 MAX_DOWNLOAD = 300 * 1024 * 1024  # more than Lambda allows a function and its layers unzipped
@@ -30,9 +30,10 @@ _LAYER_ARN = re.compile(r"^(?P<layer>arn:aws[\w-]*:lambda:[\w-]+:\d{12}:layer:[\
 def _open_url(url: str) -> BinaryIO:
     """The presigned URL AWS gave, opened; anything but HTTPS is said as what it is (an endpoint
     that is not AWS's may give an s3:// or file: location), never tried."""
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme != "https":
-        shown = one_line(url, 80)
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme
+    if scheme != "https":  # shown without its query: a presigned URL's signature is a credential
+        shown = one_line(urllib.parse.urlunsplit(parts._replace(query="", fragment="")), 80)
         raise DeployedError(
             f"the code's location AWS gave is {shown!r} ({scheme or 'no'} scheme), not an "
             "HTTPS URL",
@@ -112,6 +113,20 @@ def _download(url: str, dest: Path, sha256_b64: str | None, what: str, opener: O
     return dest
 
 
+def answered(got: Any, what: str, *keys: str, error: type[LambdaZipError] = DeployedError) -> Any:
+    """``got[keys[0]][keys[1]]...`` of an answer boto3 parsed, or one line saying it is not what
+    AWS answers (a page served with 200 by whatever AWS_ENDPOINT_URL names parses as nothing)."""
+    value = got
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise error(
+                f"the answer for {what} has no {'.'.join(keys)}: it is not AWS Lambda's",
+                tip="check AWS_ENDPOINT_URL and the region: something else answered",
+            )
+        value = value[key]
+    return value
+
+
 def _target(runtime: str, architectures: list[str], what: str) -> Target:
     if not runtime.startswith("python"):
         raise UsageError(
@@ -140,7 +155,7 @@ def fetch_function(
         )
     except Exception as exc:
         raise _aws_error(exc, what) from exc
-    config = got["Configuration"]
+    config = answered(got, what, "Configuration")
     if config.get("PackageType") == "Image":
         raise UsageError(
             f"{what} is a container image function, not a zip",
@@ -148,9 +163,8 @@ def fetch_function(
         )
     target = _target(str(config.get("Runtime", "")), list(config.get("Architectures") or []), what)
     status(f"downloading the code of {what}")
-    code = _download(
-        got["Code"]["Location"], dest / "function.zip", config.get("CodeSha256"), what, opener
-    )
+    location = answered(got, what, "Code", "Location")
+    code = _download(location, dest / "function.zip", config.get("CodeSha256"), what, opener)
     layers = []
     for layer in config.get("Layers") or []:
         layers.append(_fetch_layer_zip(client, str(layer["Arn"]), dest, status, opener)[0])
@@ -174,8 +188,9 @@ def _fetch_layer_zip(
         raise _aws_error(exc, what) from exc
     name = match["layer"].rsplit(":", 1)[1]
     path = dest / f"{name}-{match['v']}.zip"
-    content = got["Content"]
-    _download(content["Location"], path, content.get("CodeSha256"), what, opener)
+    content = answered(got, what, "Content")
+    location = answered(got, what, "Content", "Location")
+    _download(location, path, content.get("CodeSha256"), what, opener)
     return path, got
 
 

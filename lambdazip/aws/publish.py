@@ -40,10 +40,15 @@ class Published:
     def of(cls, answer: Any, **more: Any) -> Published:
         """From a layer version as AWS describes it (PublishLayerVersion, GetLayerVersion):
         what it declares is AWS's word, not ours."""
+        from lambdazip.aws.deployed import answered
+
+        def field(key: str) -> Any:
+            return answered(answer, "the layer version", key, error=PublishError)
+
         return cls(
-            layer_arn=str(answer["LayerArn"]),
-            layer_version_arn=str(answer["LayerVersionArn"]),
-            version=int(answer["Version"]),
+            layer_arn=str(field("LayerArn")),
+            layer_version_arn=str(field("LayerVersionArn")),
+            version=int(field("Version")),
             runtimes=tuple(answer.get("CompatibleRuntimes") or ()),
             architectures=tuple(answer.get("CompatibleArchitectures") or ()),
             **more,
@@ -203,7 +208,7 @@ def _latest_with(client: Any, layer_name: str, sha256: str) -> Published | None:
         listed = client.list_layer_versions(LayerName=layer_name, MaxItems=1).get("LayerVersions")
         if not listed:
             return None
-        version = listed[0]["Version"]
+        version = Published.of(listed[0]).version
         latest = client.get_layer_version(LayerName=layer_name, VersionNumber=version)
     except ClientError:
         return None
