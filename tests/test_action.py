@@ -25,6 +25,7 @@ from lambdazip.build.engine import Engine
 from lambdazip.outputs.report import Manifest
 from tests.conftest import host_env
 from tests.lockfile import clean_env, tool_wheelhouse
+from tests.projects import uv_project
 from tests.wheels import REPO
 
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
@@ -254,23 +255,21 @@ def test_the_action_shares_zips_through_a_registry_with_its_login(
 def test_the_action_builds_a_whole_project_and_lists_every_artifact(
     images: dict[tuple[str, str], str], tmp_path: Path
 ) -> None:
-    """project: `lambdazip build` of a [tool.lambdazip] project (a layer from the lock, with a
-    group, and a function on it), its document as the artifacts output, and the step summary
-    listing each artifact; the per-target download cache steps are not run."""
-    project = tmp_path / "orders"
-    (project / "src").mkdir(parents=True)
-    (project / "src" / "app.py").write_text(
-        "import pydantic\n\n\ndef handler(event, context):\n    return pydantic.VERSION\n"
-    )
-    (project / "requirements.txt").write_bytes((REPO / "requirements.txt").read_bytes())
-    (project / "none.txt").write_text("# nothing of its own\n")
-    (project / "pyproject.toml").write_text(
-        '[project]\nname = "orders"\nversion = "1"\n\n[tool.lambdazip]\npython = ["3.11"]\n\n'
-        '[tool.lambdazip.layers.deps]\nrequirements = "requirements.txt"\n\n'
-        '[tool.lambdazip.functions.api]\nsrc = "src"\nhandler = "app.handler"\n'
-        'layers = ["deps"]\nrequirements = "none.txt"\n'
-    )
-    inputs = {"project": str(project), "base-image": f"3.11/x86_64={images['3.11', 'x86_64']}"}
+    """project: `lambdazip build` of a [tool.lambdazip] project (a layer from the uv.lock, and a
+    function on it), with the group and extra inputs (every artifact's), its document as the
+    artifacts output, and the step summary listing each artifact; the per-target download cache
+    steps are not run."""
+    project = uv_project(tmp_path / "orders")
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(
+            '\n[tool.lambdazip]\npython = ["3.11"]\n\n[tool.lambdazip.layers.deps]\n\n'
+            '[tool.lambdazip.functions.api]\nsrc = "src"\nhandler = "orders.app.handler"\n'
+            'layers = ["deps"]\n'
+        )
+    inputs = {
+        "project": str(project), "group": "lambda,dev", "extra": "fast",
+        "base-image": f"3.11/x86_64={images['3.11', 'x86_64']}",
+    }  # fmt: skip
     runner = LocalRunner(tmp_path / "run", inputs, tmp_path / "github-cache-service")
     runner.run()
     assert "restore" not in runner.outputs  # the download cache is per target: not in this mode
@@ -284,3 +283,6 @@ def test_the_action_builds_a_whole_project_and_lists_every_artifact(
         row = rows[name]
         assert Path(row["zip"]).is_file()
         assert f"| {name} | {kind} | python3.11-x86_64 | built | `{row['sha256']}` |" in summary
+    # the group's and the extra's packages are in the layer (the inputs were passed on)
+    manifest = json.loads(Path(rows["deps"]["manifest"]).read_text())
+    assert {"iniconfig", "orjson"} <= {d["name"] for d in manifest["distributions"]}
