@@ -176,10 +176,12 @@ def test_the_same_bytes_declaring_otherwise_are_published_anew(
     assert main(argv, env={}) == 0
     err = capsys.readouterr().err
     assert f"version 1 holds these bytes but {said}: publishing another" in err
-    assert "as version 2, for python3.13 on arm64" in err
-    assert [v["Version"] for v in _versions(aws, name)] == [2, 1]
+    assert f"as version 2 (version 1 holds these bytes but {said}), for python3.13 on arm64" in err
+    assert main([*argv, "-q", "--new-version"], env={}) == 0  # (quiet: the result line alone)
+    assert "as version 3, for python3.13 on arm64" in capsys.readouterr().err
+    assert [v["Version"] for v in _versions(aws, name)] == [3, 2, 1]
     assert main(argv, env={}) == 0  # and now the latest fits: reused
-    assert f"version 2 of {name} has these bytes already" in capsys.readouterr().err
+    assert f"version 3 of {name} has these bytes already" in capsys.readouterr().err
 
 
 @pytest.mark.network

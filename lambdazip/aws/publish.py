@@ -35,6 +35,8 @@ class Published:
     runtimes: tuple[str, ...] = ()  # what the version declares
     architectures: tuple[str, ...] = ()
     reused: bool = False  # the latest version held these bytes already: no new one
+    # why a new version although the latest holds these bytes (it declares otherwise)
+    anew: str | None = None
 
     @classmethod
     def of(cls, answer: Any, **more: Any) -> Published:
@@ -125,6 +127,7 @@ def publish(
     import boto3  # here, not at the top: only this command pays for importing it
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+    anew = None
     try:
         session = boto3.session.Session(region_name=region)
         if not new_version:
@@ -132,10 +135,8 @@ def publish(
             if latest is not None and latest.declares(runtimes, architectures):
                 return latest
             if latest is not None:
-                status(
-                    f"version {latest.version} holds these bytes but declares "
-                    f"{latest.declared}: publishing another"
-                )
+                anew = f"version {latest.version} holds these bytes but declares {latest.declared}"
+                status(f"{anew}: publishing another")
         content: dict[str, Any]
         via_s3 = None
         if s3_bucket:
@@ -175,7 +176,7 @@ def publish(
         raise PublishError(
             f"cannot reach AWS: {one_line(str(exc))}", tip="check the network and region"
         ) from None
-    published = Published.of(answer, via_s3=via_s3)
+    published = Published.of(answer, via_s3=via_s3, anew=anew)
     return dataclasses.replace(  # an endpoint that leaves them out of its answer: what was sent
         published,
         runtimes=published.runtimes or runtimes,
@@ -204,11 +205,13 @@ def _latest_with(client: Any, layer_name: str, sha256: str) -> Published | None:
     the credentials may publish but not list (a new version is published, as before)."""
     from botocore.exceptions import ClientError
 
+    from lambdazip.aws.deployed import answered
+
     try:
         listed = client.list_layer_versions(LayerName=layer_name, MaxItems=1).get("LayerVersions")
         if not listed:
             return None
-        version = Published.of(listed[0]).version
+        version = answered(listed[0], "the latest layer version", "Version", error=PublishError)
         latest = client.get_layer_version(LayerName=layer_name, VersionNumber=version)
     except ClientError:
         return None

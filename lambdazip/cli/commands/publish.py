@@ -39,5 +39,8 @@ def run(args: PublishOptions, console: Console, env: Mapping[str, str]) -> int:
             f"(CodeSha256): reused, {declared} (--new-version publishes another)"
         )
     else:
-        console.success(f"ok: published {args.zip.name} as version {published.version}, {declared}")
+        why = f" ({published.anew})" if published.anew else ""
+        console.success(
+            f"ok: published {args.zip.name} as version {published.version}{why}, {declared}"
+        )
     return 0
