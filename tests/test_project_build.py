@@ -284,8 +284,12 @@ def test_build_removes_only_its_own_artifacts_the_project_no_longer_declares(
         settle(out, other, {"theirs-python3.13-x86_64.zip"}, ["theirs-python3.13-x86_64.zip"]) == []
     )
     (out / "edited-x.zip").write_bytes(b"changed by hand")
-    removed = settle(out, project, {"api-python3.13-x86_64.zip"}, ["api-python3.13-x86_64.zip"])
+    kept: list[Path] = []
+    removed = settle(
+        out, project, {"api-python3.13-x86_64.zip"}, ["api-python3.13-x86_64.zip"], kept
+    )
     assert removed == [out / "old-python3.13-x86_64.zip"]
+    assert kept == [out / "edited-x.zip"]  # (said once: the ledger lists it no more)
     assert sorted(p.name for p in out.iterdir()) == sorted([
         LEDGER, "notes.txt", "edited-x.zip", "edited-x.manifest.json", "edited-x.cdx.json",
         "api-python3.13-x86_64.zip", "api-python3.13-x86_64.manifest.json",

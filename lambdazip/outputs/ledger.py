@@ -52,9 +52,17 @@ def theirs(out_dir: Path, project: Path, names: Iterable[str]) -> dict[str, str]
     return {name: owner[name] for name in names if name in owner}
 
 
-def settle(out_dir: Path, project: Path, declared: set[str], written: Iterable[str]) -> list[Path]:
+def settle(
+    out_dir: Path,
+    project: Path,
+    declared: set[str],
+    written: Iterable[str],
+    kept: list[Path] | None = None,
+) -> list[Path]:
     """Remove this project's artifacts it no longer declares (zip names not in ``declared``),
-    record what it holds now (those kept and ``written``); the zips removed."""
+    record what it holds now (those kept and ``written``); the zips removed. Those not removed
+    because they changed since they were written are appended to ``kept`` (to be said once:
+    they are no longer this project's)."""
     key = str(project.resolve())
     removed: list[Path] = []
     ledger = out_dir / LEDGER
@@ -68,8 +76,10 @@ def settle(out_dir: Path, project: Path, declared: set[str], written: Iterable[s
         for name in sorted(before - declared - shared):
             if _remove_if_ours(out_dir / name):
                 removed.append(out_dir / name)
-        kept = {n for n in before & declared if (out_dir / n).is_file()}
-        projects = {**others, key: sorted(kept | set(written))}  # (those gone: dropped)
+            elif kept is not None and (out_dir / name).exists():
+                kept.append(out_dir / name)
+        holding = {n for n in before & declared if (out_dir / n).is_file()}
+        projects = {**others, key: sorted(holding | set(written))}  # (those gone: dropped)
         staged = ledger.with_name(f".{LEDGER}.{secrets.token_hex(6)}")
         try:
             document = {"schema_version": SCHEMA_VERSION, "projects": projects}

@@ -194,8 +194,14 @@ def _remove_undeclared(
         for name, spec in table.items():
             with contextlib.suppress(UsageError):  # (said by its plan)
                 declared |= {output_name(name, t) for t in _config_targets(name, spec, config)}
-    for removed in settle(out_dir, project, declared, written):
+    kept: list[Path] = []
+    for removed in settle(out_dir, project, declared, written, kept):
         console.info(f"removed {removed} (and its manifest and SBOM): no longer declared")
+    for path in kept:
+        console.info(
+            f"kept {path}: no longer declared, but changed since lambdazip wrote it "
+            "(remove it if it is stale)"
+        )
 
 
 def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
