@@ -332,3 +332,20 @@ def test_a_selection_the_images_patch_version_would_change_fails_in_one_line(
     assert len(errors) == 1
     assert "selects other packages for Python 3.11.2 (the image's) than for 3.11.0" in errors[0]
     assert not out.exists()
+
+
+def test_a_uv_lock_behind_its_pyproject_is_refused_in_one_line(project: Path) -> None:
+    """A dependency added to pyproject.toml without `uv lock`: the lock would build without it,
+    silently (uv export --frozen); it is refused, naming the fix. Back as locked: accepted."""
+    read_locked(project / "uv.lock", X86_311, uv_platform=True)  # current
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace('dependencies = ["', 'dependencies = ["six==1.17.0", "', 1))
+    with pytest.raises(UsageError) as raised:
+        read_locked(project / "uv.lock", X86_311, uv_platform=True)
+    assert raised.value.message.startswith(
+        f"{project / 'uv.lock'} is out of date with {pyproject} (mismatched requirements for: "
+    )
+    assert raised.value.tip == f"run `uv lock` in {project} (and commit the lock), then build again"
+    pyproject.write_text(text)
+    read_locked(project / "uv.lock", X86_311, uv_platform=True)

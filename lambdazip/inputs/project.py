@@ -10,7 +10,8 @@ Looked for in a project directory, in this order:
   that will be installed; its line carries that wheel's hash alone, so the installer can take no
   other file.
 - ``uv.lock``: exported by the pinned uv (``uv export --format pylock.toml --frozen --no-dev
-  --no-editable --no-emit-project``, with ``--group``/``--extra``), then read as above.
+  --no-editable --no-emit-project``, with ``--group``/``--extra``), then read as above; a lock
+  behind its pyproject.toml is refused (``uv lock --check --offline``).
 - ``poetry.lock``: refused with its remedy (``poetry export``); no maintained library outside
   Poetry itself reads it.
 - ``requirements.txt``: as before (requirements.py).
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambdazip.errors import UsageError
+from lambdazip.errors import UsageError, one_line
 from lambdazip.inputs.requirements import HASH, logical_lines, read_requirements
 from lambdazip.targets import Target
 
@@ -159,6 +160,7 @@ def read_locked(
     if not path.is_file():
         raise UsageError(f"{path} does not exist", tip="pass the project's lock file")
     if kind == "uv.lock":
+        _check_current(path)
         text = _uv_export(path, groups, extras)
         data = _toml(text, path, "as uv exported it")
         locked = _select(path, data, target, uv_platform, (), (), allow_empty, python_full_version)
@@ -204,6 +206,66 @@ def uv_binary() -> str:
             "reading uv.lock needs uv, which is not installed with this lambdazip",
             tip="install lambdazip with its dependencies (pip install -r requirements-tool.txt)",
         ) from None
+
+
+_CURRENT: set[tuple[str, tuple[int, ...]]] = set()  # (lock, its and pyproject's stat) seen
+
+
+def _check_current(lock: Path) -> None:
+    """A uv.lock that no longer matches its pyproject.toml (a dependency added, and `uv lock` not
+    run) is refused: exported with --frozen, it would build what the lock says, silently, not what
+    the project declares. Asked of the pinned uv once a process per state of the two files,
+    offline, with the options the lock records (`uv lock --check --offline --exclude-newer ...`:
+    how it was locked is not a change) and the user's uv settings (their indexes); when uv cannot
+    tell without the network, the build goes on."""
+    import re
+    import subprocess
+
+    try:
+        states = [f.stat() for f in (lock, lock.parent / "pyproject.toml")]
+    except OSError:
+        return  # (no pyproject.toml beside it: nothing to hold it against)
+    key = (str(lock.resolve()), tuple(n for st in states for n in (st.st_mtime_ns, st.st_size)))
+    if key in _CURRENT:
+        return
+    command = [uv_binary(), "lock", "--check", "--offline", "--no-progress", "-v"]
+    command += _locked_with(lock)
+    environment = {k: v for k, v in os.environ.items() if k not in ("UV_FROZEN", "UV_LOCKED")}
+    done = subprocess.run(
+        command, cwd=lock.parent, capture_output=True, text=True, env=environment,
+        stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    if "needs to be updated" in done.stderr:
+        why = re.search(r"existing lockfile due to (.+)", done.stderr)
+        raise UsageError(
+            f"{lock} is out of date with {lock.parent / 'pyproject.toml'}"
+            + (f" ({one_line(why[1], 160)})" if why else ": uv would change it"),
+            tip=f"run `uv lock` in {lock.parent} (and commit the lock), then build again",
+        )
+    _CURRENT.add(key)  # current, or not to be told offline: asked again when a file changes
+
+
+_LOCK_OPTIONS = {  # uv.lock's [options] -> the `uv lock` flag that sets it
+    "exclude-newer": "--exclude-newer",
+    "resolution-mode": "--resolution",
+    "prerelease-mode": "--prerelease",
+    "fork-strategy": "--fork-strategy",
+}
+
+
+def _locked_with(lock: Path) -> list[str]:
+    """The flags that give `uv lock` the options the lock was made with."""
+    try:
+        options = _toml(lock.read_text(encoding="utf-8"), lock, "").get("options", {})
+    except (OSError, UsageError):
+        return []
+    flags: list[str] = []
+    for key, flag in _LOCK_OPTIONS.items():
+        if isinstance(options.get(key), str):
+            flags += [flag, options[key]]
+    for package, date in (options.get("exclude-newer-package") or {}).items():
+        flags += ["--exclude-newer-package", f"{package}={date}"]
+    return flags
 
 
 def _uv_export(lock: Path, groups: Sequence[str], extras: Sequence[str]) -> str:
