@@ -30,10 +30,9 @@ _LAYER_ARN = re.compile(r"^(?P<layer>arn:aws[\w-]*:lambda:[\w-]+:\d{12}:layer:[\
 def _open_url(url: str) -> BinaryIO:
     """The presigned URL AWS gave, opened; anything but HTTPS is said as what it is (an endpoint
     that is not AWS's may give an s3:// or file: location), never tried."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme
+    scheme = urllib.parse.urlsplit(url).scheme
     if scheme != "https":  # shown without its query: a presigned URL's signature is a credential
-        shown = one_line(urllib.parse.urlunsplit(parts._replace(query="", fragment="")), 80)
+        shown = one_line(url.split("?", 1)[0].split("#", 1)[0], 80)
         raise DeployedError(
             f"the code's location AWS gave is {shown!r} ({scheme or 'no'} scheme), not an "
             "HTTPS URL",
