@@ -376,6 +376,22 @@ def test_a_renamed_function_s_zip_is_removed_by_the_next_build(
         "notes.txt", *(f"{n}-python3.11-x86_64.{s}" for n in ("keep", "new")
                        for s in ("zip", "manifest.json", "cdx.json")),
     ])  # fmt: skip
+    # the file's output-dir moved: what it wrote into the old one goes, the rest stays there
+    (project / "pyproject.toml").write_text(
+        table.replace("[tool.lambdazip]\n", '[tool.lambdazip]\noutput-dir = "out"\n')
+        + function.format("keep", "keep") + function.format("new", "old")
+    )  # fmt: skip
+    assert main(["build", "--project", str(project), "-o", str(tmp_path / "once"),
+                 "--base-image", image], env=host_env()) == 0  # fmt: skip
+    assert (dist / "keep-python3.11-x86_64.zip").is_file()  # -o: a one-off, dist/ untouched
+    assert main(argv, env=host_env()) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"removed {dist / 'keep-python3.11-x86_64.zip'} (and its manifest and SBOM): the output "
+        f"directory is now {project / 'out'}"
+    ) in err
+    assert sorted(p.name for p in dist.iterdir() if not p.name.startswith(".")) == ["notes.txt"]
+    assert (project / "out" / "keep-python3.11-x86_64.zip").is_file()
 
 
 @pytest.mark.integration

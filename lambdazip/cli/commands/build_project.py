@@ -150,6 +150,8 @@ def _build_all(
             )
         )
     _remove_undeclared(config, project, planner.out_dir, rows, console)
+    if args.output_dir is None:  # the file's output-dir: one it moved away from is emptied
+        _leave_moved_from(project, planner.out_dir, env, console)
     summary(rows, args.json, console, planner.out_dir, changed_only=args.watch)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
     if failed:
@@ -202,6 +204,29 @@ def _remove_undeclared(
             f"kept {path}: no longer declared, but changed since lambdazip wrote it "
             "(remove it if it is stale)"
         )
+
+
+def _leave_moved_from(
+    project: Path, out_dir: Path, env: Mapping[str, str], console: Console
+) -> None:
+    """The file's output-dir changed since the last build here (the user cache remembers it, per
+    project): what this project wrote into the old one is declared no more, and removed as any
+    undeclared artifact is (never a file it did not write). `-o` is a one-off: not counted."""
+    from lambdazip.outputs.ledger import settle
+
+    store = BlobStore.of(env)
+    note = f"output-dir-{hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:32]}"
+    now = str(out_dir.resolve())
+    before = (store.note(note) or {}).get("dir")
+    if before == now:
+        return
+    if isinstance(before, str) and Path(before).is_dir():
+        for removed in settle(Path(before), project, set(), []):
+            console.info(
+                f"removed {removed} (and its manifest and SBOM): the output directory is now "
+                f"{out_dir}"
+            )
+    store.write_note(note, {"dir": now})
 
 
 def _watch(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
