@@ -72,13 +72,16 @@ class Published:
 def load_manifest(zip_path: Path) -> Manifest:
     path = zip_path.with_suffix(".manifest.json")
     if not zip_path.is_file():
-        raise UsageError(f"{zip_path} does not exist", tip="pass a zip built by build.py layer")
+        raise UsageError(
+            f"{zip_path} does not exist", tip="pass a layer zip lambdazip built (`layer`, `build`)"
+        )
     try:
         return Manifest.model_validate_json(path.read_bytes())
     except OSError:
         raise UsageError(
             f"no manifest {path.name} beside {zip_path}",
-            tip="publish takes zips built by `build.py layer`, which writes one",
+            tip="publish takes the layer zips lambdazip builds (`layer`, or `build`), which "
+            "write one",
         ) from None
     except ValueError as exc:
         raise UsageError(f"{path} is not a lambdazip manifest: {exc}", tip="rebuild it") from None
