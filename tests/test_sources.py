@@ -80,6 +80,22 @@ def test_the_output_directory_inside_src_is_never_an_input(tmp_path: Path) -> No
     assert {x.reason for x in selection.left_out} == {"the output directory"}
 
 
+def test_an_earlier_output_directory_inside_src_is_never_an_input(tmp_path: Path) -> None:
+    """`src = "."` and an output-dir since changed (or a one-off -o): the directory holding
+    lambdazip's ledger is an output directory too, and a ledger is never code."""
+    from lambdazip.outputs.ledger import LEDGER
+
+    src = _src(tmp_path)
+    for old in ("build/zips", "oneoff"):
+        (src / old).mkdir(parents=True)
+        (src / old / "src-python3.13-x86_64.zip").write_bytes(b"PK previous")
+        (src / old / LEDGER).write_text("{}")
+    (src / LEDGER).write_text("{}")  # (src itself written into: the ledger alone left out)
+    selection = select(src, src / "dist")
+    assert [m.arcname for m in selection.members] == ["app.py", "pkg/__init__.py"]
+    assert {x.reason for x in selection.left_out} == {"the output directory"}
+
+
 def test_links_inside_are_followed_and_a_link_out_is_an_input_error(tmp_path: Path) -> None:
     src = _src(tmp_path)
     (src / "shared").symlink_to(src / "pkg", target_is_directory=True)

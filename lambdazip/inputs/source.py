@@ -1,13 +1,12 @@
 """What of a function's ``--src`` goes into the zip, decided once, before anything is sent.
 
 Left out by default: version control (``.git/`` ...), the host's caches and environments
-(``__pycache__/``, ``.venv/``, tool caches), editor and OS files, the output directory and
-whatever the tool wrote there, and everything ``.lambdazipignore`` names (gitignore syntax, via
-pathspec). Files that typically hold secrets (``.env*``, ``*.pem``, ``id_rsa*``, ``.aws/``,
-``.netrc`` ...) are refused unless ``--include`` names them. Links inside the tree are followed
-(Lambda gets the files); a link that leaves it is an input error. The manifest lists what was
-left out, and why.
-"""
+(``__pycache__/``, ``.venv/``, tool caches), editor and OS files, the output directory and whatever
+the tool wrote there (any directory holding its ledger: an earlier one), and everything
+``.lambdazipignore`` names (gitignore syntax, via pathspec). Files that typically hold secrets
+(``.env*``, ``*.pem``, ``id_rsa*``, ``.aws/``, ``.netrc`` ...) are refused unless ``--include``
+names them. Links inside the tree are followed (Lambda gets the files); a link that leaves it is an
+input error. The manifest lists what was left out, and why."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from lambdazip.errors import UsageError
 from lambdazip.outputs.archive import Member
+from lambdazip.outputs.ledger import LEDGER
 
 IGNORE_FILE = ".lambdazipignore"
 _DEFAULT_EXCLUDES = {
@@ -123,7 +123,10 @@ def select(src: Path, out_dir: Path, include: tuple[str, ...] = ()) -> Selection
     members: list[Member] = []
     left_out: list[LeftOut] = []
     refused: list[str] = []
-    for rel, real in _walk(root):
+    walked = _walk(root)
+    # another output directory of lambdazip's (an earlier output-dir, a one-off -o): its ledger
+    ledgers = {rel.rpartition("/")[0] for rel, _real in walked if rel.rpartition("/")[2] == LEDGER}
+    for rel, real in walked:
         try:
             rel.encode("utf-8")
         except UnicodeEncodeError:
@@ -134,7 +137,12 @@ def select(src: Path, out_dir: Path, include: tuple[str, ...] = ()) -> Selection
             ) from None
         if included.match_file(rel):
             pass
-        elif (root / rel).resolve().is_relative_to(outputs) or real.is_relative_to(outputs):
+        elif (
+            (root / rel).resolve().is_relative_to(outputs)
+            or real.is_relative_to(outputs)
+            or rel.rpartition("/")[2] == LEDGER
+            or any(d and rel.startswith(f"{d}/") for d in ledgers)
+        ):
             left_out.append(LeftOut(rel, "the output directory"))
             continue
         elif reason := next((r for r, s in defaults.items() if s.match_file(rel)), None):

@@ -80,6 +80,11 @@ def settle(
                 kept.append(out_dir / name)
         holding = {n for n in before & declared if (out_dir / n).is_file()}
         projects = {**others, key: sorted(holding | set(written))}  # (those gone: dropped)
+        projects = {k: v for k, v in projects.items() if v}
+        if not projects:  # nothing of any project's here any more: no ledger either
+            with contextlib.suppress(OSError):
+                ledger.unlink(missing_ok=True)
+            return removed
         staged = ledger.with_name(f".{LEDGER}.{secrets.token_hex(6)}")
         try:
             document = {"schema_version": SCHEMA_VERSION, "projects": projects}

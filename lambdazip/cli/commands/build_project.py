@@ -150,7 +150,8 @@ def _build_all(
             )
         )
     _remove_undeclared(config, project, planner.out_dir, rows, console)
-    if args.output_dir is None:  # the file's output-dir: one it moved away from is emptied
+    whole = not (args.only or args.shard or args.only_arch or args.pythons or args.arches)
+    if args.output_dir is None and whole:  # the file's output-dir: one moved from is emptied
         _leave_moved_from(project, planner.out_dir, env, console)
     summary(rows, args.json, console, planner.out_dir, changed_only=args.watch)
     failed = [r for r in rows if r.status in ("FAILED", "SKIPPED")]
@@ -211,7 +212,8 @@ def _leave_moved_from(
 ) -> None:
     """The file's output-dir changed since the last build here (the user cache remembers it, per
     project): what this project wrote into the old one is declared no more, and removed as any
-    undeclared artifact is (never a file it did not write). `-o` is a one-off: not counted."""
+    undeclared artifact is (never a file it did not write). `-o` is a one-off: not counted; nor
+    is a build of part of the project (--only, --shard, ...): the rest is still in the old one."""
     from lambdazip.outputs.ledger import settle
 
     store = BlobStore.of(env)
