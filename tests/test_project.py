@@ -349,3 +349,17 @@ def test_a_uv_lock_behind_its_pyproject_is_refused_in_one_line(project: Path) ->
     assert raised.value.tip == f"run `uv lock` in {project} (and commit the lock), then build again"
     pyproject.write_text(text)
     read_locked(project / "uv.lock", X86_311, uv_platform=True)
+
+
+def test_a_uv_lock_behind_its_pyproject_is_refused_with_a_cold_cache(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh CI runner: uv's cache empty, a package added that it never downloaded; offline, uv
+    cannot resolve, but it says why it tried: that is the verdict."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    added = text.replace('dependencies = ["', 'dependencies = ["tomli-w==1.0.0", "', 1)
+    pyproject.write_text(added)
+    with pytest.raises(UsageError, match=r"uv.lock is out of date with .*mismatched requirements"):
+        read_locked(project / "uv.lock", X86_311, uv_platform=True)

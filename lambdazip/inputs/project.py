@@ -216,8 +216,8 @@ def _check_current(lock: Path) -> None:
     run) is refused: exported with --frozen, it would build what the lock says, silently, not what
     the project declares. Asked of the pinned uv once a process per state of the two files,
     offline, with the options the lock records (`uv lock --check --offline --exclude-newer ...`:
-    how it was locked is not a change) and the user's uv settings (their indexes); when uv cannot
-    tell without the network, the build goes on."""
+    how it was locked is not a change) and the user's uv settings (their indexes). uv says why it
+    would resolve again before it needs the network; when it cannot tell, the build goes on."""
     import re
     import subprocess
 
@@ -235,8 +235,10 @@ def _check_current(lock: Path) -> None:
         command, cwd=lock.parent, capture_output=True, text=True, env=environment,
         stdin=subprocess.DEVNULL, check=False,
     )  # fmt: skip
-    if "needs to be updated" in done.stderr:
-        why = re.search(r"existing lockfile due to (.+)", done.stderr)
+    # uv says why it resolves again before it resolves (which offline may not get to the end of:
+    # a package not in its cache); either line says the lock is not what pyproject.toml declares
+    why = re.search(r"existing lockfile due to (.+)", done.stderr)
+    if why or "needs to be updated" in done.stderr:
         raise UsageError(
             f"{lock} is out of date with {lock.parent / 'pyproject.toml'}"
             + (f" ({one_line(why[1], 160)})" if why else ": uv would change it"),
