@@ -14,6 +14,7 @@ import pytest
 from lambdazip.cli import main
 from tests.conftest import host_env
 from tests.projects import uv_project
+from tests.wheels import REPO
 
 TOOL = """
 [tool.lambdazip]
@@ -135,6 +136,42 @@ def test_a_project_s_missing_input_is_said_in_the_file_s_terms_before_any_build(
     assert tip in err[0]
     for flag in (" -r", "--src", "--handler", "--project", "--group"):
         assert flag not in err[0]
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({"locks/none.txt": "six==1.17.0\n"},
+         "[tool.lambdazip.functions.api] "),
+        ({"event.json": "{not json"}, "[tool.lambdazip.functions.api] the event "),
+        ({"../services/api/.env": "SECRET=1\n"},
+         "[tool.lambdazip.functions.api] --src "),
+    ],
+)  # fmt: skip
+def test_a_function_s_mistake_is_said_before_its_layers_are_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], words: str
+) -> None:
+    """What only the function's plan finds (an unhashed requirements file, an event that is not
+    JSON, a secret in its code): said before anything is built (no engine in this tier), in one
+    line naming its table."""
+    project = tmp_path / "infra"
+    (project / "locks").mkdir(parents=True)
+    (project / "locks" / "deps.txt").write_bytes((REPO / "requirements.txt").read_bytes())
+    (project / "locks" / "none.txt").write_text("# nothing\n")
+    (project / "event.json").write_text("{}")
+    (tmp_path / "services" / "api").mkdir(parents=True)
+    (tmp_path / "services" / "api" / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    for name, text in files.items():
+        (project / name).write_text(text)
+    table = _LAID_OUT.replace(
+        'handler = "app.handler"', 'handler = "app.handler"\nsmoke-event = "event.json"'
+    )
+    (project / "pyproject.toml").write_text(table)
+    assert main(["build", "--project", str(project)], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"error: {words}")
+    assert not (project / "dist").exists()
 
 
 @pytest.mark.integration

@@ -26,6 +26,8 @@ dependencies and targets, validated by pydantic (an unknown key is an error nami
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -128,6 +130,13 @@ class ProjectConfig(_Strict):
                         f"functions.{name} uses layer {layer!r}, which is not declared"
                     )
         return self
+
+
+def table_of(kind: str, name: str) -> str:
+    """An artifact's table as it is written in pyproject.toml: [tool.lambdazip.functions.api],
+    [tool.lambdazip.layers."shared.libs"] (a name that is not a bare TOML key is quoted)."""
+    key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+    return f"[tool.lambdazip.{kind}.{key}]"
 
 
 def load_config(project: Path) -> ProjectConfig:

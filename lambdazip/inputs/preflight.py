@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdazip.errors import UsageError
+from lambdazip.inputs.config import table_of
 from lambdazip.inputs.project import INPUT_FILES, input_format
 from lambdazip.inputs.requirements import LOCK_COMMAND
 
@@ -25,9 +26,9 @@ def preflight(
     """Each selected artifact's files are there (its lock, a function's code, handler module and
     smoke event), and what it chooses fits them; ``options``: the file's top-level ones."""
     for name, layer in layers.items():
-        _dependencies(project, f"[tool.lambdazip.layers.{name}]", layer, options)
+        _dependencies(project, table_of("layers", name), layer, options)
     for name, function in functions.items():
-        where = f"[tool.lambdazip.functions.{name}]"
+        where = table_of("functions", name)
         _dependencies(project, where, function, options)
         _function(project, where, function)
 
@@ -52,8 +53,9 @@ def _dependencies(
         )
     chosen = [k for k in ("group", "extra") if spec.options.get(k) or options.get(k)]
     if chosen and input_format(file) == "requirements":
+        one = "an extra" if chosen[0] == "extra" else "a group"
         raise UsageError(
-            f"{where} installs from {file.name}, a requirements file, but chooses a {chosen[0]}: "
+            f"{where} installs from {file.name}, a requirements file, but chooses {one}: "
             "groups and extras choose within a lock (pylock.toml, uv.lock)",
             tip=f'remove {chosen[0]} from the file\'s table, or set lock = "uv.lock" in {where}',
         )

@@ -30,6 +30,7 @@ from lambdazip.cli.commands.shared import (
 from lambdazip.cli.console import Console, Prefixed
 from lambdazip.errors import LambdaZipError, MatrixFailed, UsageError
 from lambdazip.inputs.build_inputs import resolve
+from lambdazip.inputs.config import table_of
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.preflight import preflight
@@ -123,6 +124,8 @@ def _build_all(
     layer_plans = [
         (n, planner.plan(n, Kind.LAYER, spec, t, src=None)) for n, spec, t in layer_targets
     ]
+    for name, spec, target in function_targets:  # (its real plan needs its layers built)
+        _function_plan(planner.plan, project, name, spec, target)
     # each architecture to its engine: --engine or the environment, else the file's [engines]
     env = {**{engine_variable(a): e for a, e in config.engines.items()}, **env}
     arches = [p.target.arch for _, p in layer_plans] + [t.arch for _, _, t in function_targets]
@@ -288,22 +291,28 @@ class _Planner:
     ) -> BuildPlan:
         pyproject = self.project / "pyproject.toml"
         tables = [
-            (f"{pyproject} [tool.lambdazip.{kind.value}s.{name}]", deps.options),
+            (f"{pyproject} {table_of(f'{kind.value}s', name)}", deps.options),
             (f"{pyproject} [tool.lambdazip]", self.config.options),
         ]
-        return make_plan(
-            kind=kind,
-            target=target,
-            requirements=deps.file(self.project) or discover(self.project, None, Path.cwd()),
-            out_dir=self.out_dir,
-            name=name,
-            base_image=base_images(self.args.base_images).get(str(target)),
-            ca_bundle=self.args.ca_bundle,
-            env=self.env,
-            epoch=source_date_epoch(self.env),
-            inputs=resolve(self.args.given, self.env, tables),
-            **more,
-        )
+        inputs = resolve(self.args.given, self.env, tables)  # (its errors name their table)
+        requirements = deps.file(self.project) or discover(self.project, None, Path.cwd())
+        try:
+            return make_plan(
+                kind=kind,
+                target=target,
+                requirements=requirements,
+                out_dir=self.out_dir,
+                name=name,
+                base_image=base_images(self.args.base_images).get(str(target)),
+                ca_bundle=self.args.ca_bundle,
+                env=self.env,
+                epoch=source_date_epoch(self.env),
+                inputs=inputs,
+                **more,
+            )
+        except UsageError as exc:  # named by its table: the file's, not a command line's
+            where = table_of(f"{kind.value}s", name)
+            raise UsageError(f"{where} {exc.message}", tip=exc.tip) from None
 
 
 def _build_one(
@@ -349,6 +358,39 @@ def _env_files(project: Path, spec: Function) -> list[Path]:
     return [project / spec.env_file] if spec.env_file else []
 
 
+def _function_plan(
+    plan_of: Callable[..., BuildPlan],
+    project: Path,
+    name: str,
+    spec: Function,
+    target: Target,
+    layers: tuple[Path, ...] = (),
+    provided: Mapping[str, str] | None = None,
+) -> BuildPlan:
+    """A function's plan; made once without its layers before anything is built (every mistake
+    of its table said first), then with them. A mistake is said naming its table."""
+    try:
+        event = read_event(project / spec.smoke_event) if spec.smoke_event else None
+        if event is not None and not spec.handler:
+            raise UsageError(
+                "has a smoke-event but no handler", tip='add handler = "MODULE.FUNCTION"'
+            )
+    except UsageError as exc:
+        raise UsageError(f"{table_of('functions', name)} {exc.message}", tip=exc.tip) from None
+    return plan_of(
+        name,
+        Kind.FUNCTION,
+        spec,
+        target,
+        src=project / spec.src,
+        handler=spec.handler,
+        smoke_event=event,
+        layers=layers,
+        provided=provided or {},
+        configuration=configuration(spec.environment, _env_files(project, spec)),
+    )
+
+
 def _build_function(
     engine: Engine,
     project: Path,
@@ -374,24 +416,10 @@ def _build_function(
         )
     results = [built[layer, str(target)] for layer in spec.layers]
     provided = {name: v for r in results for name, v in r.distributions().items()}
-    event = read_event(project / spec.smoke_event) if spec.smoke_event else None
-    if event is not None and not spec.handler:
-        raise UsageError(
-            f"functions.{name} has a smoke-event but no handler",
-            tip="add handler = MODULE.FUNCTION",
-        )
-    plan = plan_of(
-        name,
-        Kind.FUNCTION,
-        spec,
-        target,
-        src=project / spec.src,
-        handler=spec.handler,
-        smoke_event=event,
-        layers=tuple(r.zip.path for r in results),
-        provided=provided,
-        configuration=configuration(spec.environment, _env_files(project, spec)),
+    plan = _function_plan(
+        plan_of, project, name, spec, target, tuple(r.zip.path for r in results), provided
     )
+    event = read_event(project / spec.smoke_event) if spec.smoke_event else None  # (checked)
 
     smoke = smoke_check(engine, plan, spec.handler, event, console)
     row, result = _build_one(engine, name, plan, console, smoke, session.warm)
