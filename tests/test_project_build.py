@@ -371,6 +371,9 @@ def test_two_projects_in_one_output_directory_never_share_an_artifact(
     (out / LEDGER).write_text(json.dumps(ledger))
     assert settle(out, project, set(), []) == []
     assert (out / name).is_file()
+    assert theirs(out, project, ["API-python3.13-x86_64.zip"]) == {
+        "API-python3.13-x86_64.zip": str(other.resolve())
+    }  # (one file on macOS and Windows)
     (other / "pyproject.toml").unlink()  # q is gone: its entry is no one's
     assert theirs(out, project, [name]) == {}
     assert settle(out, project, set(), []) == []

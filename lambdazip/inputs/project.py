@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # packaging is imported where used: a requirements file needs
 INPUT_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "requirements.txt")
 _POETRY_TIP = (
     "export it: `poetry export --format requirements.txt --output requirements.txt` "
-    "(poetry-plugin-export, hashes included), then pass -r requirements.txt"
+    "(poetry-plugin-export, hashes included), then build from it (-r requirements.txt, or "
+    'requirements = "requirements.txt" in a [tool.lambdazip] table)'
 )
 
 

@@ -46,10 +46,11 @@ def _live(projects: dict[str, list[str]], key: str) -> dict[str, list[str]]:
 
 def theirs(out_dir: Path, project: Path, names: Iterable[str]) -> dict[str, str]:
     """{zip name: the other project's directory} for each of ``names`` another project's last
-    build in ``out_dir`` wrote and its ledger lists."""
+    build in ``out_dir`` wrote and its ledger lists (in any case)."""
     others = _live(_read(out_dir), str(project.resolve()))
-    owner = {name: other for other, listed in sorted(others.items()) for name in listed}
-    return {name: owner[name] for name in names if name in owner}
+    # names that differ only in case are one file on macOS and Windows
+    owner = {name.casefold(): other for other, listed in sorted(others.items()) for name in listed}
+    return {name: owner[name.casefold()] for name in names if name.casefold() in owner}
 
 
 def settle(

@@ -52,9 +52,14 @@ def _config_targets(
     args_pythons: Sequence[Runtime] = (),
     args_arches: Sequence[Arch] = (),
 ) -> list[Target]:
-    """The artifact's targets: the command line's, else its own, else the file's."""
-    pythons = list(args_pythons) or [parse_runtime(p) for p in deps.python or config.python]
-    arches = list(args_arches) or [parse_arch(a) for a in deps.arch or config.arch] or [Arch.X86_64]
+    """The artifact's targets: the command line's, else its own, else the file's (``what``: its
+    table, to name it)."""
+    try:
+        pythons = list(args_pythons) or [parse_runtime(p) for p in deps.python or config.python]
+        arches = list(args_arches) or [parse_arch(a) for a in deps.arch or config.arch]
+    except UsageError as exc:
+        raise UsageError(f"{what} {exc.message}", tip=exc.tip) from None
+    arches = arches or [Arch.X86_64]
     if not pythons:
         raise UsageError(
             f"no Python for {what}",
@@ -91,12 +96,14 @@ def _build_all(
     layer_targets = [
         (n, spec, t)
         for n, spec in layers.items()
-        for t in _config_targets(f"layers.{n}", spec, config, args.pythons, args.arches)
+        for t in _config_targets(table_of("layers", n), spec, config, args.pythons, args.arches)
     ]
     function_targets = [
         (name, spec, target)
         for name, spec in functions.items()
-        for target in _config_targets(f"functions.{name}", spec, config, args.pythons, args.arches)
+        for target in _config_targets(
+            table_of("functions", name), spec, config, args.pythons, args.arches
+        )
     ]
     count = shard_count(args)
     shared = (  # only when asked: every lock is read to weigh the artifacts
@@ -116,8 +123,11 @@ def _build_all(
         return 0
     # every input and plan first: a mistake in the file or an input is said before anything is
     # built, in the file's terms
-    for spec in functions.values():  # Lambda's rules
-        configuration(spec.environment, _env_files(project, spec))
+    for name, spec in functions.items():  # Lambda's rules
+        try:
+            configuration(spec.environment, _env_files(project, spec))
+        except UsageError as exc:
+            raise UsageError(f"{table_of('functions', name)} {exc.message}", tip=exc.tip) from None
     preflight(project, layers, functions, config.options)
     _not_theirs(out_dir, project, layer_targets, function_targets)
     planner = _Planner(args, project, out_dir, env, config)
@@ -165,7 +175,8 @@ def _build_all(
             tip="see each one's error above",
         )
     shard = f" (shard {args.shard})" if args.shard else ""
-    console.success(f"ok: {len(rows)} artifacts in {planner.out_dir}{shard}")
+    how_many = f"{len(rows)} artifact{'s' if len(rows) != 1 else ''}"
+    console.success(f"ok: {how_many} in {planner.out_dir}{shard}")
     return 0
 
 
