@@ -498,3 +498,36 @@ def test_a_target_named_twice_is_one_artifact(
     assert main([*argv, "--python", "3.13", "--python", "python3.13"], env={}) == 0
     rows = json.loads(capsys.readouterr().out)["artifacts"]
     assert [(r["name"], r["target"]) for r in rows] == [("api", "python3.13-x86_64")]
+
+
+def test_a_build_stopped_before_any_artifact_still_prints_its_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json: a mistake that stops the build before any artifact (exit 2) is still one document
+    on stdout, saying what stopped it; the Action's step summary says so, its artifacts output
+    names the document."""
+    from lambdazip.outputs.github import write_project
+
+    project = tmp_path / "infra"
+    project.mkdir()
+    (project / "none.txt").write_text("# nothing\n")
+    (project / "pyproject.toml").write_text(
+        '[tool.lambdazip]\npython = ["3.13"]\n[tool.lambdazip.functions.api]\nsrc = "gone"\n'
+        'requirements = "none.txt"\n'
+    )
+    assert main(["build", "--project", str(project), "--json"], env={}) == 2
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert (document["ok"], document["artifacts"]) == (False, [])
+    assert document["error"] == (
+        f"[tool.lambdazip.functions.api] src = 'gone': {project / 'gone'} is not a directory"
+    )
+    assert document["tip"].startswith("point src at the directory of the function's code")
+    assert captured.err.count("error:") == 1
+    printed = tmp_path / "build.json"
+    printed.write_text(captured.out)
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    write_project(printed, env)
+    summary = (tmp_path / "summary").read_text()
+    assert summary.startswith("### lambdazip build: stopped before building\n\n[tool.lambdazip")
+    assert (tmp_path / "out").read_text() == f"artifacts={printed}\n"

@@ -60,7 +60,11 @@ def write(out_dir: Path, printed: Path, env: Mapping[str, str]) -> None:
 
 
 def project_summary(document: BuildDocument) -> str:
-    """The step summary of `build --json`: one row per artifact, in the order built."""
+    """The step summary of `build --json`: one row per artifact, in the order built; or what
+    stopped the build before any."""
+    if document.error is not None:
+        tip = f"\n\n{document.tip}" if document.tip else ""
+        return f"### lambdazip build: stopped before building\n\n{document.error}{tip}\n"
     verdict = "every artifact built" if document.ok else "**some artifacts failed**"
     lines = [
         f"### lambdazip build: {len(document.artifacts)} artifacts, {verdict}",

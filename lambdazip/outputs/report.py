@@ -295,3 +295,7 @@ class BuildDocument(BaseModel):
     """Whether every artifact was built (or reused) and passed its checks."""
     output_dir: str
     artifacts: list[BuiltArtifact]
+    error: str | None = None
+    """What stopped the build before any artifact was built (a mistake in the file or an input;
+    the exit code is not 0 and ``artifacts`` is empty), with what to do (``tip``)."""
+    tip: str | None = None

@@ -81,7 +81,14 @@ def run(args: ProjectOptions, console: Console, env: Mapping[str, str]) -> int:
             )
         return _watch(args, console, env)
     with Session(warm=False) as session:
-        return _build_all(args, console, env, session)
+        try:
+            return _build_all(args, console, env, session)
+        except MatrixFailed:
+            raise  # (after the document)
+        except LambdaZipError as exc:
+            if args.json:  # stdout stays one document: what stopped the build, before any row
+                _stopped(args, exc, console)
+            raise
 
 
 def _build_all(
@@ -284,6 +291,16 @@ def _selected(
         n: spec for n, spec in config.layers.items() if not only or n in only or n in wanted_layers
     }
     return layers, functions
+
+
+def _stopped(args: ProjectOptions, exc: LambdaZipError, console: Console) -> None:
+    from lambdazip.outputs.report import BuildDocument
+
+    output_dir = str(args.output_dir) if args.output_dir is not None else ""
+    document = BuildDocument(
+        ok=False, output_dir=output_dir, artifacts=[], error=exc.message, tip=exc.tip
+    )
+    console.result(document.model_dump_json(indent=2))
 
 
 @dataclass(frozen=True)
