@@ -229,6 +229,13 @@ def _check_current(lock: Path) -> None:
     key = (str(lock.resolve()), tuple(n for st in states for n in (st.st_mtime_ns, st.st_size)))
     if key in _CURRENT:
         return
+    from lambdazip.oci.store import BlobStore
+
+    store = BlobStore.of(os.environ)
+    verdict = f"uv-lock-current-{_lock_inputs_digest(lock)}"
+    if store.note(verdict) == {"current": True}:  # these very files were found current before
+        _CURRENT.add(key)
+        return
     command = [uv_binary(), "lock", "--check", "--offline", "--no-progress", "-v"]
     command += _locked_with(lock)
     environment = {k: v for k, v in os.environ.items() if k not in ("UV_FROZEN", "UV_LOCKED")}
@@ -246,6 +253,35 @@ def _check_current(lock: Path) -> None:
             tip=f"run `uv lock` in {lock.parent} (and commit the lock), then build again",
         )
     _CURRENT.add(key)  # current, or not to be told offline: asked again when a file changes
+    if done.returncode == 0:
+        store.write_note(verdict, {"current": True})
+
+
+def _lock_inputs_digest(lock: Path) -> str:
+    """What `uv lock --check` reads, hashed: the lock, the pyproject.toml of its project and of
+    each local package it names (a workspace's members), the pinned uv, the user's uv settings."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        uv = version("uv")
+    except PackageNotFoundError:
+        uv = "?"
+    digest = hashlib.sha256(f"{uv_binary()} {uv}".encode())
+    text = lock.read_bytes()
+    digest.update(text)
+    local = re.findall(rb'source = \{ (?:editable|virtual|directory) = "([^"]+)" \}', text)
+    for path in sorted({b".", *local}):
+        try:
+            digest.update(
+                path + b"\0" + (lock.parent / path.decode() / "pyproject.toml").read_bytes()
+            )
+        except (OSError, UnicodeDecodeError):
+            digest.update(path + b"\0-")
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("UV_"):
+            digest.update(f"{name}={value}\0".encode())
+    return digest.hexdigest()
 
 
 _LOCK_OPTIONS = {  # uv.lock's [options] -> the `uv lock` flag that sets it
