@@ -26,9 +26,11 @@ dependencies and targets, validated by pydantic (an unknown key is an error nami
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -137,6 +139,16 @@ def table_of(kind: str, name: str) -> str:
     [tool.lambdazip.layers."shared.libs"] (a name that is not a bare TOML key is quoted)."""
     key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
     return f"[tool.lambdazip.{kind}.{key}]"
+
+
+@contextlib.contextmanager
+def named_by(table: str) -> Iterator[None]:
+    """A UsageError raised inside said as its table's: "[tool.lambdazip.functions.api] ..."
+    (the file's terms, not a command line's)."""
+    try:
+        yield
+    except UsageError as exc:
+        raise UsageError(f"{table} {exc.message}", tip=exc.tip) from None
 
 
 def load_config(project: Path) -> ProjectConfig:

@@ -30,7 +30,7 @@ from lambdazip.cli.commands.shared import (
 from lambdazip.cli.console import Console, Prefixed
 from lambdazip.errors import LambdaZipError, MatrixFailed, UsageError
 from lambdazip.inputs.build_inputs import resolve
-from lambdazip.inputs.config import table_of
+from lambdazip.inputs.config import named_by, table_of
 from lambdazip.inputs.configuration import configuration
 from lambdazip.inputs.options import ProjectOptions
 from lambdazip.inputs.preflight import preflight
@@ -54,11 +54,9 @@ def _config_targets(
 ) -> list[Target]:
     """The artifact's targets: the command line's, else its own, else the file's (``what``: its
     table, to name it)."""
-    try:
+    with named_by(what):
         pythons = list(args_pythons) or [parse_runtime(p) for p in deps.python or config.python]
         arches = list(args_arches) or [parse_arch(a) for a in deps.arch or config.arch]
-    except UsageError as exc:
-        raise UsageError(f"{what} {exc.message}", tip=exc.tip) from None
     arches = arches or [Arch.X86_64]
     if not pythons:
         raise UsageError(
@@ -131,10 +129,8 @@ def _build_all(
     # every input and plan first: a mistake in the file or an input is said before anything is
     # built, in the file's terms
     for name, spec in functions.items():  # Lambda's rules
-        try:
+        with named_by(table_of("functions", name)):
             configuration(spec.environment, _env_files(project, spec))
-        except UsageError as exc:
-            raise UsageError(f"{table_of('functions', name)} {exc.message}", tip=exc.tip) from None
     preflight(project, layers, functions, config.options)
     _not_theirs(out_dir, project, layer_targets, function_targets)
     planner = _Planner(args, project, out_dir, env, config)
@@ -324,7 +320,7 @@ class _Planner:
         ]
         inputs = resolve(self.args.given, self.env, tables)  # (its errors name their table)
         requirements = deps.file(self.project) or discover(self.project, None, Path.cwd())
-        try:
+        with named_by(table_of(f"{kind.value}s", name)):  # (not a command line's flags)
             return make_plan(
                 kind=kind,
                 target=target,
@@ -338,9 +334,6 @@ class _Planner:
                 inputs=inputs,
                 **more,
             )
-        except UsageError as exc:  # named by its table: the file's, not a command line's
-            where = table_of(f"{kind.value}s", name)
-            raise UsageError(f"{where} {exc.message}", tip=exc.tip) from None
 
 
 def _build_one(
@@ -397,14 +390,12 @@ def _function_plan(
 ) -> BuildPlan:
     """A function's plan; made once without its layers before anything is built (every mistake
     of its table said first), then with them. A mistake is said naming its table."""
-    try:
+    with named_by(table_of("functions", name)):
         event = read_event(project / spec.smoke_event) if spec.smoke_event else None
         if event is not None and not spec.handler:
             raise UsageError(
                 "has a smoke-event but no handler", tip='add handler = "MODULE.FUNCTION"'
             )
-    except UsageError as exc:
-        raise UsageError(f"{table_of('functions', name)} {exc.message}", tip=exc.tip) from None
     return plan_of(
         name,
         Kind.FUNCTION,
